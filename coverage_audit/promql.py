@@ -1,0 +1,449 @@
+"""The only module that touches the PromQL parser (``promql-parser``, Rust).
+
+It turns an expression into our own small, frozen AST plus the facts the rest of the tool asks
+about (selectors with their matchers, ranges and offsets; functions; aggregations; the top-level
+comparisons and their thresholds). Nothing else imports ``promql_parser``.
+
+The Rust parser takes time quadratic in the nesting depth, hangs for minutes past a few thousand
+levels and kills the whole process (stack overflow) beyond that, so every expression first
+passes :func:`check_size`, which counts without parsing.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Iterator, Union
+
+import promql_parser as _pp
+
+from .model import Compact, LabelMatcher, MatchOp
+
+MAX_EXPR_CHARS = 64 * 1024  # real rule expressions stay under 4 KiB
+MAX_NESTING = 64  # brackets open at once; real expressions reach 8
+MAX_OPERATORS = 256  # binary and unary operators; real expressions reach 80
+
+COMPARISON_OPS = frozenset({">", "<", ">=", "<=", "==", "!="})
+SET_OPS = frozenset({"and", "or", "unless"})
+_FLIPPED = {">": "<", "<": ">", ">=": "<=", "<=": ">=", "==": "==", "!=": "!="}
+_OPERATOR_CHARS = "+-*/%^<>=!"
+_KEYWORD_OPERATORS = re.compile(r"\b(?:and|or|unless|atan2)\b")
+
+
+class PromQLError(ValueError):
+    """An expression that cannot be parsed or that the guard refuses."""
+
+
+# --------------------------------------------------------------------------- our AST
+
+
+@dataclass(frozen=True, slots=True)
+class Selector(Compact):
+    """A vector selector; ``range`` is set when it is a range (matrix) selector."""
+
+    metric: str | None  # None when the name is only constrained by a regex (or not at all)
+    matchers: tuple[LabelMatcher, ...]  # every matcher except the __name__ equality
+    range: float | None = None  # seconds
+    offset: float = 0.0  # seconds; positive looks into the past
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:  # selectors are memo keys in rule expansion: hash once
+        object.__setattr__(self, "_hash", hash((self.metric, self.matchers, self.range, self.offset)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __str__(self) -> str:
+        inner = ",".join(str(m) for m in self.matchers)
+        text = (self.metric or "") + (f"{{{inner}}}" if inner or not self.metric else "")
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class Number(Compact):
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class String(Compact):
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Compact):
+    func: str
+    args: tuple["Expr", ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregate(Compact):
+    op: str
+    expr: "Expr"
+    param: "Expr | None" = None
+    grouping: tuple[str, ...] = ()
+    without: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Binary(Compact):
+    op: str
+    lhs: "Expr"
+    rhs: "Expr"
+    return_bool: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Unary(Compact):
+    op: str  # "-" (a unary "+" is dropped)
+    expr: "Expr"
+
+
+@dataclass(frozen=True, slots=True)
+class Subquery(Compact):
+    expr: "Expr"
+    range: float
+    step: float | None = None
+    offset: float = 0.0
+
+
+Expr = Union[Selector, Number, String, Call, Aggregate, Binary, Unary, Subquery]
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison(Compact):
+    """A comparison on the expression's top level (below and/or/unless), threshold on the right."""
+
+    op: str
+    threshold: float | None  # None when both sides hold series
+    return_bool: bool = False
+    negated: bool = False  # on the right of ``unless``: it suppresses rather than fires
+
+
+@dataclass(frozen=True, slots=True)
+class Query(Compact):
+    """A parsed expression and the facts read off it."""
+
+    ast: Expr
+    selectors: tuple[Selector, ...]
+    functions: frozenset[str]
+    aggregations: frozenset[str]
+    comparisons: tuple[Comparison, ...]
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """Metric names selected, sorted and unique."""
+        return tuple(sorted({s.metric for s in self.selectors if s.metric}))
+
+    @property
+    def max_range(self) -> float:
+        """The longest range window (range selectors and subqueries), seconds."""
+        return max((r for r in _ranges(self.ast)), default=0.0)
+
+
+# --------------------------------------------------------------------------- guard
+
+
+def check_size(text: str) -> None:
+    """Refuse expressions big or deep enough to hang or crash the parser.
+
+    Totals found with ``str.count`` bound the real nesting and operator counts from above, so
+    most expressions pass without a scan; a string-literal-aware scan decides the rest.
+    """
+    if len(text) > MAX_EXPR_CHARS:
+        raise PromQLError(f"expression is longer than {MAX_EXPR_CHARS} characters; refused")
+    brackets = text.count("(") + text.count("[") + text.count("{")
+    if brackets <= MAX_NESTING and len(text) <= MAX_OPERATORS:
+        return  # it cannot hold more operators than characters
+    if brackets <= MAX_NESTING:
+        operators = sum(text.count(c) for c in _OPERATOR_CHARS) + len(_KEYWORD_OPERATORS.findall(text))
+        if operators <= MAX_OPERATORS:
+            return
+    depth, operators = _scan(text)
+    if depth > MAX_NESTING:
+        raise PromQLError(f"expression nests deeper than {MAX_NESTING} levels; refused")
+    if operators > MAX_OPERATORS:
+        raise PromQLError(f"expression has more than {MAX_OPERATORS} operators; refused")
+
+
+def _scan(text: str) -> tuple[int, int]:
+    """Max bracket depth and operator count outside string literals and comments."""
+    depth = deepest = operators = 0
+    quote: str | None = None
+    escaped = comment = False
+    word: list[str] = []
+    for char in text + " ":
+        if comment:
+            comment = char != "\n"
+            continue
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\" and quote != "`":
+                escaped = True
+            elif char == quote:
+                quote = None
+            continue
+        if char.isalnum() or char == "_":
+            word.append(char)
+            continue
+        if word:
+            if "".join(word) in ("and", "or", "unless", "atan2"):
+                operators += 1
+            word.clear()
+        if char in "\"'`":
+            quote = char
+        elif char in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]}":
+            depth -= 1
+        elif char in _OPERATOR_CHARS:
+            operators += 1
+        elif char == "#":
+            comment = True
+    return deepest, operators
+
+
+# --------------------------------------------------------------------------- parse
+
+_cache: dict[str, Query | PromQLError] = {}
+
+
+def parse(text: str) -> Query:
+    """Parse an expression (a bare number too); PromQLError with the parser's message if bad."""
+    hit = _cache.get(text)
+    if hit is None:
+        try:
+            check_size(text)
+            hit = _build_query(_pp.parse(text))
+        except PromQLError as exc:
+            hit = exc
+        except (ValueError, TypeError, OverflowError) as exc:  # the parser's syntax errors
+            hit = PromQLError(str(exc).strip() or "invalid PromQL")
+        _cache[text] = hit
+    if isinstance(hit, PromQLError):
+        raise hit
+    return hit
+
+
+def parse_selector(text: str) -> Selector:
+    """One vector selector such as ``payments_requests_total{status=~"5.."}`` or
+    ``{job="payments"}`` (service-map signals and selectors); PromQLError otherwise."""
+    if not text.strip():
+        raise PromQLError("empty selector")
+    stripped = text.strip()
+    if stripped.startswith("{") and stripped.endswith("}") and "__name__" not in stripped:
+        # Matchers alone (a service selector): PromQL refuses a selector that could match every
+        # series, so parse it with a placeholder name and drop that again.
+        query = parse("coverage_audit_placeholder" + stripped)
+        (selector,) = query.selectors
+        return Selector(None, selector.matchers)
+    query = parse(stripped)
+    if not isinstance(query.ast, Selector) or query.ast.range is not None or query.ast.offset:
+        raise PromQLError(f"not a single vector selector: {text!r}")
+    return query.ast
+
+
+def _build_query(node: object) -> Query:
+    collector = _Collector()
+    ast = collector.convert(node)
+    return Query(
+        ast=ast,
+        selectors=tuple(collector.selectors),
+        functions=frozenset(collector.functions),
+        aggregations=frozenset(collector.aggregations),
+        comparisons=tuple(_top_comparisons(ast)),
+    )
+
+
+_MATCH_OPS = {  # the parser's MatchOp is not hashable; its str() is stable
+    str(_pp.MatchOp.Equal): MatchOp.EQ,
+    str(_pp.MatchOp.NotEqual): MatchOp.NE,
+    str(_pp.MatchOp.Re): MatchOp.RE,
+    str(_pp.MatchOp.NotRe): MatchOp.NRE,
+}
+
+
+def _seconds(delta: object) -> float:
+    return delta.total_seconds() if delta is not None else 0.0  # type: ignore[attr-defined]
+
+
+class _Collector:
+    """Converts the parser's AST into ours in one pass, noting selectors and functions."""
+
+    __slots__ = ("selectors", "functions", "aggregations")
+
+    def __init__(self) -> None:
+        self.selectors: list[Selector] = []
+        self.functions: set[str] = set()
+        self.aggregations: set[str] = set()
+
+    def convert(self, node: object) -> Expr:
+        kind = type(node)
+        if kind is _pp.ParenExpr:
+            return self.convert(node.expr)  # type: ignore[attr-defined]
+        if kind is _pp.VectorSelector:
+            return self.selector(node, None)
+        if kind is _pp.MatrixSelector:
+            return self.selector(node.vector_selector, node.range)  # type: ignore[attr-defined]
+        if kind is _pp.Call:
+            name = node.func.name  # type: ignore[attr-defined]
+            self.functions.add(name)
+            return Call(name, tuple(self.convert(arg) for arg in node.args))  # type: ignore[attr-defined]
+        if kind is _pp.BinaryExpr:
+            modifier = node.modifier  # type: ignore[attr-defined]
+            return Binary(
+                str(node.op),  # type: ignore[attr-defined]
+                self.convert(node.lhs),  # type: ignore[attr-defined]
+                self.convert(node.rhs),  # type: ignore[attr-defined]
+                bool(modifier and modifier.return_bool),
+            )
+        if kind is _pp.AggregateExpr:
+            op = str(node.op)  # type: ignore[attr-defined]
+            self.aggregations.add(op)
+            param = node.param  # type: ignore[attr-defined]
+            modifier = node.modifier  # type: ignore[attr-defined]
+            return Aggregate(
+                op,
+                self.convert(node.expr),  # type: ignore[attr-defined]
+                self.convert(param) if param is not None else None,
+                tuple(modifier.labels) if modifier else (),
+                bool(modifier and modifier.type == _pp.AggModifierType.Without),
+            )
+        if kind is _pp.NumberLiteral:
+            return Number(node.val)  # type: ignore[attr-defined]
+        if kind is _pp.StringLiteral:
+            return String(node.val)  # type: ignore[attr-defined]
+        if kind is _pp.UnaryExpr:
+            return Unary("-", self.convert(node.expr))  # type: ignore[attr-defined]
+        if kind is _pp.SubqueryExpr:
+            step = node.step  # type: ignore[attr-defined]
+            return Subquery(
+                self.convert(node.expr),  # type: ignore[attr-defined]
+                _seconds(node.range),  # type: ignore[attr-defined]
+                _seconds(step) if step is not None else None,
+                _seconds(node.offset),  # type: ignore[attr-defined]
+            )
+        raise PromQLError(f"unsupported PromQL node {kind.__name__}")
+
+    def selector(self, node: object, window: object | None) -> Expr:
+        name: str | None = node.name  # type: ignore[attr-defined]
+        offset = node.offset  # type: ignore[attr-defined]
+        offset_seconds = offset.total_seconds() if offset is not None else 0.0
+        span = window.total_seconds() if window is not None else None  # type: ignore[attr-defined]
+        matchers = node.matchers  # type: ignore[attr-defined]  # each access copies: read once
+        groups = matchers.or_matchers or (matchers.matchers,)
+        alternatives: list[Expr] = []
+        for group in groups:
+            metric = name
+            converted = []
+            for m in group:
+                label, value, op = m.name, m.value, _MATCH_OPS[str(m.op)]
+                if label == "__name__" and op is MatchOp.EQ and metric in (None, value):
+                    metric = value  # {__name__="x"} is the metric x
+                else:
+                    converted.append(_matcher(label, op, value))
+            selector = Selector(metric, tuple(converted), span, offset_seconds)
+            self.selectors.append(selector)
+            alternatives.append(selector)
+        result = alternatives[0]
+        for other in alternatives[1:]:  # {a="x" or b="y"} selects the union
+            result = Binary("or", result, other)
+        return result
+
+
+_matchers: dict[tuple[str, MatchOp, str], LabelMatcher] = {}
+
+
+def _matcher(label: str, op: MatchOp, value: str) -> LabelMatcher:
+    """Interned: rule sets repeat the same few thousand matchers tens of thousands of times."""
+    key = (label, op, value)
+    found = _matchers.get(key)
+    if found is None:
+        found = _matchers[key] = LabelMatcher(label, op, value)
+    return found
+
+
+# --------------------------------------------------------------------------- facts
+
+
+def children(expr: Expr) -> tuple[Expr, ...]:
+    if isinstance(expr, Call):
+        return expr.args
+    if isinstance(expr, Aggregate):
+        return (expr.expr,) if expr.param is None else (expr.param, expr.expr)
+    if isinstance(expr, Binary):
+        return (expr.lhs, expr.rhs)
+    if isinstance(expr, (Unary, Subquery)):
+        return (expr.expr,)
+    return ()
+
+
+def walk(expr: Expr) -> Iterator[Expr]:
+    """Every node, depth first (iterative: depth is bounded by the guard, but stay flat)."""
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(reversed(children(node)))
+
+
+def _ranges(expr: Expr) -> Iterator[float]:
+    for node in walk(expr):
+        if isinstance(node, Selector) and node.range:
+            yield node.range
+        elif isinstance(node, Subquery):
+            yield node.range
+
+
+def constant(expr: Expr) -> float | None:
+    """The value of a subtree made only of numbers (``0.001 * 14.4``), else None."""
+    if isinstance(expr, Number):
+        return expr.value
+    if isinstance(expr, Unary):
+        inner = constant(expr.expr)
+        return -inner if inner is not None else None
+    if isinstance(expr, Call) and expr.func == "vector" and expr.args:
+        return constant(expr.args[0])
+    if isinstance(expr, Binary) and expr.op in _ARITHMETIC:
+        lhs, rhs = constant(expr.lhs), constant(expr.rhs)
+        if lhs is None or rhs is None:
+            return None
+        try:
+            return _ARITHMETIC[expr.op](lhs, rhs)
+        except (ZeroDivisionError, OverflowError, ValueError):
+            return math.nan
+    return None
+
+
+_ARITHMETIC = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b if b else math.copysign(math.inf, a) if a else math.nan,
+    "%": lambda a, b: math.fmod(a, b) if b else math.nan,
+    "^": lambda a, b: a**b,
+}
+
+
+def _top_comparisons(expr: Expr, negated: bool = False) -> Iterator[Comparison]:
+    """Comparisons reached from the root through and/or/unless, with the number on the right."""
+    if isinstance(expr, Binary):
+        if expr.op in SET_OPS:
+            yield from _top_comparisons(expr.lhs, negated)
+            yield from _top_comparisons(expr.rhs, negated ^ (expr.op == "unless"))
+            return
+        if expr.op in COMPARISON_OPS:
+            left, right = constant(expr.lhs), constant(expr.rhs)
+            if left is not None and right is None:
+                yield Comparison(_FLIPPED[expr.op], left, expr.return_bool, negated)
+            else:
+                yield Comparison(expr.op, right, expr.return_bool, negated)
+            return
+    if isinstance(expr, Aggregate):  # e.g. sum(x > 1): the filter still decides what fires
+        yield from _top_comparisons(expr.expr, negated)
+
+
+def format_matchers(matchers: tuple[LabelMatcher, ...]) -> str:
+    return "{" + ",".join(str(m) for m in matchers) + "}"
