@@ -1,0 +1,293 @@
+"""Prometheus alerting and recording rules, from every format teams keep them in.
+
+* plain Prometheus rule files (``groups: [...]``), which Thanos, Mimir and Cortex rulers read too
+  (with extra keys such as ``partial_response_strategy`` or ``source_tenants``);
+* Kubernetes ``PrometheusRule`` objects (rules under ``spec.groups``), several per file, and
+  ``kind: List`` wrappers holding them.
+
+A folder is walked for ``*.yml`` / ``*.yaml``. YAML that is not a rule file (Alertmanager configs,
+promtool test files, other manifests) is skipped and counted. A file that is not valid YAML, or a
+rule that is malformed, becomes a Diagnostic with file and line, and loading goes on.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import re
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from typing import Iterable, Sequence
+
+from .. import promql
+from ..durations import parse_duration
+from ..gcpause import paused_gc
+from ..model import Diagnostic, InputError, Rule, Skipped
+from ..yamlio import YMap, YSeq, load_file
+
+YAML_SUFFIXES = (".yml", ".yaml")
+PARALLEL_FROM_FILES = 48  # below this, starting worker processes costs more than it saves
+
+_GROUP_KEYS = frozenset({"name", "interval", "query_offset", "limit", "rules", "labels"})
+_THANOS_GROUP_KEYS = frozenset({"partial_response_strategy"})
+_MIMIR_GROUP_KEYS = frozenset(
+    {"source_tenants", "evaluation_delay", "align_evaluation_time_with_interval"}
+)
+_RULE_KEYS = frozenset({"alert", "record", "expr", "for", "keep_firing_for", "labels", "annotations"})
+# Prometheus 3 accepts any UTF-8 metric and label name; a name that carries selector syntax
+# (``x{a="b"}``) is still refused, as promtool refuses it.
+_BAD_NAME_CHARS = re.compile(r'[{}"\n\r]')
+
+
+@dataclass(slots=True)
+class RuleLoad:
+    """Everything read from the rule inputs: rules, what went wrong, and what was not rules."""
+
+    rules: list[Rule] = field(default_factory=list)
+    errors: list[Diagnostic] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    rule_files: list[str] = field(default_factory=list)  # files that are rule files (even empty)
+    files: int = 0  # files read
+
+    def extend(self, other: "RuleLoad") -> None:
+        self.rules.extend(other.rules)
+        self.errors.extend(other.errors)
+        self.skipped.extend(other.skipped)
+        self.rule_files.extend(other.rule_files)
+        self.files += other.files
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def discover(paths: Iterable[str], suffixes: tuple[str, ...] = YAML_SUFFIXES) -> list[str]:
+    """Files named directly, and the YAML files under named folders (sorted, hidden skipped)."""
+    found: list[str] = []
+    for path in paths:
+        if os.path.isdir(path):
+            for top, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                found.extend(
+                    os.path.normpath(os.path.join(top, name))
+                    for name in sorted(files)
+                    if name.endswith(suffixes) and not name.startswith(".")
+                )
+        else:
+            found.append(os.path.normpath(path))
+    return list(dict.fromkeys(found))  # a file named twice is read once
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_rules(paths: Sequence[str], jobs: int | None = None) -> RuleLoad:
+    """Load every rule file under ``paths``; files that do not exist are errors, not crashes."""
+    result = RuleLoad()
+    files = []
+    for path in discover(paths):
+        if os.path.exists(path):
+            files.append(path)
+        else:
+            result.errors.append(Diagnostic(path, 0, "no such file or folder"))
+    workers = jobs if jobs is not None else (os.cpu_count() or 1)
+    with paused_gc():
+        if workers > 1 and len(files) >= PARALLEL_FROM_FILES:
+            # Files are independent: split them over processes (the PromQL parser holds the GIL).
+            chunk = max(1, len(files) // (workers * 8))
+            context = get_context("fork")
+            with ProcessPoolExecutor(workers, mp_context=context, initializer=gc.disable) as pool:
+                for part in pool.map(load_rule_file, files, chunksize=chunk):
+                    result.extend(part)
+        else:
+            for path in files:
+                result.extend(load_rule_file(path))
+    return result
+
+
+def load_rule_file(path: str) -> RuleLoad:
+    """One file: its rules, or why not. Never raises for bad content."""
+    result = RuleLoad(files=1)
+    try:
+        documents = load_file(path)
+    except InputError as exc:
+        result.errors.append(exc.diagnostic)
+        return result
+    reasons = []
+    for document in documents:
+        reason = _load_document(document.value, path, result)
+        if reason:
+            reasons.append(reason)
+    if not documents:
+        result.skipped.append(Skipped(path, "empty file"))
+    elif len(reasons) == len(documents):
+        result.skipped.append(Skipped(path, reasons[0]))
+    else:
+        result.rule_files.append(path)
+    return result
+
+
+def _load_document(value: object, path: str, out: RuleLoad) -> str | None:
+    """Load a document's rules into ``out``; return why it holds no rules, if it does not."""
+    if not isinstance(value, YMap):
+        return "not a rule file (the document is not a mapping)"
+    if "groups" in value:
+        source = "mimir" if "namespace" in value else "prometheus"
+        for key in value:
+            if key not in ("groups", "namespace"):
+                _error(out, path, value.line_of(key), f"unknown top-level key {key!r} in a rule file")
+        _load_groups(value["groups"], value.line_of("groups"), path, source, out)
+        return None
+    kind = value.get("kind")
+    if kind == "PrometheusRule":
+        spec = value.get("spec")
+        if not isinstance(spec, YMap):
+            _error(out, path, value.line, "PrometheusRule without a 'spec' mapping")
+            return None
+        _load_groups(spec.get("groups"), spec.line_of("groups"), path, "prometheusrule", out)
+        return None
+    if kind in ("List", "PrometheusRuleList") and isinstance(value.get("items"), YSeq):
+        held = [_load_document(item, path, out) for item in value["items"]]
+        return None if any(reason is None for reason in held) else "a List without PrometheusRule items"
+    if "rule_files" in value or "tests" in value:
+        return "promtool unit-test file"
+    if "route" in value or "receivers" in value:
+        return "Alertmanager configuration"
+    if isinstance(kind, str):
+        return f"Kubernetes {kind}, not a PrometheusRule"
+    return "not a rule file (no 'groups')"
+
+
+def _load_groups(groups: object, line: int, path: str, source: str, out: RuleLoad) -> None:
+    if groups is None:
+        return
+    if not isinstance(groups, YSeq):
+        _error(out, path, line, "'groups' must be a list")
+        return
+    seen: dict[str, int] = {}
+    for index, group in enumerate(groups):
+        if not isinstance(group, YMap):
+            _error(out, path, groups.line_of(index), "a group must be a mapping")
+            continue
+        name = group.get("name")
+        if not isinstance(name, str) or not name:
+            _error(out, path, group.line, "group has no name")
+            name = ""
+        elif name in seen:
+            _error(out, path, group.line, f"group name {name!r} is repeated in the same file (first at line {seen[name]})")
+        else:
+            seen[name] = group.line
+        group_source = source
+        for key in group:
+            if key in _THANOS_GROUP_KEYS:
+                group_source = "thanos"
+            elif key in _MIMIR_GROUP_KEYS:
+                group_source = "mimir"
+            elif key not in _GROUP_KEYS:
+                _error(out, path, group.line_of(key), f"unknown key {key!r} in group {name!r}")
+        interval = _duration(group, "interval", path, out)
+        offset = _duration(group, "query_offset", path, out) or _duration(group, "evaluation_delay", path, out)
+        rules = group.get("rules")
+        if rules is None:
+            continue
+        if not isinstance(rules, YSeq):
+            _error(out, path, group.line_of("rules"), f"'rules' of group {name!r} must be a list")
+            continue
+        for position, item in enumerate(rules):
+            if not isinstance(item, YMap):
+                _error(out, path, rules.line_of(position), "a rule must be a mapping")
+                continue
+            rule = _load_rule(item, name, path, group_source, interval, offset or 0.0, out)
+            if rule is not None:
+                out.rules.append(rule)
+
+
+def _load_rule(
+    item: YMap, group: str, path: str, source: str, interval: float | None, offset: float, out: RuleLoad
+) -> Rule | None:
+    alert, record = item.get("alert"), item.get("record")
+    if (alert is None) == (record is None):
+        message = "a rule needs exactly one of 'alert' and 'record'"
+        _error(out, path, item.line, message if alert is None else message + ", not both")
+        return None
+    kind = "alert" if alert is not None else "record"
+    name = alert if alert is not None else record
+    if not isinstance(name, str) or not name.strip():
+        _error(out, path, item.line, f"'{kind}' must be a non-empty string")
+        return None
+    expr = item.get("expr")
+    if not isinstance(expr, str) or not expr.strip():
+        _error(out, path, item.line, f"{kind} {name!r} has no 'expr'")
+        return None
+    for key in item:
+        if key not in _RULE_KEYS:
+            _error(out, path, item.line_of(key), f"unknown key {key!r} in {kind} {name!r}")
+    if kind == "record":
+        if _BAD_NAME_CHARS.search(name):
+            _error(out, path, item.line_of("record"), f"invalid recording rule name {name!r}")
+        for key in ("for", "keep_firing_for", "annotations"):
+            if key in item:
+                _error(out, path, item.line_of(key), f"'{key}' is not allowed on recording rule {name!r}")
+    try:
+        query = promql.parse(expr)
+        parse_error = None
+    except promql.PromQLError as exc:
+        query, parse_error = None, str(exc)
+        _error(out, path, item.line_of("expr"), f"{kind} {name!r}: could not parse expr: {parse_error}")
+    return Rule(
+        kind=kind,
+        name=name,
+        expr=expr,
+        group=group,
+        file=path,
+        line=item.line,
+        source=source,
+        interval=interval,
+        query_offset=offset,
+        for_seconds=_duration(item, "for", path, out) or 0.0,
+        keep_firing_for=_duration(item, "keep_firing_for", path, out) or 0.0,
+        labels=_string_map(item, "labels", path, out, check_names=True),
+        annotations=_string_map(item, "annotations", path, out, check_names=False),
+        query=query,
+        parse_error=parse_error,
+    )
+
+
+# --------------------------------------------------------------------------- fields
+
+
+def _error(out: RuleLoad, path: str, line: int, message: str) -> None:
+    out.errors.append(Diagnostic(path, line, message))
+
+
+def _duration(mapping: YMap, key: str, path: str, out: RuleLoad) -> float | None:
+    text = mapping.get(key)
+    if text is None:
+        return None
+    if isinstance(text, str):
+        try:
+            return parse_duration(text)
+        except ValueError:
+            pass
+    _error(out, path, mapping.line_of(key), f"'{key}' is not a valid duration: {text!r}")
+    return None
+
+
+def _string_map(item: YMap, key: str, path: str, out: RuleLoad, check_names: bool) -> dict[str, str]:
+    value = item.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, YMap):
+        _error(out, path, item.line_of(key), f"'{key}' must be a mapping of strings")
+        return {}
+    result = {}
+    for name, text in value.items():
+        if check_names and (not name or _BAD_NAME_CHARS.search(name)):
+            _error(out, path, value.line_of(name), f"invalid label name {name!r}")
+        if text is None:
+            text = ""
+        if not isinstance(text, str):
+            _error(out, path, value.line_of(name), f"{key[:-1]} {name!r} must be a string")
+            continue
+        result[name] = text
+    return result

@@ -1,0 +1,182 @@
+"""The loaded rules as one set: recording rules expanded, each rule's level known.
+
+An alert on ``job:payments_errors:ratio_rate5m`` really watches the raw metrics behind that
+recording rule (and behind the ones it uses in turn). Expansion is memoised per recorded name,
+so the work is linear in the size of the rule set; cycles are reported, not followed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Union
+
+from .gcpause import paused_gc
+from .levels import LevelClassifier, default_levels
+from .loaders.rules import RuleLoad
+from .model import Diagnostic, Level, MatchOp, Rule, Skipped
+from .promql import Selector
+
+
+@dataclass(slots=True)
+class RuleSet:
+    rules: list[Rule]
+    records: "RecordIndex"
+    raw_metrics: dict[Rule, tuple[str, ...]]  # after transitive expansion, sorted
+    levels: dict[Rule, Level]
+    errors: list[Diagnostic] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    files: int = 0
+
+    @property
+    def alerts(self) -> list[Rule]:
+        return [rule for rule in self.rules if rule.kind == "alert"]
+
+
+class RecordIndex:
+    """Recording rules by the name they record, and by their static labels.
+
+    Generated rule sets record one name hundreds of times, told apart by static labels
+    (``labels: {type: web}``): ``x{type="api"}`` reads none of the ``type: web`` rules. The
+    index answers "which rules can produce the series this selector picks" without a scan.
+    """
+
+    def __init__(self, rules: list[Rule]) -> None:
+        self.by_name: dict[str, list[Rule]] = {}
+        for rule in rules:
+            if rule.kind == "record":
+                self.by_name.setdefault(rule.name, []).append(rule)
+        self._by_label: dict[tuple[str, str], dict[str, list[Rule]]] = {}
+        self._memo: dict[Selector, tuple[Rule, ...]] = {}
+        self._position = {id(rule): position for position, rule in enumerate(rules)}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.by_name
+
+    def definitions(self, selector: Selector) -> tuple[Rule, ...]:
+        found = self._memo.get(selector)
+        if found is None:
+            found = self._memo[selector] = self._find(selector)
+        return found
+
+    def _find(self, selector: Selector) -> tuple[Rule, ...]:
+        rules = self.by_name.get(selector.metric or "", [])
+        if not selector.matchers or len(rules) < 2:
+            return tuple(r for r in rules if _accepts(selector, r))
+        candidates: list[Rule] | None = None
+        for matcher in selector.matchers:  # narrow with the index on equality matchers first
+            if matcher.op is MatchOp.EQ:
+                table = self._table(selector.metric or "", matcher.name, rules)
+                narrowed = table.get(matcher.value, []) + table.get("", [])  # "" : rule lacks the label
+                if candidates is None or len(narrowed) < len(candidates):
+                    candidates = narrowed
+        if candidates is None:
+            return tuple(r for r in rules if _accepts(selector, r))
+        accepted = [r for r in candidates if _accepts(selector, r)]
+        return tuple(sorted(accepted, key=lambda r: self._position[id(r)]))
+
+    def _table(self, name: str, label: str, rules: list[Rule]) -> dict[str, list[Rule]]:
+        table = self._by_label.get((name, label))
+        if table is None:
+            table = self._by_label[(name, label)] = {}
+            for rule in rules:
+                table.setdefault(rule.labels.get(label, ""), []).append(rule)
+        return table
+
+
+def _accepts(selector: Selector, rule: Rule) -> bool:
+    return all(m.matches(rule.labels[m.name]) for m in selector.matchers if m.name in rule.labels)
+
+
+def build_ruleset(load: RuleLoad, levels: LevelClassifier | None = None) -> RuleSet:
+    classifier = levels or default_levels()
+    records = RecordIndex(load.rules)
+    with paused_gc():
+        raw, cycles = _expand(load.rules, records)
+    return RuleSet(
+        rules=list(load.rules),
+        records=records,
+        raw_metrics={rule: raw[rule] for rule in load.rules},
+        levels={rule: classifier.level(raw[rule]) for rule in load.rules},
+        errors=list(load.errors) + cycles,
+        skipped=list(load.skipped),
+        files=load.files,
+    )
+
+
+_Node = Union[Rule, Selector]
+
+
+def _expand(rules: list[Rule], records: RecordIndex) -> tuple[dict[_Node, tuple[str, ...]], list[Diagnostic]]:
+    """Raw metrics behind every rule, over the graph rule -> its selectors -> the recording
+    rules they read -> ... (Tarjan's strongly connected components, iterative, so linear).
+
+    Rules that read each other form a component: each of them watches everything the
+    component reaches. A component with more than one node is a cycle and is reported once.
+    """
+    index: dict[_Node, int] = {}
+    low: dict[_Node, int] = {}
+    own: dict[_Node, set[str]] = {}
+    result: dict[_Node, tuple[str, ...]] = {}
+    stack: list[_Node] = []
+    on_stack: set[_Node] = set()
+    cycles: list[Diagnostic] = []
+
+    def enter(node: _Node) -> tuple[_Node, Iterator[_Node | str]]:
+        index[node] = low[node] = len(index)
+        own[node] = set()
+        stack.append(node)
+        on_stack.add(node)
+        return node, _edges(node, records)
+
+    for root in rules:
+        if root in index:
+            continue
+        work = [enter(root)]
+        while work:
+            node, edges = work[-1]
+            for target in edges:
+                if isinstance(target, str):
+                    own[node].add(target)
+                elif target not in index:
+                    work.append(enter(target))
+                    break
+                elif target in on_stack:
+                    low[node] = min(low[node], index[target])
+                else:
+                    own[node].update(result[target])
+            else:
+                work.pop()
+                if low[node] == index[node]:
+                    component = [stack.pop()]
+                    while component[-1] is not node:
+                        component.append(stack.pop())
+                    on_stack.difference_update(component)
+                    reached = tuple(sorted(set().union(*(own[m] for m in component))))
+                    for member in component:
+                        result[member] = reached
+                    if len(component) > 1:
+                        cycles.append(_cycle(component))
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                    if node in result:
+                        own[parent].update(result[node])
+    return result, cycles
+
+
+def _cycle(component: list[_Node]) -> Diagnostic:
+    members = sorted((n for n in component if isinstance(n, Rule)), key=lambda r: (r.file, r.line))
+    names = list(dict.fromkeys(rule.name for rule in members))
+    first = members[0]
+    return Diagnostic(first.file, first.line, f"recording rules form a cycle: {' -> '.join(names + names[:1])}")
+
+
+def _edges(node: _Node, records: RecordIndex) -> Iterator[_Node | str]:
+    """A rule reads its selectors; a selector reads the rules recording it, or a raw metric."""
+    if isinstance(node, Rule):
+        if node.query is not None:
+            yield from (s for s in node.query.selectors if s.metric)  # type: ignore[attr-defined]
+    elif node.metric in records:
+        yield from records.definitions(node)
+    else:
+        yield node.metric  # type: ignore[misc]

@@ -1,0 +1,129 @@
+"""Recording-rule expansion, cycles, and application vs infrastructure levels."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from coverage_audit.levels import default_levels
+from coverage_audit.loaders.rules import load_rule_file
+from coverage_audit.ruleset import build_ruleset
+
+
+def ruleset(tmp_path: Path, text: str):
+    path = tmp_path / "r.yaml"
+    path.write_text(textwrap.dedent(text))
+    return build_ruleset(load_rule_file(str(path)))
+
+
+def by_name(rs, name):
+    return next(r for r in rs.rules if r.name == name)
+
+
+def test_transitive_expansion(tmp_path: Path) -> None:
+    rs = ruleset(tmp_path, """\
+        groups:
+          - name: g
+            rules:
+              - record: job:errors:rate5m
+                expr: sum by (job) (rate(http_requests_total{code=~"5.."}[5m]))
+              - record: job:requests:rate5m
+                expr: sum by (job) (rate(http_requests_total[5m]))
+              - record: job:error_ratio:rate5m
+                expr: job:errors:rate5m / job:requests:rate5m
+              - alert: HighErrorRatio
+                expr: job:error_ratio:rate5m > 0.05 and on (job) orders_in_flight > 0
+    """)
+    assert rs.raw_metrics[by_name(rs, "HighErrorRatio")] == ("http_requests_total", "orders_in_flight")
+    assert rs.raw_metrics[by_name(rs, "job:error_ratio:rate5m")] == ("http_requests_total",)
+    assert rs.errors == []
+
+
+def test_static_labels_pick_the_right_definition(tmp_path: Path) -> None:
+    rs = ruleset(tmp_path, """\
+        groups:
+          - name: g
+            rules:
+              - record: component:ops:rate5m
+                labels: {type: web}
+                expr: sum(rate(web_requests_total[5m]))
+              - record: component:ops:rate5m
+                labels: {type: api}
+                expr: sum(rate(api_requests_total[5m]))
+              - alert: WebOps
+                expr: component:ops:rate5m{type="web"} < 1
+              - alert: AnyOps
+                expr: component:ops:rate5m{type=~"web|api"} < 1
+              - alert: NotWeb
+                expr: component:ops:rate5m{type!="web", env="prod"} < 1
+    """)
+    assert rs.raw_metrics[by_name(rs, "WebOps")] == ("web_requests_total",)
+    assert rs.raw_metrics[by_name(rs, "AnyOps")] == ("api_requests_total", "web_requests_total")
+    assert rs.raw_metrics[by_name(rs, "NotWeb")] == ("api_requests_total",)
+
+
+def test_cycles_are_reported_and_do_not_hang(tmp_path: Path) -> None:
+    rs = ruleset(tmp_path, """\
+        groups:
+          - name: g
+            rules:
+              - record: a
+                expr: b + raw_a
+              - record: b
+                expr: a + raw_b
+              - record: self
+                expr: self + 1
+              - alert: UsesA
+                expr: a > 1
+    """)
+    cycles = [e for e in rs.errors if "cycle" in e.message]
+    assert any("a -> b -> a" in e.message for e in cycles)
+    assert any("self -> self" in e.message for e in cycles)
+    assert set(rs.raw_metrics[by_name(rs, "UsesA")]) == {"raw_a", "raw_b"}
+
+
+def test_long_chain_of_records_is_linear_and_iterative(tmp_path: Path) -> None:
+    rules = "\n".join(f"      - record: level{i}\n        expr: level{i + 1} * 2" for i in range(3000))
+    rs = ruleset(tmp_path, f"groups:\n  - name: g\n    rules:\n{rules}\n      - record: level3000\n        expr: rate(base_total[5m])\n")
+    assert rs.raw_metrics[by_name(rs, "level0")] == ("base_total",)
+
+
+def test_levels(tmp_path: Path) -> None:
+    rs = ruleset(tmp_path, """\
+        groups:
+          - name: g
+            rules:
+              - record: instance:node_cpu:rate5m
+                expr: rate(node_cpu_seconds_total[5m])
+              - alert: CPU
+                expr: instance:node_cpu:rate5m > 0.9
+              - alert: Down
+                expr: up{job="orders"} == 0
+              - alert: Watchdog
+                expr: vector(1)
+              - alert: Orders
+                expr: rate(shop_orders_completed_total[10m]) < 1 and on() up == 1
+              - alert: CronMissed
+                expr: time() - kube_cronjob_status_last_successful_time > 3600
+              - alert: Lag
+                expr: kafka_consumergroup_lag > 1000
+              - alert: Broker
+                expr: kafka_brokers < 3
+    """)
+    levels = {r.name: rs.levels[r] for r in rs.alerts}
+    assert levels == {
+        "CPU": "infrastructure",
+        "Down": "infrastructure",
+        "Watchdog": "infrastructure",
+        "Orders": "application",
+        "CronMissed": "application",
+        "Lag": "application",
+        "Broker": "infrastructure",
+    }
+
+
+def test_level_classifier_can_be_extended() -> None:
+    classifier = default_levels().extended(prefixes=["acme_platform_"])
+    assert classifier.is_infrastructure("acme_platform_queue_depth")
+    assert not default_levels().is_infrastructure("acme_platform_queue_depth")
+    assert classifier.is_infrastructure("job:node_load1:avg")
