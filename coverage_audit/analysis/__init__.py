@@ -1,0 +1,1 @@
+"""Analysis: pure functions that derive answers (routing, impact, coverage) from the model."""
