@@ -1,0 +1,116 @@
+"""Command line: argparse wiring only; the commands live in ``commands``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from . import __version__, commands
+from .config import FAIL_ON, load_config, merge
+from .durations import parse_duration
+from .model import InputError
+
+EXIT_OK, EXIT_GAPS, EXIT_ERROR = 0, 1, 2
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 15m or 1h30m") from None
+
+
+def _common(parser: argparse.ArgumentParser, formats: Sequence[str]) -> None:
+    inputs = parser.add_argument_group("inputs (flags win over the config file)")
+    inputs.add_argument("--rules", action="append", metavar="PATH", help="rule file or folder (repeatable)")
+    inputs.add_argument("--alertmanager", metavar="FILE", help="Alertmanager configuration (or a Secret holding it)")
+    inputs.add_argument("--service-map", dest="service_maps", action="append", metavar="PATH",
+                        help="service map or Backstage catalog file or folder (repeatable)")
+    inputs.add_argument("--codeowners", metavar="FILE", help="CODEOWNERS file mapping paths to owners")
+    inputs.add_argument("--catalog", metavar="FILE", help="failure-mode catalog extending the bundled one")
+    inputs.add_argument("--config", metavar="FILE", help="settings file (default: ./coverage-audit.yaml if present)")
+    inputs.add_argument("--evaluation-interval", type=_duration, metavar="DURATION",
+                        help="rule evaluation interval for groups without one (default 1m)")
+    inputs.add_argument("--jobs", type=int, metavar="N", help="processes for loading large rule sets (default: CPUs)")
+    output = parser.add_argument_group("output")
+    output.add_argument("--format", choices=formats, default=None, help=f"output format (default {formats[0]})")
+    output.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+
+
+def _change(parser: argparse.ArgumentParser) -> None:
+    change = parser.add_argument_group("the change")
+    which = change.add_mutually_exclusive_group()
+    which.add_argument("--changed", nargs="+", metavar="PATH", help="changed file paths")
+    which.add_argument("--changed-from", metavar="FILE", help="file with one changed path per line ('-': stdin)")
+    which.add_argument("--git-range", metavar="BASE..HEAD", help="paths changed between two git revisions")
+    which.add_argument("--component", nargs="+", metavar="SERVICE/COMPONENT", help="changed components by name")
+    change.add_argument("--repo", default=".", metavar="DIR", help="git repository for --git-range (default .)")
+    parser.add_argument("--budget", type=_duration, metavar="DURATION", help="time-to-detect budget (default 15m)")
+    parser.add_argument("--fail-on", choices=FAIL_ON, default=None, help="exit 1 at this status or worse (default uncovered)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="coverage-audit",
+        description="What would this change break, and do I have an alert for that?",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    check = sub.add_parser("check", help="pre-deploy query: a change -> failure modes -> covering alerts or gaps")
+    _common(check, ("text", "markdown", "json", "sarif"))
+    _change(check)
+
+    draft = sub.add_parser("draft", help="write rule drafts (+ promtool tests) for failure modes that lack an alert")
+    _common(draft, ("prometheus", "prometheusrule"))
+    _change(draft)
+    draft.add_argument("--all", action="store_true", help="every failure mode in the service map, not a change")
+    draft.add_argument("--out", default="drafts", metavar="DIR", help="folder to write into (default drafts/)")
+    draft.add_argument("--dry-run", action="store_true", help="print what would be written; write nothing")
+    draft.add_argument("--force", action="store_true", help="overwrite existing files")
+
+    report = sub.add_parser("report", help="periodic coverage report of the whole service map")
+    _common(report, ("text", "markdown", "json"))
+    report.add_argument("--out", default="reports", metavar="DIR", help="folder for the report (default reports/)")
+    report.add_argument("--budget", type=_duration, metavar="DURATION", help="time-to-detect budget (default 15m)")
+    report.add_argument("--push-gateway", metavar="URL", help="also push the coverage metrics to a Pushgateway")
+    report.add_argument("--fail-on", choices=FAIL_ON, default=None, help="exit 1 at this status or worse (default never)")
+
+    rules = sub.add_parser("rules", help="inventory of every parsed rule, with the metrics it watches")
+    _common(rules, ("text", "json", "markdown", "sarif"))
+
+    graph = sub.add_parser("graph", help="export the service / failure-mode / alert graph")
+    _common(graph, ("json", "graphml", "dot", "mermaid"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = merge(
+            load_config(args.config),
+            rules=args.rules,
+            alertmanager=args.alertmanager,
+            service_maps=args.service_maps,
+            codeowners=args.codeowners,
+            catalog=args.catalog,
+            evaluation_interval=args.evaluation_interval,
+            budget=getattr(args, "budget", None),
+            fail_on=getattr(args, "fail_on", None),
+            format=args.format,
+            output=args.output,
+            jobs=args.jobs,
+        )
+        return commands.run(args.command, settings, vars(args))
+    except InputError as exc:
+        print(f"coverage-audit: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except commands.UsageError as exc:
+        print(f"coverage-audit: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def console_main() -> None:
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Settings: ``coverage-audit.yaml`` merged with command-line flags (flags win) into one frozen
+object that the commands read. Paths in the config file are relative to the file's folder."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
+
+from .durations import parse_duration
+from .model import InputError
+from .yamlio import YMap, YSeq, load_file
+
+DEFAULT_CONFIG = "coverage-audit.yaml"
+DEFAULT_BUDGET = 15 * 60.0  # the canary watch window
+DEFAULT_EVALUATION_INTERVAL = 60.0  # Prometheus' global evaluation_interval default
+
+_KEYS = {
+    "rules": "paths",
+    "alertmanager": "path",
+    "service_maps": "paths",
+    "codeowners": "path",
+    "catalog": "path",
+    "budget": "duration",
+    "evaluation_interval": "duration",
+    "fail_on": "text",
+    "infrastructure_prefixes": "list",
+    "application_prefixes": "list",
+}
+FAIL_ON = ("uncovered", "weak", "never")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    rules: tuple[str, ...] = ()
+    alertmanager: str | None = None
+    service_maps: tuple[str, ...] = ()
+    codeowners: str | None = None
+    catalog: str | None = None  # a failure-mode catalog that extends/overrides the bundled one
+    budget: float = DEFAULT_BUDGET
+    evaluation_interval: float = DEFAULT_EVALUATION_INTERVAL
+    fail_on: str = "uncovered"
+    infrastructure_prefixes: tuple[str, ...] = ()
+    application_prefixes: tuple[str, ...] = ()
+    format: str = "text"
+    output: str | None = None
+    jobs: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)  # command-specific flags
+
+
+def display_path(path: str) -> str:
+    """Relative to the current folder when the file is under it: what users typed and expect."""
+    absolute = os.path.abspath(path)
+    relative = os.path.relpath(absolute)
+    return absolute if relative.startswith("..") else os.path.normpath(relative)
+
+
+def load_config(path: str | None) -> Settings:
+    """The config file's settings; the default file is optional, a named one must exist."""
+    if path is None:
+        if not os.path.exists(DEFAULT_CONFIG):
+            return Settings()
+        path = DEFAULT_CONFIG
+    documents = load_file(path)
+    if not documents or documents[0].value is None:
+        return Settings()
+    data = documents[0].value
+    if not isinstance(data, YMap):
+        raise InputError(path, 1, "the configuration must be a mapping")
+    base = os.path.dirname(path)
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        kind = _KEYS.get(key)
+        line = data.line_of(key)
+        if kind is None:
+            raise InputError(path, line, f"unknown setting {key!r} (known: {', '.join(sorted(_KEYS))})")
+        values[key] = _coerce(kind, value, base, path, line, key)
+    if values.get("fail_on", "uncovered") not in FAIL_ON:
+        raise InputError(path, data.line_of("fail_on"), f"fail_on must be one of {', '.join(FAIL_ON)}")
+    return Settings(**values)
+
+
+def _coerce(kind: str, value: object, base: str, path: str, line: int, key: str) -> Any:
+    if kind == "paths":
+        items = value if isinstance(value, YSeq) else [value]
+        if not all(isinstance(item, str) for item in items):
+            raise InputError(path, line, f"{key} must be a path or a list of paths")
+        return tuple(display_path(os.path.join(base, item)) for item in items)  # type: ignore[arg-type]
+    if kind == "list":
+        items = value if isinstance(value, YSeq) else [value]
+        if not all(isinstance(item, str) for item in items):
+            raise InputError(path, line, f"{key} must be a list of strings")
+        return tuple(items)  # type: ignore[arg-type]
+    if not isinstance(value, str):
+        raise InputError(path, line, f"{key} must be a single value")
+    if kind == "path":
+        return display_path(os.path.join(base, value))
+    if kind == "duration":
+        try:
+            return parse_duration(value)
+        except ValueError:
+            raise InputError(path, line, f"{key}: {value!r} is not a duration such as 15m") from None
+    return value
+
+
+def merge(settings: Settings, **flags: Any) -> Settings:
+    """Flags that were given (not None / not empty) replace the file's values."""
+    given = {key: value for key, value in flags.items() if value not in (None, (), [])}
+    for key in ("rules", "service_maps"):
+        if key in given:
+            given[key] = tuple(given[key])
+    return replace(settings, **given)
