@@ -243,6 +243,7 @@ class FailureMode:
     direction: Direction
     signals: tuple[str, ...]  # PromQL vector selectors, e.g. 'http_requests_total{code=~"5.."}'
     description: str = ""
+    inverse: tuple[str, ...] = ()  # selectors that move the other way (misses, for hit_ratio_drop)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,155 @@
+"""The failure-mode catalog: data (``data/failure_modes.yaml``), extensible by a team's own file.
+
+It answers: which failure modes does a component of some kind have, with which signals, once
+the component's own ``signals`` and ``failure_modes`` are applied; and which modes a business
+metric has.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from importlib import resources
+from typing import Mapping
+
+from . import promql
+from .model import BusinessMetric, Component, FailureMode, InputError
+from .yamlio import YMap, YSeq, load_documents, load_file
+
+DIRECTIONS = ("rise", "drop", "absent")
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    kinds: Mapping[str, tuple[FailureMode, ...]]
+    descriptions: Mapping[str, str]
+    business: tuple[FailureMode, ...]
+    business_requires: Mapping[str, str]  # mode id -> BusinessMetric field it needs
+
+    def modes_for(self, component: Component) -> tuple[FailureMode, ...]:
+        """The component's modes: the kind's defaults with the component's signals applied,
+        then its own modes (one with a catalog id replaces that mode)."""
+        modes = {mode.id: mode for mode in self.kinds.get(component.kind, ())}
+        for mode_id, signals in component.signals.items():
+            if mode_id in modes:
+                modes[mode_id] = replace(modes[mode_id], signals=tuple(signals), inverse=())
+        for mode in component.failure_modes:
+            modes[mode.id] = mode
+        return tuple(modes.values())
+
+    def modes_for_business(self, metric: BusinessMetric) -> tuple[FailureMode, ...]:
+        values = {"metric": metric.metric, "failure_metric": metric.failure_metric}
+        modes = []
+        for mode in self.business:
+            needed = self.business_requires.get(mode.id)
+            if needed and not values.get(needed):
+                continue
+            signals = tuple(s.format(**values) for s in mode.signals)
+            modes.append(replace(mode, signals=signals))
+        return tuple(modes)
+
+    def merged(self, other: "Catalog") -> "Catalog":
+        """``other`` on top of this one: new kinds added, a kind's modes replaced by id."""
+        kinds = dict(self.kinds)
+        for kind, modes in other.kinds.items():
+            current = {mode.id: mode for mode in kinds.get(kind, ())}
+            current.update({mode.id: mode for mode in modes})
+            kinds[kind] = tuple(current.values())
+        business = {mode.id: mode for mode in self.business}
+        business.update({mode.id: mode for mode in other.business})
+        return Catalog(
+            kinds=kinds,
+            descriptions={**self.descriptions, **other.descriptions},
+            business=tuple(business.values()),
+            business_requires={**self.business_requires, **other.business_requires},
+        )
+
+
+@lru_cache(maxsize=1)
+def default_catalog() -> Catalog:
+    text = resources.files("coverage_audit").joinpath("data/failure_modes.yaml").read_text(encoding="utf-8")
+    return parse_catalog(load_documents(text, "coverage_audit/data/failure_modes.yaml")[0].value, "coverage_audit/data/failure_modes.yaml")
+
+
+def load_catalog(path: str | None) -> Catalog:
+    """The bundled catalog, extended by the file at ``path`` if given."""
+    base = default_catalog()
+    if path is None:
+        return base
+    documents = load_file(path)
+    if not documents:
+        raise InputError(path, 1, "the catalog file is empty")
+    return base.merged(parse_catalog(documents[0].value, path))
+
+
+def parse_catalog(data: object, name: str) -> Catalog:
+    if not isinstance(data, YMap):
+        raise InputError(name, 1, "a failure-mode catalog must be a mapping with 'kinds'")
+    kinds: dict[str, tuple[FailureMode, ...]] = {}
+    descriptions: dict[str, str] = {}
+    raw_kinds = data.get("kinds")
+    if raw_kinds is None:
+        raw_kinds = {}
+    if not isinstance(raw_kinds, (YMap, dict)):
+        raise InputError(name, data.line_of("kinds"), "'kinds' must be a mapping of kind -> modes")
+    for kind, body in raw_kinds.items():
+        if not isinstance(body, YMap):
+            raise InputError(name, data.line_of("kinds"), f"kind {kind!r} must be a mapping")
+        descriptions[kind] = str(body.get("description") or "")
+        kinds[kind] = parse_modes(body.get("failure_modes"), name, body.line_of("failure_modes"))
+    business: tuple[FailureMode, ...] = ()
+    requires: dict[str, str] = {}
+    raw_business = data.get("business")
+    if isinstance(raw_business, YMap):
+        raw_modes = raw_business.get("failure_modes")
+        business = parse_modes(raw_modes, name, raw_business.line_of("failure_modes"), check_signals=False)
+        for item in raw_modes if isinstance(raw_modes, YSeq) else ():
+            if isinstance(item, YMap) and isinstance(item.get("requires"), str):
+                requires[str(item.get("id"))] = item["requires"]
+    return Catalog(kinds, descriptions, business, requires)
+
+
+def parse_modes(value: object, name: str, line: int, check_signals: bool = True) -> tuple[FailureMode, ...]:
+    """A list of failure modes (catalog entries, or a component's own ``failure_modes``)."""
+    if value is None:
+        return ()
+    if not isinstance(value, YSeq):
+        raise InputError(name, line, "'failure_modes' must be a list")
+    modes: list[FailureMode] = []
+    seen: set[str] = set()
+    for index, item in enumerate(value):
+        where = value.line_of(index)
+        if not isinstance(item, YMap):
+            raise InputError(name, where, "a failure mode must be a mapping with id, direction, signals")
+        mode_id, direction = item.get("id"), item.get("direction")
+        if not isinstance(mode_id, str) or not mode_id:
+            raise InputError(name, where, "a failure mode needs an 'id'")
+        if mode_id in seen:
+            raise InputError(name, where, f"failure mode {mode_id!r} is listed twice")
+        seen.add(mode_id)
+        if direction not in DIRECTIONS:
+            raise InputError(name, item.line_of("direction"), f"failure mode {mode_id!r}: direction must be one of {', '.join(DIRECTIONS)}")
+        signals = selector_list(item.get("signals"), name, item.line_of("signals"), check_signals)
+        inverse = selector_list(item.get("inverse"), name, item.line_of("inverse"), check_signals)
+        if not signals:
+            raise InputError(name, where, f"failure mode {mode_id!r} has no signals")
+        modes.append(FailureMode(mode_id, direction, signals, str(item.get("description") or ""), inverse))  # type: ignore[arg-type]
+    return tuple(modes)
+
+
+def selector_list(value: object, name: str, line: int, check: bool = True) -> tuple[str, ...]:
+    """A list of PromQL vector selectors (a single string is a list of one), each checked."""
+    if value is None:
+        return ()
+    items = value if isinstance(value, YSeq) else [value]
+    result = []
+    for item in items:
+        if not isinstance(item, str):
+            raise InputError(name, line, "signals must be PromQL selectors (strings)")
+        if check:
+            try:
+                promql.parse_selector(item)
+            except promql.PromQLError as exc:
+                raise InputError(name, line, f"bad signal selector {item!r}: {exc}") from None
+        result.append(item)
+    return tuple(result)
