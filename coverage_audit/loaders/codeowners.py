@@ -1,0 +1,163 @@
+"""CODEOWNERS files (GitHub and GitLab): which owners a repository path belongs to.
+
+Patterns follow gitignore rules with the CODEOWNERS specifics GitHub documents: a pattern without
+a slash matches at any depth, a leading ``/`` anchors it at the repository root, a trailing ``/``
+means a folder and everything below it, ``*`` does not cross ``/`` (``docs/*`` owns the files
+directly in ``docs`` only) while ``**`` does. The last matching line wins, and a line without
+owners takes ownership away, as on GitHub.
+
+GitLab ``[Section]`` headers are accepted; sections do not change the matching, but a header's
+default owners (``[Docs] @docs-team``) apply to that section's lines that name no owner, as on
+GitLab. Negation (``!pattern``) is refused: neither GitHub nor GitLab supports it.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+from typing import Any, Callable, Iterable
+
+import pathspec
+
+from ..model import CodeOwnersRule, InputError
+from ..yamlio import read_text
+
+MAX_CODEOWNERS_BYTES = 3 * 1024 * 1024  # GitHub ignores CODEOWNERS files above 3 MB
+
+
+# --------------------------------------------------------------------------- gitignore globs
+
+
+def _gitignore_factory() -> str:
+    """pathspec >= 1.0 calls the gitignore pattern "gitignore" ("gitwildmatch" is deprecated)."""
+    try:
+        pathspec.util.lookup_pattern("gitignore")
+    except KeyError:
+        return "gitwildmatch"
+    return "gitignore"
+
+
+_FACTORY = _gitignore_factory()
+# Small specs match several times faster on Python's own ``re`` than on the re2 backend that
+# pathspec >= 1.0 picks by default; older versions have no backend choice.
+_BACKEND: dict[str, Any] = {"backend": "simple"} if "backend" in inspect.signature(pathspec.PathSpec.from_lines).parameters else {}
+GlobError = (ValueError, re.error)  # pathspec raises GitIgnorePatternError (a ValueError) or re.error
+
+
+def gitignore_spec(patterns: Iterable[str]) -> pathspec.PathSpec:
+    """Compile gitignore-style globs (``!`` negates); raises one of ``GlobError`` if one is bad."""
+    return pathspec.PathSpec.from_lines(_FACTORY, list(patterns), **_BACKEND)
+
+
+# --------------------------------------------------------------------------- loading
+
+_SECTION = re.compile(r"^\^?\[[^\]]*\](?:\[\d*\])?(?P<owners>\s.*)?$")
+_OWNER = re.compile(
+    r"""^(?:
+        @@?[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*   # @user, @org/team, @group/sub/team, @@role
+      | [^@\s]+@[^@\s]+\.[^@\s]+                 # an email address
+    )$""",
+    re.VERBOSE,
+)
+
+
+def load_codeowners(path: str) -> tuple[CodeOwnersRule, ...]:
+    """Every pattern line of a CODEOWNERS file, in order; InputError with the line if one is bad."""
+    return parse_codeowners(read_text(path, MAX_CODEOWNERS_BYTES), path)
+
+
+def parse_codeowners(text: str, name: str) -> tuple[CodeOwnersRule, ...]:
+    rules: list[CodeOwnersRule] = []
+    section_owners: tuple[str, ...] = ()
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        section = _SECTION.match(line)
+        if section:
+            section_owners = _owners(_strip_comment(section.group("owners") or ""), name, number)
+            continue
+        pattern, rest = _split_pattern(line)
+        owners = _owners(_strip_comment(rest), name, number) or section_owners
+        _check_pattern(pattern, name, number)
+        rules.append(CodeOwnersRule(pattern, owners, number))
+    return tuple(rules)
+
+
+def _split_pattern(line: str) -> tuple[str, str]:
+    """The pattern (``\\ `` keeps a space inside it) and the rest of the line."""
+    index = 0
+    while index < len(line) and not line[index].isspace():
+        index += 2 if line[index] == "\\" else 1
+    return line[:index], line[index:]
+
+
+def _strip_comment(text: str) -> str:
+    """Owners end at a ``#`` that starts a word (a trailing comment)."""
+    match = re.search(r"(?:^|\s)#", text)
+    return text[: match.start()] if match else text
+
+
+def _owners(text: str, name: str, number: int) -> tuple[str, ...]:
+    owners = tuple(text.split())
+    for owner in owners:
+        if not _OWNER.match(owner):
+            raise InputError(name, number, f"invalid owner {owner!r}: expected @user, @org/team or an email address")
+    return owners
+
+
+def _check_pattern(pattern: str, name: str, number: int) -> None:
+    if pattern.startswith("!"):
+        raise InputError(name, number, f"negated pattern {pattern!r}: CODEOWNERS does not support '!'")
+    if "***" in pattern:
+        raise InputError(name, number, f"invalid pattern {pattern!r}: three consecutive asterisks")
+    try:
+        _matcher(pattern)
+    except GlobError as exc:
+        raise InputError(name, number, f"invalid pattern {pattern!r}: {exc}") from None
+
+
+# --------------------------------------------------------------------------- matching
+
+
+@functools.lru_cache(maxsize=65536)
+def _matcher(pattern: str) -> Callable[[str], bool]:
+    """A compiled CODEOWNERS pattern (cached: the same rules are asked about every path)."""
+    if pattern == "/":
+        return lambda path: False  # GitHub: "/" alone owns nothing
+    spec = gitignore_spec([pattern])
+    if pattern.endswith("/*"):
+        # ``docs/*`` owns the files directly in docs/, not those in its subfolders, which plain
+        # gitignore semantics (a matched folder takes everything below it) would include.
+        below = gitignore_spec([pattern + "/"])
+        return lambda path: spec.match_file(path) and not below.match_file(path)
+    return spec.match_file
+
+
+def owners_of(rules: Iterable[CodeOwnersRule], path: str) -> tuple[str, ...]:
+    """The owners of ``path`` (repository-relative): those of the last matching rule."""
+    for rule in reversed(tuple(rules)):
+        if _matcher(rule.pattern)(path):
+            return rule.owners
+    return ()
+
+
+_TEAM_AFFIX = re.compile(r"^team[-_]|[-_]team$")
+
+
+def _owner_key(owner: str) -> str:
+    """``@org/team-payments`` -> ``team-payments``; ``group:default/x`` -> ``x``; mail -> local part."""
+    text = owner.strip().lower().lstrip("@")
+    if "@" in text:
+        text = text.split("@", 1)[0]
+    return text.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+
+
+def owner_matches(codeowner: str, service_owner: str) -> bool:
+    """Does a CODEOWNERS owner name the service map's owner? ``@org/team-payments``,
+    ``@team-payments``, ``team-payments`` and ``payments`` all name ``team-payments``."""
+    ours, theirs = _owner_key(codeowner), _owner_key(service_owner)
+    if not ours or not theirs:
+        return False
+    return ours == theirs or _TEAM_AFFIX.sub("", ours) == _TEAM_AFFIX.sub("", theirs)
