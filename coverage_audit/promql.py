@@ -237,8 +237,9 @@ def parse_selector(text: str) -> Selector:
         # Matchers alone (a service selector): PromQL refuses a selector that could match every
         # series, so parse it with a placeholder name and drop that again.
         query = parse("coverage_audit_placeholder" + stripped)
-        (selector,) = query.selectors
-        return Selector(None, selector.matchers)
+        if not isinstance(query.ast, Selector):
+            raise PromQLError(f"not a single vector selector: {text!r}")
+        return Selector(None, query.ast.matchers)
     query = parse(stripped)
     if not isinstance(query.ast, Selector) or query.ast.range is not None or query.ast.offset:
         raise PromQLError(f"not a single vector selector: {text!r}")

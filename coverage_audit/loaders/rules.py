@@ -93,16 +93,47 @@ def load_rules(paths: Sequence[str], jobs: int | None = None) -> RuleLoad:
     workers = jobs if jobs is not None else (os.cpu_count() or 1)
     with paused_gc():
         if workers > 1 and len(files) >= PARALLEL_FROM_FILES:
-            # Files are independent: split them over processes (the PromQL parser holds the GIL).
-            chunk = max(1, len(files) // (workers * 8))
-            context = get_context("fork")
-            with ProcessPoolExecutor(workers, mp_context=context, initializer=gc.disable) as pool:
-                for part in pool.map(load_rule_file, files, chunksize=chunk):
-                    result.extend(part)
+            _load_in_parallel(files, workers, result)
         else:
-            for path in files:
-                result.extend(load_rule_file(path))
+            result.extend(_load_many(files))
     return result
+
+
+def _load_many(files: list[str]) -> RuleLoad:
+    result = RuleLoad()
+    for path in files:
+        result.extend(load_rule_file(path))
+    return result
+
+
+def _load_in_parallel(files: list[str], workers: int, result: RuleLoad) -> None:
+    """Files are independent, and the PromQL parser holds the GIL: split them into contiguous
+    shares of about equal size, hand all but the last to worker processes and load the last
+    here meanwhile, then append the shares in order (so the result equals a serial load)."""
+    shares = _split_by_size(files, workers)
+    if len(shares) < 2:
+        result.extend(_load_many(files))
+        return
+    with ProcessPoolExecutor(len(shares) - 1, mp_context=get_context("fork"), initializer=gc.disable) as pool:
+        pending = [pool.submit(_load_many, share) for share in shares[:-1]]
+        own = _load_many(shares[-1])
+        for future in pending:
+            result.extend(future.result())
+    result.extend(own)
+
+
+def _split_by_size(files: list[str], parts: int) -> list[list[str]]:
+    sizes = [os.path.getsize(path) for path in files]
+    target = sum(sizes) / parts
+    shares: list[list[str]] = [[]]
+    filled = 0.0
+    for path, size in zip(files, sizes):
+        if filled >= target and len(shares) < parts:
+            shares.append([])
+            filled = 0.0
+        shares[-1].append(path)
+        filled += size
+    return shares
 
 
 def load_rule_file(path: str) -> RuleLoad:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from ..analysis.findings import CoverageReport, Finding
 from ..analysis.inventory import Inventory
+from ..durations import format_duration
 from .table import format_table
+
+_COLORS = {"covered": "\033[32m", "weak": "\033[33m", "uncovered": "\033[31m"}
+_RESET = "\033[0m"
 
 
 def render_inventory(inventory: Inventory) -> str:
@@ -21,3 +26,42 @@ def render_inventory(inventory: Inventory) -> str:
         f"{len(inventory.skipped)} files skipped (not rule files); {len(inventory.errors)} errors."
     )
     return "\n".join(parts) + "\n"
+
+
+def render_coverage(report: CoverageReport, color: bool = False) -> str:
+    lines = []
+    if report.change is not None:
+        touched = ", ".join(report.change_components) or "no component"
+        lines.append(f"Change: {len(report.change.paths) or len(report.change.components)} path(s) -> {touched}")
+        if report.unmatched_paths:
+            lines.append(f"  not claimed by any component: {', '.join(report.unmatched_paths)}")
+    if not report.findings:
+        lines.append("No failure modes are impacted.")
+    else:
+        rows = [_row(finding, report.change is not None) for finding in report.findings]
+        headers = ("SUBJECT", "MODE", "IMPACT", "STATUS", "BEST ALERT", "REASON") if report.change else ("SUBJECT", "MODE", "STATUS", "BEST ALERT", "REASON")
+        limits = (0, 0, 0, 0, 40, 100) if report.change else (0, 0, 0, 40, 100)
+        table = format_table(headers, rows, limits)
+        if color:
+            for status, code in _COLORS.items():
+                table = table.replace(f"  {status}  ", f"  {code}{status}{_RESET}  ")
+        lines.append(table)
+    s = report.summary
+    lines.append("")
+    lines.append(f"{s.total} failure modes: {s.covered} covered, {s.weak} weak, {s.uncovered} uncovered (budget {format_duration(report.budget)}).")
+    if not report.routing_checked:
+        lines.append("Routing was not checked: no Alertmanager configuration was given.")
+    lines.extend(report.notes)
+    if report.errors:
+        lines.append(f"{len(report.errors)} input error(s); the results above leave those files out:")
+        lines.extend(f"  {error}" for error in report.errors)
+    return "\n".join(lines) + "\n"
+
+
+def _row(finding: Finding, with_impact: bool) -> tuple[str, ...]:
+    best = finding.best.rule.name if finding.best else "-"
+    cells = [finding.subject.name, finding.mode.id]
+    if with_impact:
+        cells.append(finding.impact or "-")
+    cells += [finding.status, best, finding.reason]
+    return tuple(cells)

@@ -1,0 +1,121 @@
+"""What the analysis decides, as plain data for the reporters (DESIGN 6)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..model import Change, Diagnostic, FailureMode, Level, Rule
+
+Status = Literal["covered", "weak", "uncovered"]
+Impact = Literal["direct", "dependency", "business"]
+STATUSES: tuple[Status, ...] = ("covered", "weak", "uncovered")
+SEVERITY = {"covered": 0, "weak": 1, "uncovered": 2}
+
+# Problems that make coverage weak, with the words reporters use for them.
+PROBLEMS = {
+    "blackhole": "routes only to a receiver with no integrations",
+    "unrouted": "no Alertmanager route delivers it",
+    "over_budget": "detects slower than the budget",
+    "diluted": "no service matcher: one service's (or a canary's) failure may not cross the threshold",
+    "muted": "delivered only inside time intervals",
+    "direction_unclear": "cannot tell which way the expression must move to fire",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AlertCoverage:
+    """One alert's coverage of one failure mode."""
+
+    rule: Rule
+    level: Level
+    watches: str  # the selector, as the alert reads it, that carries the signal
+    receivers: tuple[str, ...]  # receivers it reaches (empty without an Alertmanager config)
+    detect_seconds: float
+    problems: tuple[str, ...]  # keys of PROBLEMS
+    details: tuple[str, ...] = ()  # one human phrase per problem
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True, slots=True)
+class Related:
+    """An alert that concerns the subject but does not cover the mode, and why not."""
+
+    rule: Rule
+    level: Level
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """What a failure mode belongs to: a component of a service, or a business metric."""
+
+    name: str  # "service/component" or "business/<name>"
+    service: str | None
+    owner: str
+    tier: str
+    kind: str  # component kind, or "business_metric"
+    file: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    subject: Subject
+    mode: FailureMode
+    impact: Impact | None  # None in a full report (not tied to a change)
+    status: Status
+    alerts: tuple[AlertCoverage, ...]  # covering alerts, best first
+    related: tuple[Related, ...]
+    reason: str
+
+    @property
+    def best(self) -> AlertCoverage | None:
+        return self.alerts[0] if self.alerts else None
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    total: int
+    covered: int
+    weak: int
+    uncovered: int
+
+    @staticmethod
+    def of(findings: tuple[Finding, ...] | list[Finding]) -> "Summary":
+        counts = {status: 0 for status in STATUSES}
+        for finding in findings:
+            counts[finding.status] += 1
+        return Summary(len(findings), counts["covered"], counts["weak"], counts["uncovered"])
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageReport:
+    """The answer of ``check`` (for a change) or ``report`` (for everything)."""
+
+    findings: tuple[Finding, ...]
+    summary: Summary
+    budget: float
+    change: Change | None = None
+    change_components: tuple[str, ...] = ()  # components the change touches directly
+    unmatched_paths: tuple[str, ...] = ()  # changed paths no component (or CODEOWNERS) claims
+    errors: tuple[Diagnostic, ...] = ()
+    routing_checked: bool = True  # False without an Alertmanager configuration
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def at_or_above(self, fail_on: str) -> list[Finding]:
+        if fail_on == "never":
+            return []
+        threshold = SEVERITY[fail_on]
+        return [f for f in self.findings if SEVERITY[f.status] >= threshold]
+
+
+_IMPACT_ORDER = {"direct": 0, "dependency": 1, "business": 2, None: 3}
+
+
+def order_findings(findings: list[Finding]) -> list[Finding]:
+    """Worst first; then direct before dependency before business; then by subject and mode."""
+    return sorted(findings, key=lambda f: (-SEVERITY[f.status], _IMPACT_ORDER[f.impact], f.subject.name, f.mode.id))

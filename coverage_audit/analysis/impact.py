@@ -1,0 +1,116 @@
+"""What a change impacts (DESIGN 4).
+
+* direct: components whose ``paths`` match a changed path (or that were named) → all their modes;
+* dependency: services that depend, transitively, on a directly impacted service → the
+  ``errors`` and ``latency`` modes of their components (callers see the failures);
+* business: business metrics whose ``depends_on`` holds an impacted service → all their modes.
+
+A changed path no component claims is matched through CODEOWNERS to the services its owners
+own, when a CODEOWNERS file is given; otherwise it is reported as unmatched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+
+from ..catalog import Catalog
+from ..graph import callers
+from ..model import BusinessMetric, Change, Component, FailureMode, InputError, LabelMatcher, Service, ServiceMap
+from .findings import Impact, Subject
+from .paths import PathIndex, services_for_owner_paths
+
+DEPENDENCY_MODES = ("errors", "latency")
+
+
+@dataclass(frozen=True, slots=True)
+class ImpactedMode:
+    subject: Subject
+    mode: FailureMode
+    service_matchers: tuple[LabelMatcher, ...]
+    impact: Impact | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeImpact:
+    modes: tuple[ImpactedMode, ...]
+    direct_components: tuple[str, ...]
+    unmatched_paths: tuple[str, ...]
+
+
+def component_subject(service: Service, component: Component) -> Subject:
+    return Subject(component.subject, service.name, service.owner, service.tier, component.kind, component.file or service.file, component.line or service.line)
+
+
+def business_subject(metric: BusinessMetric) -> Subject:
+    return Subject(metric.subject, None, metric.owner, "critical", "business_metric", metric.file, metric.line)
+
+
+def every_mode(service_map: ServiceMap, catalog: Catalog) -> list[ImpactedMode]:
+    """Every failure mode of every subject: what a coverage report judges."""
+    found = []
+    for service in service_map.services.values():
+        for component in service.components:
+            found += _component_modes(service, component, catalog, None)
+    for metric in service_map.business_metrics.values():
+        found += _business_modes(metric, catalog, None)
+    return found
+
+
+def impact_of(
+    change: Change,
+    service_map: ServiceMap,
+    catalog: Catalog,
+    graph: nx.DiGraph,
+    paths: PathIndex,
+) -> ChangeImpact:
+    direct: dict[str, tuple[Service, Component]] = {}
+    unmatched: list[str] = []
+    for path in change.paths:
+        hits = paths.components_for(path)
+        if not hits and service_map.codeowners:
+            hits = tuple(c for s in services_for_owner_paths(service_map.codeowners, service_map, path) for c in s.components)
+        if not hits:
+            unmatched.append(path)
+        for component in hits:
+            direct.setdefault(component.subject, (service_map.services[component.service], component))
+    for name in change.components:
+        direct.setdefault(name, _named_component(service_map, name, change.source))
+    modes: list[ImpactedMode] = []
+    for service, component in direct.values():
+        modes += _component_modes(service, component, catalog, "direct")
+    direct_services = {service.name for service, _ in direct.values()}
+    calling = callers(graph, direct_services)
+    for name in sorted(calling):
+        service = service_map.services[name]
+        for component in service.components:
+            if component.subject not in direct:
+                modes += [m for m in _component_modes(service, component, catalog, "dependency") if m.mode.id in DEPENDENCY_MODES]
+    impacted_services = direct_services | calling
+    for metric in service_map.business_metrics.values():
+        if impacted_services.intersection(metric.depends_on):
+            modes += _business_modes(metric, catalog, "business")
+    return ChangeImpact(tuple(modes), tuple(direct), tuple(unmatched))
+
+
+def _named_component(service_map: ServiceMap, name: str, source: str) -> tuple[Service, Component]:
+    service_name, _, component_name = name.partition("/")
+    service = service_map.services.get(service_name)
+    if service is not None:
+        for component in service.components:
+            if component.name == component_name or not component_name and len(service.components) == 1:
+                return service, component
+    known = [c.subject for s in service_map.services.values() for c in s.components]
+    hint = f" (known: {', '.join(known[:6])}{', …' if len(known) > 6 else ''})" if known else ""
+    raise InputError(source or "--component", 0, f"no component {name!r} in the service map{hint}")
+
+
+def _component_modes(service: Service, component: Component, catalog: Catalog, impact: Impact | None) -> list[ImpactedMode]:
+    subject = component_subject(service, component)
+    return [ImpactedMode(subject, mode, service.matchers, impact) for mode in catalog.modes_for(component)]
+
+
+def _business_modes(metric: BusinessMetric, catalog: Catalog, impact: Impact | None) -> list[ImpactedMode]:
+    subject = business_subject(metric)
+    return [ImpactedMode(subject, mode, (), impact) for mode in catalog.modes_for_business(metric)]

@@ -1,0 +1,150 @@
+"""Can two sets of label matchers select the same series?
+
+An alert covers a subject only if its matchers and the subject's (service selector, signal
+selector) can hold at once. For each label we look for a witness value that passes every matcher
+on it: the equality values, plus example strings drawn from each regex (its alternatives, the
+first characters of its classes, short repeats). No witness means "cannot select the same
+series" — which can only make us say *uncovered* where a contrived regex would have matched,
+never *covered* where nothing can.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from functools import lru_cache
+from typing import Iterable
+
+from ..model import LabelMatcher, MatchOp
+
+# A value no real label holds: a regex that accepts it accepts (nearly) anything.
+PROBE_VALUE = "zz-coverage-audit-probe-7f3a"
+_MAX_EXAMPLES = 64
+
+try:  # the regex parser behind `re`, moved in 3.11
+    import re._parser as _sre_parse  # type: ignore[import-not-found]
+    from re._constants import (  # type: ignore[import-not-found]
+        ANY, AT, BRANCH, CATEGORY, IN, LITERAL, MAX_REPEAT, MIN_REPEAT, NEGATE, NOT_LITERAL, RANGE, SUBPATTERN,
+    )
+except ImportError:  # pragma: no cover - older Pythons
+    import sre_parse as _sre_parse  # type: ignore[no-redef]
+    from sre_constants import (  # type: ignore[no-redef]
+        ANY, AT, BRANCH, CATEGORY, IN, LITERAL, MAX_REPEAT, MIN_REPEAT, NEGATE, NOT_LITERAL, RANGE, SUBPATTERN,
+    )
+
+
+def compatible(*groups: Iterable[LabelMatcher]) -> bool:
+    """Is there a label set that passes every matcher of every group?"""
+    by_label: dict[str, list[LabelMatcher]] = {}
+    for group in groups:
+        for matcher in group:
+            by_label.setdefault(matcher.name, []).append(matcher)
+    return all(_witness(tuple(matchers)) is not None for matchers in by_label.values())
+
+
+def _witness(matchers: tuple[LabelMatcher, ...]) -> str | None:
+    """A value passing all matchers on one label ("" stands for the label being absent)."""
+    for candidate in _candidates(matchers):
+        if all(m.matches(candidate) for m in matchers):
+            return candidate
+    return None
+
+
+def _candidates(matchers: tuple[LabelMatcher, ...]) -> Iterable[str]:
+    equal = [m.value for m in matchers if m.op is MatchOp.EQ]
+    if equal:
+        return equal[:1]  # one equality decides the value
+    pools: list[Iterable[str]] = [("", PROBE_VALUE)]
+    for m in matchers:
+        if m.op is MatchOp.RE:
+            pools.append(regex_examples(m.value))
+        elif m.op is MatchOp.NE:
+            pools.append((m.value + "x", "x" + m.value))
+    return itertools.chain.from_iterable(pools)
+
+
+def constrains(matchers: Iterable[LabelMatcher], label: str) -> bool:
+    """Does some matcher actually narrow this label (not just ``=~".*"``)?"""
+    return any(m.name == label and not (m.matches(PROBE_VALUE) and m.matches("")) for m in matchers)
+
+
+def is_specific(matcher: LabelMatcher) -> bool:
+    """A positive matcher that picks some values and not just any (``job=~".+"`` is not)."""
+    return matcher.op in (MatchOp.EQ, MatchOp.RE) and not matcher.matches(PROBE_VALUE)
+
+
+def requires_value(matcher: LabelMatcher) -> bool:
+    """A signal matcher that says which series show the failure (``code=~"5.."``), as opposed
+    to one that only excludes some (``reason!="insufficient_funds"``)."""
+    return matcher.op in (MatchOp.EQ, MatchOp.RE) and not matcher.matches("")
+
+
+# --------------------------------------------------------------------------- regex examples
+
+
+@lru_cache(maxsize=4096)
+def regex_examples(pattern: str) -> tuple[str, ...]:
+    """A few strings the (anchored) pattern accepts — or may accept; callers check them."""
+    try:
+        parsed = _sre_parse.parse(pattern)
+    except (re.error, RecursionError, OverflowError, ValueError):
+        return ()
+    examples: list[str] = []
+    for parts in itertools.islice(_sequence(list(parsed), 0), _MAX_EXAMPLES):
+        examples.append("".join(parts))
+    return tuple(dict.fromkeys(examples))
+
+
+def _sequence(items: list, depth: int) -> Iterable[list[str]]:
+    """Example expansions of a sequence of regex items (a bounded product of choices)."""
+    if depth > 40:
+        return
+    if not items:
+        yield []
+        return
+    head, rest = items[0], items[1:]
+    for first in itertools.islice(_item(head, depth), 6):
+        for tail in itertools.islice(_sequence(rest, depth + 1), 6):
+            yield [first, *tail]
+
+
+def _item(item: tuple, depth: int) -> Iterable[str]:
+    op, value = item
+    if op is LITERAL:
+        yield chr(value)
+    elif op is ANY:
+        yield from ("a", "0")
+    elif op is IN:
+        yield from _class_examples(value)
+    elif op is NOT_LITERAL:
+        yield "a" if value != ord("a") else "b"
+    elif op is BRANCH:
+        for branch in value[1]:
+            for parts in itertools.islice(_sequence(list(branch), depth + 1), 4):
+                yield "".join(parts)
+    elif op is SUBPATTERN:
+        for parts in itertools.islice(_sequence(list(value[-1]), depth + 1), 6):
+            yield "".join(parts)
+    elif op in (MAX_REPEAT, MIN_REPEAT):
+        low, high, inner = value
+        for count in sorted({low, min(low + 1, high), min(max(low, 2), high)}):
+            for parts in itertools.islice(_sequence(list(inner) * count, depth + 1), 3):
+                yield "".join(parts)
+    elif op is AT:
+        yield ""
+    else:  # categories, backreferences, lookarounds: give up on this branch
+        return
+
+
+def _class_examples(members: list) -> Iterable[str]:
+    if members and members[0][0] is NEGATE:
+        excluded = {chr(v) for op, v in members[1:] if op is LITERAL}
+        yield next(c for c in "azAZ09_-" if c not in excluded)
+        return
+    for op, value in members:
+        if op is LITERAL:
+            yield chr(value)
+        elif op is RANGE:
+            yield chr(value[0])
+        elif op is CATEGORY:
+            yield from ("0", "a", " ")

@@ -1,0 +1,98 @@
+"""SARIF 2.1.0, for code-scanning UIs: each gap points at the service-map entry (uncovered) or
+the alerting rule (weak) that needs work; input errors point at their file and line."""
+
+from __future__ import annotations
+
+from .. import __version__
+from ..analysis.findings import CoverageReport, Finding
+from ..analysis.inventory import Inventory
+from ..model import Diagnostic
+from .json import dumps
+
+SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+RULES = (
+    ("uncovered-failure-mode", "UncoveredFailureMode", "error", "A failure mode the change can cause has no application-level alert."),
+    ("weak-coverage", "WeakCoverage", "warning", "The alerts covering a failure mode would not reach a person in time (blackholed, unrouted, over budget, diluted, muted)."),
+    ("input-error", "InputError", "error", "An input file could not be used."),
+)
+_INDEX = {rule_id: index for index, (rule_id, *_rest) in enumerate(RULES)}
+
+
+def render_coverage(report: CoverageReport) -> str:
+    results = [_finding(f) for f in report.findings if f.status != "covered"]
+    results += [_error(d) for d in report.errors]
+    return dumps(_log(results))
+
+
+def render_inventory(inventory: Inventory) -> str:
+    return dumps(_log([_error(d) for d in inventory.errors]))
+
+
+def _log(results: list[dict]) -> dict:
+    return {
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "coverage-audit",
+                        "version": __version__,
+                        "informationUri": "https://github.com/coverage-audit/coverage-audit",
+                        "rules": [
+                            {
+                                "id": rule_id,
+                                "name": name,
+                                "shortDescription": {"text": text},
+                                "defaultConfiguration": {"level": level},
+                            }
+                            for rule_id, name, level, text in RULES
+                        ],
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
+
+
+def _location(file: str, line: int, message: str | None = None) -> dict:
+    physical: dict = {"artifactLocation": {"uri": file.replace("\\", "/")}}
+    if line > 0:
+        physical["region"] = {"startLine": line}
+    location: dict = {"physicalLocation": physical}
+    if message:
+        location["message"] = {"text": message}
+    return location
+
+
+def _finding(finding: Finding) -> dict:
+    rule_id = "uncovered-failure-mode" if finding.status == "uncovered" else "weak-coverage"
+    subject = _location(finding.subject.file, finding.subject.line, f"{finding.subject.name} in the service map")
+    if finding.status == "weak" and finding.best is not None:
+        primary = _location(finding.best.rule.file, finding.best.rule.line, finding.best.rule.name)
+        related = [subject]
+    else:
+        primary, related = subject, [_location(r.rule.file, r.rule.line, r.rule.name) for r in finding.related[:5]]
+    result = {
+        "ruleId": rule_id,
+        "ruleIndex": _INDEX[rule_id],
+        "level": "error" if finding.status == "uncovered" else "warning",
+        "message": {"text": f"{finding.subject.name} {finding.mode.id} ({finding.mode.direction}): {finding.status} — {finding.reason}"},
+        "locations": [primary],
+        "partialFingerprints": {"coverageAuditFinding/v1": f"{finding.subject.name}#{finding.mode.id}"},
+        "properties": {"impact": finding.impact, "owner": finding.subject.owner, "status": finding.status},
+    }
+    if related:
+        result["relatedLocations"] = [dict(loc, id=i) for i, loc in enumerate(related)]
+    return result
+
+
+def _error(diagnostic: Diagnostic) -> dict:
+    return {
+        "ruleId": "input-error",
+        "ruleIndex": _INDEX["input-error"],
+        "level": "error",
+        "message": {"text": diagnostic.message},
+        "locations": [_location(diagnostic.file, diagnostic.line)],
+    }
