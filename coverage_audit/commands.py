@@ -20,7 +20,7 @@ from .analysis.inventory import build_inventory
 from .analysis.paths import PathIndex
 from .catalog import Catalog, default_catalog, load_catalog
 from .config import Settings
-from .graph import build_graph
+from .graph import add_findings, build_graph
 from .levels import default_levels
 from .loaders.alertmanager import load_alertmanager
 from .loaders.changes import git_changed_paths, normalise_path, read_changed_paths
@@ -29,6 +29,7 @@ from .loaders.rules import load_rules
 from .loaders.service_map import load_service_maps
 from .model import AlertmanagerConfig, Change, Diagnostic, InputError, ServiceMap
 from .reporters import json as json_reporter
+from .reporters import graph as graph_reporter
 from .reporters import markdown, sarif, text
 from .ruleset import RuleSet, build_ruleset
 
@@ -44,6 +45,8 @@ def run(command: str, settings: Settings, args: Mapping[str, Any]) -> int:
         return rules(settings)
     if command == "check":
         return check(settings, args)
+    if command == "graph":
+        return graph(settings)
     raise UsageError(f"the {command!r} command is not available yet")
 
 
@@ -162,6 +165,15 @@ def rules(settings: Settings) -> int:
     write_output(renderers[fmt](inventory), settings.output)
     report_errors(inventory.errors)
     return EXIT_ERROR if inventory.errors else EXIT_OK
+
+
+def graph(settings: Settings) -> int:
+    inputs = load_inputs(settings)
+    exported = build_graph(inputs.service_map, inputs.catalog, inputs.ruleset, inputs.alertmanager)
+    add_findings(exported, judge_everything(inputs, settings))
+    write_output(graph_reporter.render(exported, settings.format or "json"), settings.output)
+    report_errors(inputs.errors)
+    return EXIT_ERROR if inputs.errors else EXIT_OK
 
 
 def report_errors(errors: tuple[Diagnostic, ...] | list[Diagnostic]) -> None:

@@ -8,13 +8,16 @@ Node ids are ``kind:name`` strings so exports stay readable.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import networkx as nx
 
 from .catalog import Catalog
 from .model import AlertmanagerConfig, ServiceMap
 from .ruleset import RuleSet
+
+if TYPE_CHECKING:
+    from .analysis.findings import Finding
 
 
 def node_id(kind: str, name: str) -> str:
@@ -108,3 +111,16 @@ def callers(graph: nx.DiGraph, services: Iterable[str]) -> set[str]:
                 reached.add(caller)
                 queue.append(caller)
     return {graph.nodes[n]["label"] for n in reached}
+
+
+def add_findings(graph: nx.DiGraph, findings: Iterable["Finding"]) -> None:
+    """The analysis' verdicts as edges, for export: alert -covers-> failure mode (status
+    ``covered`` or ``weak``), and alert -routes_to-> receiver."""
+    for finding in findings:
+        mode = node_id("mode", f"{finding.subject.name}#{finding.mode.id}")
+        graph.nodes[mode]["status"] = finding.status
+        for alert in finding.alerts:
+            aid = node_id("alert", f"{alert.rule.file}:{alert.rule.line}")
+            graph.add_edge(aid, mode, relation="covers", status="covered" if alert.ok else "weak", problems=",".join(alert.problems))
+            for receiver in alert.receivers:
+                graph.add_edge(aid, node_id("receiver", receiver), relation="routes_to")

@@ -256,6 +256,10 @@ class Component:
     failure_modes: tuple[FailureMode, ...] = ()  # extra, custom modes
     file: str = ""
     line: int = 0
+    # Optional: matchers picking this component's series instead of the service selector, for
+    # series an exporter publishes under its own job (consumer lag, CronJob status).
+    selector: str = ""
+    matchers: tuple[LabelMatcher, ...] = ()
 
     @property
     def subject(self) -> str:

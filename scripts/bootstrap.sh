@@ -20,5 +20,23 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[test]'
+log=$(mktemp)
+if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m pip install -q -e '.[test]'; } >"$log" 2>&1; then
+  cat "$log" >&2
+  exit 1
+fi
+rm -f "$log"
+
+# The official SARIF 2.1.0 JSON schema, for the test that checks our SARIF output against it.
+# Microsoft's jest-sarif package on the npm registry carries it; no other registry we reach does.
+schema=.cache/sarif-schema-2.1.0.json
+if [ ! -s "$schema" ] && command -v npm >/dev/null; then
+  mkdir -p .cache/npm
+  if (cd .cache/npm && npm pack --silent @microsoft/jest-sarif@1.0.0-beta.0 >/dev/null 2>&1 \
+      && tar -xzf microsoft-jest-sarif-1.0.0-beta.0.tgz package/lib/schemas/sarif-2.1.0-rtm.5.json); then
+    mv .cache/npm/package/lib/schemas/sarif-2.1.0-rtm.5.json "$schema"
+  else
+    echo "bootstrap: could not fetch the SARIF schema from the npm registry; its test will skip" >&2
+  fi
+  rm -rf .cache/npm
+fi

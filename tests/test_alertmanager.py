@@ -33,7 +33,7 @@ from coverage_audit.loaders.alertmanager import (
 from coverage_audit.model import AlertmanagerConfig, InputError, LabelMatcher, MatchOp, Route
 from coverage_audit.yamlio import load_documents, read_text
 
-AMTOOL = shutil.which("amtool")
+from amtool import AMTOOL, amtool_receivers
 needs_amtool = pytest.mark.skipif(AMTOOL is None, reason="amtool not installed (Debian package prometheus-alertmanager)")
 
 EQ, NE, RE, NRE = MatchOp.EQ, MatchOp.NE, MatchOp.RE, MatchOp.NRE
@@ -753,20 +753,6 @@ def cross_check_configs(corpus_dir: Path, tmp_path_factory: pytest.TempPathFacto
         prepared[relative] = (str(target), config)
     yield prepared
     print(f"\namtool cross-check: {len(COMPARED)} label sets compared over {len(prepared)} configs")
-
-
-def amtool_arg(name: str, value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'{name}="{escaped}"'
-
-
-def amtool_receivers(config_file: str, labels: Mapping[str, str]) -> str:
-    assert AMTOOL is not None
-    args = [AMTOOL, "config", "routes", "test", f"--config.file={config_file}"]
-    args += [amtool_arg(name, value) for name, value in labels.items()]
-    result = subprocess.run(args, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, (args, result.stderr)
-    return result.stdout.removesuffix("\n")
 
 
 def _walk(node: Route) -> Iterator[Route]:

@@ -73,7 +73,8 @@ def test_recursive_alias_is_refused(text: str) -> None:
     ],
 )
 def test_deep_nesting_is_refused_not_a_crash(text: str) -> None:
-    with pytest.raises(InputError, match="nested deeper"):
+    # Our guard, or (PyYAML >= 6.0.3's libyaml) the parser's own depth limit: refused either way.
+    with pytest.raises(InputError, match="nested deeper|nesting depth"):
         yamlio.load_documents(text, "deep.yaml")
 
 

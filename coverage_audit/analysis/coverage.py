@@ -23,7 +23,7 @@ from ..ruleset import RuleSet
 from .effects import Use, detection_window, uses
 from .expansion import Expander
 from .findings import PROBLEMS, AlertCoverage, Finding, Impact, Related, Subject
-from .matching import compatible, constrains, is_specific, requires_value
+from .matching import compatible, is_specific, narrows_like, requires_value
 from .routing import route
 
 _OPPOSITE = {"rise": "drop", "drop": "rise", "absent": "rise"}
@@ -165,7 +165,8 @@ class CoverageJudge:
             details.append(f"cannot tell whether it fires when {firing[0][0].selector} {_verb(firing[0][1].direction)}")
         relevant = {u.path for u, _ in firing}
         window = detection_window(analysed.expanded, lambda path: path in relevant) or 0.0
-        receivers, group_wait = self._delivery(rule, firing, service_matchers, problems, details)
+        labels = self.alert_labels(rule, firing, service_matchers)
+        receivers, group_wait = self._delivery(labels, problems, details)
         detect = window + rule.for_seconds + (rule.interval or self.evaluation_interval) + rule.query_offset + group_wait
         if detect > self.budget:
             problems.append("over_budget")
@@ -181,6 +182,7 @@ class CoverageJudge:
             detect_seconds=detect,
             problems=tuple(problems),
             details=tuple(details),
+            labels=tuple(sorted(labels.items())),
         )
 
     # ------------------------------------------------------------------ routing
@@ -201,27 +203,20 @@ class CoverageJudge:
         labels["alertname"] = rule.name
         return labels
 
-    def _delivery(
-        self,
-        rule: Rule,
-        firing: list[tuple[Use, Signal]],
-        service_matchers: tuple[LabelMatcher, ...],
-        problems: list[str],
-        details: list[str],
-    ) -> tuple[tuple[str, ...], float]:
+    def _delivery(self, labels: dict[str, str], problems: list[str], details: list[str]) -> tuple[tuple[str, ...], float]:
         if self.alertmanager is None:
             return (), 0.0
-        deliveries = route(self.alertmanager, self.alert_labels(rule, firing, service_matchers))
+        deliveries = route(self.alertmanager, labels)
         live = [d for d in deliveries if not d.blackhole]
-        if not deliveries:
-            problems.append("unrouted")
-            details.append("no Alertmanager route delivers it")
-            return (), 0.0
         if not live:
             problems.append("blackhole")
             names = ", ".join(sorted({d.receiver for d in deliveries}))
             details.append(f"routes only to {names}, a receiver with no integrations")
             return tuple(d.receiver for d in deliveries), min(d.group_wait for d in deliveries)
+        if self.alertmanager.route.routes and all(not d.route_path for d in deliveries):
+            # No route of the tree takes it: it reaches only the root's catch-all receiver.
+            problems.append("unrouted")
+            details.append(f"matches no route, so only the catch-all receiver {deliveries[0].receiver} gets it")
         always = [d for d in live if not d.muted_by and not d.active_only]
         if not always:
             intervals = sorted({name for d in live for name in (*d.muted_by, *d.active_only)})
@@ -289,7 +284,7 @@ def _narrows_like(read: Selector, signal: Selector) -> bool:
     """Does the alert read the failing series, not merely the same metric? For every label the
     signal pins (``code=~"5.."``), the read must narrow that label too (compatibility is checked
     next)."""
-    return all(constrains(read.matchers, m.name) for m in signal.matchers if requires_value(m))
+    return all(narrows_like(read.matchers, m) for m in signal.matchers if requires_value(m))
 
 
 def _selects_service(firing: list[tuple[Use, Signal]], service_matchers: tuple[LabelMatcher, ...]) -> bool:

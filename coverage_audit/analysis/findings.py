@@ -15,7 +15,7 @@ SEVERITY = {"covered": 0, "weak": 1, "uncovered": 2}
 # Problems that make coverage weak, with the words reporters use for them.
 PROBLEMS = {
     "blackhole": "routes only to a receiver with no integrations",
-    "unrouted": "no Alertmanager route delivers it",
+    "unrouted": "matches no route of the tree: only the root's catch-all receiver gets it",
     "over_budget": "detects slower than the budget",
     "diluted": "no service matcher: one service's (or a canary's) failure may not cross the threshold",
     "muted": "delivered only inside time intervals",
@@ -34,6 +34,7 @@ class AlertCoverage:
     detect_seconds: float
     problems: tuple[str, ...]  # keys of PROBLEMS
     details: tuple[str, ...] = ()  # one human phrase per problem
+    labels: tuple[tuple[str, str], ...] = ()  # the labels it was routed with, for this subject
 
     @property
     def ok(self) -> bool:

@@ -108,7 +108,8 @@ def _named_component(service_map: ServiceMap, name: str, source: str) -> tuple[S
 
 def _component_modes(service: Service, component: Component, catalog: Catalog, impact: Impact | None) -> list[ImpactedMode]:
     subject = component_subject(service, component)
-    return [ImpactedMode(subject, mode, service.matchers, impact) for mode in catalog.modes_for(component)]
+    matchers = component.matchers or service.matchers  # a component's own selector wins
+    return [ImpactedMode(subject, mode, matchers, impact) for mode in catalog.modes_for(component)]
 
 
 def _business_modes(metric: BusinessMetric, catalog: Catalog, impact: Impact | None) -> list[ImpactedMode]:

@@ -63,9 +63,34 @@ def _candidates(matchers: tuple[LabelMatcher, ...]) -> Iterable[str]:
     return itertools.chain.from_iterable(pools)
 
 
-def constrains(matchers: Iterable[LabelMatcher], label: str) -> bool:
-    """Does some matcher actually narrow this label (not just ``=~".*"``)?"""
-    return any(m.name == label and not (m.matches(PROBE_VALUE) and m.matches("")) for m in matchers)
+# Values that conventionally mean "healthy" for labels failure signals narrow on (HTTP and gRPC
+# status codes, Micrometer outcomes, cache results). Data, so it can grow with conventions.
+HEALTHY_VALUES: dict[str, tuple[str, ...]] = {
+    "code": ("200", "201", "204", "301", "302", "304"),
+    "status": ("200", "201", "204", "301", "302", "304", "success", "ok"),
+    "status_code": ("200", "201", "204", "301", "302", "304"),
+    "response_code": ("200", "201", "204", "301", "302", "304"),
+    "http_status_code": ("200", "201", "204", "301", "302", "304"),
+    "http_response_status_code": ("200", "201", "204", "301", "302", "304"),
+    "grpc_code": ("OK",),
+    "rpc_grpc_status_code": ("0",),
+    "outcome": ("SUCCESS",),
+    "result": ("success", "hit", "ok"),
+    "error_type": ("",),
+}
+
+
+def narrows_like(read: Iterable[LabelMatcher], signal: LabelMatcher) -> bool:
+    """Does a read narrow a label the way a failure signal does (``code=~"5.."``)?
+
+    Where conventions tell which values are healthy, the read must leave out every healthy
+    value the signal leaves out (``code!~"2..|3.."`` does; ``code!="404"`` does not). Elsewhere
+    it must at least narrow the label (not just ``=~".*"``)."""
+    on_label = [m for m in read if m.name == signal.name]
+    healthy = [v for v in HEALTHY_VALUES.get(signal.name, ()) if not signal.matches(v)]
+    if healthy:
+        return all(any(not m.matches(v) for m in on_label) for v in healthy)
+    return any(not (m.matches(PROBE_VALUE) and m.matches("")) for m in on_label)
 
 
 def is_specific(matcher: LabelMatcher) -> bool:

@@ -65,7 +65,7 @@ ANNOTATIONS = (SELECTOR_ANNOTATION, TIER_ANNOTATION, COMPONENTS_ANNOTATION, BUSI
 
 _NATIVE_KEYS = ("apiVersion", "kind", "metadata", "services", "business_metrics")
 _SERVICE_KEYS = ("name", "owner", "tier", "selector", "depends_on", "components", "system")
-_COMPONENT_KEYS = ("name", "kind", "paths", "signals", "failure_modes")
+_COMPONENT_KEYS = ("name", "kind", "paths", "signals", "failure_modes", "selector")
 _BUSINESS_KEYS = ("name", "owner", "metric", "failure_metric", "depends_on")
 # ``key: |`` (a literal block scalar): its text keeps its lines, so line N of the embedded YAML
 # is N lines below the key. Other styles fold or escape lines; errors then point at the key.
@@ -401,6 +401,7 @@ class _Builder:
         if kind is not None:
             self._check_kind(kind, modes, what, where, item.line_of("kind"))
         signals = self._signals(item, kind, modes, what, where)
+        selector, matchers = self._service_selector(item.get("selector"), what, where, item.line_of("selector"))
         ok = len(self.errors) == mark
         self._unknown_keys(item, _COMPONENT_KEYS, what, where)
         if not ok or name is None or kind is None or paths is None or modes is None:
@@ -414,6 +415,8 @@ class _Builder:
             failure_modes=modes,
             file=where.file,
             line=where.line(item.line),
+            selector=selector,
+            matchers=matchers,
         )
 
     def _check_kind(self, kind: str, modes: tuple[FailureMode, ...] | None, what: str, where: _Where, line: int) -> None:

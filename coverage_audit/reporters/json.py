@@ -104,6 +104,7 @@ def _alert(alert: AlertCoverage) -> dict[str, object]:
         "problems": list(alert.problems),
         "watches": alert.watches,
         "details": list(alert.details),
+        "labels": dict(alert.labels),
     }
 
 

@@ -1,0 +1,82 @@
+"""The graph in four formats: JSON (node/edge lists), GraphML, DOT (Graphviz) and Mermaid."""
+
+from __future__ import annotations
+
+import json
+
+import networkx as nx
+
+_SHAPES = {  # DOT / Mermaid shapes per node kind, so a picture reads at a glance
+    "service": ("box", '["{}"]'),
+    "component": ("box", '("{}")'),
+    "business_metric": ("doubleoctagon", '{{{{"{}"}}}}'),
+    "failure_mode": ("ellipse", '(["{}"])'),
+    "metric": ("note", '>"{}"]'),
+    "recording_rule": ("component", '[["{}"]]'),
+    "alert": ("octagon", '{{"{}"}}'),
+    "receiver": ("cylinder", '[("{}")]'),
+}
+
+
+def render(graph: nx.DiGraph, fmt: str) -> str:
+    return {"json": render_json, "graphml": render_graphml, "dot": render_dot, "mermaid": render_mermaid}[fmt](graph)
+
+
+def render_json(graph: nx.DiGraph) -> str:
+    document = {
+        "version": 1,
+        "nodes": [{"id": node, **_plain(data)} for node, data in graph.nodes(data=True)],
+        "edges": [{"source": a, "target": b, **_plain(data)} for a, b, data in graph.edges(data=True)],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def render_graphml(graph: nx.DiGraph) -> str:
+    clean = nx.DiGraph()
+    clean.add_nodes_from((node, _plain(data)) for node, data in graph.nodes(data=True))
+    clean.add_edges_from((a, b, _plain(data)) for a, b, data in graph.edges(data=True))
+    return "\n".join(nx.generate_graphml(clean, prettyprint=True)) + "\n"
+
+
+def render_dot(graph: nx.DiGraph) -> str:
+    lines = ["digraph coverage {", "  rankdir=LR;", '  node [fontname="Helvetica"];']
+    for node, data in graph.nodes(data=True):
+        shape = _SHAPES.get(data.get("kind", ""), ("box", ""))[0]
+        lines.append(f"  {_dot_quote(node)} [label={_dot_quote(str(data.get('label', node)))} shape={shape}];")
+    for a, b, data in graph.edges(data=True):
+        label = data.get("relation", "")
+        if data.get("status"):
+            label = f"{label} ({data['status']})"
+        lines.append(f"  {_dot_quote(a)} -> {_dot_quote(b)} [label={_dot_quote(label)}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def render_mermaid(graph: nx.DiGraph) -> str:
+    ids = {node: f"n{index}" for index, node in enumerate(graph.nodes)}
+    lines = ["flowchart LR"]
+    for node, data in graph.nodes(data=True):
+        shape = _SHAPES.get(data.get("kind", ""), ("box", '["{}"]'))[1]
+        lines.append(f"  {ids[node]}{shape.format(_mermaid_text(str(data.get('label', node))))}")
+    for a, b, data in graph.edges(data=True):
+        label = data.get("relation", "")
+        if data.get("status"):
+            label = f"{label} {data['status']}"
+        lines.append(f"  {ids[a]} -->|{_mermaid_text(label)}| {ids[b]}")
+    return "\n".join(lines) + "\n"
+
+
+def _plain(data: dict) -> dict:
+    """Attribute values GraphML and JSON can hold (no None, no containers)."""
+    return {k: v if isinstance(v, (str, int, float, bool)) else str(v) for k, v in data.items() if v is not None}
+
+
+def _dot_quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _mermaid_text(text: str) -> str:
+    """Mermaid labels: quotes and markup characters as entity codes, so input cannot break out."""
+    for char, code in (("&", "#amp;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;"), ("|", "#124;"), ("`", "#96;")):
+        text = text.replace(char, code)
+    return " ".join(text.split())
