@@ -47,6 +47,10 @@ def run(command: str, settings: Settings, args: Mapping[str, Any]) -> int:
         return check(settings, args)
     if command == "graph":
         return graph(settings)
+    if command == "draft":
+        from .draft_command import draft
+
+        return draft(settings, args)
     raise UsageError(f"the {command!r} command is not available yet")
 
 

@@ -26,6 +26,7 @@ class RuleSet:
     errors: list[Diagnostic] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     files: int = 0
+    classifier: LevelClassifier = field(default_factory=default_levels)
 
     @property
     def alerts(self) -> list[Rule]:
@@ -100,6 +101,7 @@ def build_ruleset(load: RuleLoad, levels: LevelClassifier | None = None) -> Rule
         errors=list(load.errors) + cycles,
         skipped=list(load.skipped),
         files=load.files,
+        classifier=classifier,
     )
 
 

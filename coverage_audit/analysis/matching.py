@@ -42,6 +42,22 @@ def compatible(*groups: Iterable[LabelMatcher]) -> bool:
     return all(_witness(tuple(matchers)) is not None for matchers in by_label.values())
 
 
+def witness_labels(*groups: Iterable[LabelMatcher]) -> dict[str, str] | None:
+    """A label set passing every matcher (labels whose witness is "" are left out), or None."""
+    by_label: dict[str, list[LabelMatcher]] = {}
+    for group in groups:
+        for matcher in group:
+            by_label.setdefault(matcher.name, []).append(matcher)
+    labels: dict[str, str] = {}
+    for name, matchers in by_label.items():
+        value = _witness(tuple(matchers))
+        if value is None:
+            return None
+        if value:
+            labels[name] = value
+    return labels
+
+
 def _witness(matchers: tuple[LabelMatcher, ...]) -> str | None:
     """A value passing all matchers on one label ("" stands for the label being absent)."""
     for candidate in _candidates(matchers):
@@ -54,12 +70,13 @@ def _candidates(matchers: tuple[LabelMatcher, ...]) -> Iterable[str]:
     equal = [m.value for m in matchers if m.op is MatchOp.EQ]
     if equal:
         return equal[:1]  # one equality decides the value
-    pools: list[Iterable[str]] = [("", PROBE_VALUE)]
+    pools: list[Iterable[str]] = []
     for m in matchers:
         if m.op is MatchOp.RE:
             pools.append(regex_examples(m.value))
         elif m.op is MatchOp.NE:
             pools.append((m.value + "x", "x" + m.value))
+    pools.append(("", PROBE_VALUE))  # after the examples: a real-looking value reads better
     return itertools.chain.from_iterable(pools)
 
 
@@ -96,6 +113,14 @@ def narrows_like(read: Iterable[LabelMatcher], signal: LabelMatcher) -> bool:
 def is_specific(matcher: LabelMatcher) -> bool:
     """A positive matcher that picks some values and not just any (``job=~".+"`` is not)."""
     return matcher.op in (MatchOp.EQ, MatchOp.RE) and not matcher.matches(PROBE_VALUE)
+
+
+def healthy_value(matcher: LabelMatcher) -> str | None:
+    """A conventional healthy value this failure matcher rejects (``"200"`` for ``code=~"5.."``)."""
+    for value in HEALTHY_VALUES.get(matcher.name, ()) + ("ok", "success", "200", ""):
+        if not matcher.matches(value):
+            return value  # "" means: leave the label out
+    return None
 
 
 def requires_value(matcher: LabelMatcher) -> bool:
@@ -138,7 +163,7 @@ def _item(item: tuple, depth: int) -> Iterable[str]:
     if op is LITERAL:
         yield chr(value)
     elif op is ANY:
-        yield from ("a", "0")
+        yield from ("0", "a")  # digits first: status codes are the common case
     elif op is IN:
         yield from _class_examples(value)
     elif op is NOT_LITERAL:

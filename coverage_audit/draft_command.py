@@ -1,0 +1,126 @@
+"""``coverage-audit draft``: drafts of the missing alerts, checked by the same judge as ``check``."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from typing import Any, Mapping
+
+from . import commands, drafts
+from .analysis.coverage import CoverageJudge
+from .analysis.findings import SEVERITY, Finding
+from .analysis.impact import ImpactedMode, every_mode, impact_of
+from .analysis.paths import PathIndex
+from .config import Settings
+from .graph import build_graph
+from .loaders.rules import load_rules
+from .reporters.table import format_table
+from .ruleset import build_ruleset
+
+
+def draft(settings: Settings, args: Mapping[str, Any]) -> int:
+    inputs = commands.load_inputs(settings)
+    modes, source = _modes(inputs, args)
+    threshold = SEVERITY["weak" if settings.fail_on == "weak" else "uncovered"]
+    judged = commands.judge_all(inputs, settings, modes)
+    gaps = [f for f in judged if SEVERITY[f.status] >= threshold]
+    matchers = {m.subject.name: m.service_matchers for m in modes}
+    known = frozenset(m for metrics in inputs.ruleset.raw_metrics.values() for m in metrics)
+    planned, skipped = drafts.plan(
+        gaps, matchers, inputs.alertmanager, settings.budget, settings.evaluation_interval, source, known,
+        inputs.ruleset.classifier.is_infrastructure,
+    )
+    fmt = settings.format if settings.format in ("prometheus", "prometheusrule") else "prometheus"
+    files = drafts.render(planned, fmt)
+    verdicts = verify(planned, files, inputs, settings)
+    out = args.get("out") or "drafts"
+    if args.get("dry_run"):
+        for file in files:
+            sys.stdout.write(f"# --- {os.path.join(out, file.path)}\n{file.content}")
+        refused: list[str] = []
+    else:
+        refused = write_files(out, files, force=bool(args.get("force")))
+    sys.stdout.write(_summary(planned, verdicts, skipped, files, out, refused, bool(args.get("dry_run")), len(gaps)))
+    commands.report_errors(inputs.errors)
+    for path in refused:
+        print(f"coverage-audit: error: {path}:0: exists; not overwritten (use --force)", file=sys.stderr)
+    return commands.EXIT_ERROR if inputs.errors or refused else commands.EXIT_OK
+
+
+def _modes(inputs: commands.Inputs, args: Mapping[str, Any]) -> tuple[list[ImpactedMode], str]:
+    if args.get("all"):
+        return every_mode(inputs.service_map, inputs.catalog), "--all"
+    change = commands.read_change(args)
+    graph = build_graph(inputs.service_map, inputs.catalog)
+    impact = impact_of(change, inputs.service_map, inputs.catalog, graph, PathIndex(inputs.service_map))
+    described = change.source + (": " + " ".join(change.paths or change.components) if change.source.startswith("--") else "")
+    return list(impact.modes), described
+
+
+def verify(planned: list[drafts.Draft], files: list[drafts.DraftFile], inputs: commands.Inputs, settings: Settings) -> dict[tuple[str, str], Finding]:
+    """Judge every drafted mode against the drafts alone: each must come out covered."""
+    with tempfile.TemporaryDirectory(prefix="coverage-audit-drafts-") as folder:
+        for file in files:
+            if file.path.endswith(".rules.yaml"):
+                with open(os.path.join(folder, file.path), "w", encoding="utf-8") as handle:
+                    handle.write(file.content)
+        load = load_rules([folder], jobs=1)
+    if load.errors:  # a template bug, not an input problem: say so loudly
+        raise RuntimeError(f"drafted rules do not load: {load.errors[0]}")
+    judge = CoverageJudge(build_ruleset(load), inputs.alertmanager, settings.budget, settings.evaluation_interval)
+    matchers = {d.subject.name: _matchers(inputs, d) for d in planned}
+    return {(d.subject.name, d.mode.id): judge.judge(d.subject, d.mode, matchers[d.subject.name], None) for d in planned}
+
+
+def _matchers(inputs: commands.Inputs, draft: drafts.Draft) -> tuple:
+    service = inputs.service_map.services.get(draft.subject.service or "")
+    if service is None:
+        return ()
+    component = next((c for c in service.components if c.subject == draft.subject.name), None)
+    return (component.matchers if component and component.matchers else service.matchers)
+
+
+def write_files(out: str, files: list[drafts.DraftFile], force: bool) -> list[str]:
+    """Write each file atomically; an existing file is left alone unless ``force``."""
+    refused = []
+    for file in files:
+        path = os.path.join(out, file.path)
+        if os.path.exists(path) and not force:
+            refused.append(path)
+            continue
+        commands.write_atomically(path, file.content)
+    return refused
+
+
+def _summary(
+    planned: list[drafts.Draft],
+    verdicts: dict[tuple[str, str], Finding],
+    skipped: list[str],
+    files: list[drafts.DraftFile],
+    out: str,
+    refused: list[str],
+    dry_run: bool,
+    gaps: int,
+) -> str:
+    if not planned:
+        return f"No drafts: {gaps} failure modes at or above --fail-on, none draftable.\n" if gaps else "No gaps at or above --fail-on: nothing to draft.\n"
+    rows = []
+    for d in planned:
+        verdict = verdicts[(d.subject.name, d.mode.id)]
+        rows.append((d.subject.name, d.mode.id, d.shape, d.alert, verdict.status, d.routing_note))
+    lines = [format_table(("SUBJECT", "MODE", "SHAPE", "ALERT", "AS DRAFTED", "ROUTING"), rows, (0, 0, 0, 0, 0, 80))]
+    verb = "Would write" if dry_run else "Wrote"
+    written = [f.path for f in files if os.path.join(out, f.path) not in refused]
+    lines.append(f"\n{verb} {len(written)} files to {out}/: {', '.join(written)}")
+    if refused:
+        lines.append(f"Left {len(refused)} existing files alone (use --force to overwrite): {', '.join(refused)}")
+    not_covered = [f"{key[0]} {key[1]}: {v.reason}" for key, v in verdicts.items() if v.status != "covered"]
+    if not_covered:
+        lines.append("Drafts that would still not be covered (review their routing or the budget):")
+        lines.extend(f"  {line}" for line in not_covered)
+    if skipped:
+        lines.append("Not drafted:")
+        lines.extend(f"  {line}" for line in skipped)
+    lines.append(f"Run: promtool test rules {out}/*rules_test.yaml")
+    return "\n".join(lines) + "\n"
