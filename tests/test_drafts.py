@@ -208,3 +208,51 @@ def test_generated_maps_drafts_pass_promtool_and_close_every_gap(tmp_path_factor
     assert inputs.errors == []
     findings = judge_everything(inputs, settings_with)
     assert findings and all(f.status == "covered" for f in findings), [(f.subject.name, f.mode.id, f.reason) for f in findings if f.status != "covered"]
+
+
+EVERY_SHAPE_MAP = """\
+apiVersion: coverage-audit/v1
+kind: ServiceMap
+services:
+  - name: shop
+    owner: team-red
+    selector: '{job="shop"}'
+    components:
+      - {name: web, kind: http_api, paths: ["web/**"]}
+      - {name: events, kind: queue_consumer, paths: ["events/**"], selector: '{consumergroup="shop-events"}'}
+      - {name: nightly, kind: batch_job, paths: ["jobs/**"]}
+      - {name: sessions, kind: cache, paths: ["cache/**"]}
+      - name: realtime
+        kind: custom
+        paths: ["realtime/**"]
+        failure_modes:
+          - {id: heartbeat, direction: absent, signals: ['realtime_heartbeat']}
+          - {id: clients_drop, direction: drop, signals: ['realtime_connected_clients']}
+          - {id: slow_pushes, direction: rise, signals: ['realtime_push_seconds_sum']}
+          - {id: push_failures, direction: rise, signals: ['realtime_push_failures_total']}
+"""
+
+
+@pytest.mark.tools
+@needs_promtool
+def test_every_shape_drafts_and_passes_promtool(tmp_path: Path) -> None:
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "none.yaml").write_text("groups: []\n")
+    (tmp_path / "map.yaml").write_text(EVERY_SHAPE_MAP)
+    (tmp_path / "am.yaml").write_text(
+        "route:\n  receiver: red\nreceivers:\n  - name: red\n    pagerduty_configs: [{routing_key: k}]\n"
+    )
+    config = tmp_path / "c.yaml"
+    config.write_text("rules: [rules]\nalertmanager: am.yaml\nservice_maps: [map.yaml]\n")
+    out = tmp_path / "out"
+    assert draft(out, "--all", config=config) == 0
+    rules = load_rules([str(out)]).rules
+    shapes = {r.annotations["description"].split(" as a ")[1].split(" alert")[0].replace(" ", "_") for r in rules if r.kind == "alert"}
+    templates = {p.name.removesuffix(".yaml.j2") for p in (ROOT / "coverage_audit" / "templates" / "drafts").glob("*.yaml.j2")}
+    assert shapes == templates - {"_common", "rule_file", "test_file"}
+    files = sorted(p.name for p in out.glob("*rules_test.yaml"))
+    tested = promtool("test", "rules", *files, cwd=out)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    settings_with = replace(load_config(str(config)), rules=(str(tmp_path / "rules"), str(out)))
+    findings = judge_everything(load_inputs(settings_with), settings_with)
+    assert all(f.status == "covered" for f in findings), [(f.subject.name, f.mode.id, f.reason) for f in findings if f.status != "covered"]
