@@ -34,11 +34,12 @@ class RuleSet:
 
 
 class RecordIndex:
-    """Recording rules by the name they record, and by their static labels.
+    """Recording rules by the name they record, and by the labels that identify their series.
 
     Generated rule sets record one name hundreds of times, told apart by static labels
-    (``labels: {type: web}``): ``x{type="api"}`` reads none of the ``type: web`` rules. The
-    index answers "which rules can produce the series this selector picks" without a scan.
+    (``labels: {type: web}``) or by what they select (every selector of the rule pins
+    ``job="web"``): ``x{type="api"}`` reads none of the ``type: web`` rules. The index answers
+    "which rules can produce the series this selector picks" without a scan.
     """
 
     def __init__(self, rules: list[Rule]) -> None:
@@ -49,6 +50,7 @@ class RecordIndex:
         self._by_label: dict[tuple[str, str], dict[str, list[Rule]]] = {}
         self._memo: dict[Selector, tuple[Rule, ...]] = {}
         self._position = {id(rule): position for position, rule in enumerate(rules)}
+        self._identity: dict[int, dict[str, str]] = {}
 
     def __contains__(self, name: object) -> bool:
         return name in self.by_name
@@ -56,13 +58,25 @@ class RecordIndex:
     def definitions(self, selector: Selector) -> tuple[Rule, ...]:
         found = self._memo.get(selector)
         if found is None:
-            found = self._memo[selector] = self._find(selector)
+            found = self._memo[selector] = _distinct(self._find(selector))
+        return found
+
+    def identity(self, rule: Rule) -> dict[str, str]:
+        """Label values every series of the recording carries: its static labels, and the
+        equality matchers all its selectors share (a rule reading only ``job="web"`` series)."""
+        found = self._identity.get(id(rule))
+        if found is None:
+            shared: dict[str, str] | None = None
+            for selector in rule.query.selectors if rule.query is not None else ():  # type: ignore[attr-defined]
+                pinned = {m.name: m.value for m in selector.matchers if m.op is MatchOp.EQ}
+                shared = pinned if shared is None else {k: v for k, v in shared.items() if pinned.get(k) == v}
+            found = self._identity[id(rule)] = {**(shared or {}), **rule.labels}
         return found
 
     def _find(self, selector: Selector) -> tuple[Rule, ...]:
         rules = self.by_name.get(selector.metric or "", [])
         if not selector.matchers or len(rules) < 2:
-            return tuple(r for r in rules if _accepts(selector, r))
+            return tuple(r for r in rules if self._accepts(selector, r))
         candidates: list[Rule] | None = None
         for matcher in selector.matchers:  # narrow with the index on equality matchers first
             if matcher.op is MatchOp.EQ:
@@ -71,21 +85,40 @@ class RecordIndex:
                 if candidates is None or len(narrowed) < len(candidates):
                     candidates = narrowed
         if candidates is None:
-            return tuple(r for r in rules if _accepts(selector, r))
-        accepted = [r for r in candidates if _accepts(selector, r)]
+            return tuple(r for r in rules if self._accepts(selector, r))
+        accepted = [r for r in candidates if self._accepts(selector, r)]
         return tuple(sorted(accepted, key=lambda r: self._position[id(r)]))
+
+    def _accepts(self, selector: Selector, rule: Rule) -> bool:
+        """The selector's matchers accept the recording's identifying labels. A value read off
+        the rule's selectors might not survive its aggregation, so it only rules a recording
+        out for matchers that need the label (``job="x"``, not ``job!="x"``)."""
+        identity = self.identity(rule)
+        for matcher in selector.matchers:
+            value = identity.get(matcher.name)
+            if value is None or matcher.matches(value):
+                continue
+            if matcher.name in rule.labels or not matcher.matches(""):
+                return False
+        return True
 
     def _table(self, name: str, label: str, rules: list[Rule]) -> dict[str, list[Rule]]:
         table = self._by_label.get((name, label))
         if table is None:
             table = self._by_label[(name, label)] = {}
             for rule in rules:
-                table.setdefault(rule.labels.get(label, ""), []).append(rule)
+                table.setdefault(self.identity(rule).get(label, ""), []).append(rule)
         return table
 
 
-def _accepts(selector: Selector, rule: Rule) -> bool:
-    return all(m.matches(rule.labels[m.name]) for m in selector.matchers if m.name in rule.labels)
+def _distinct(rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
+    """One rule per expression: mixins copied into every team's file define the same recording
+    rule many times (perhaps with a different static ``team`` label each), and what a selector
+    reads through one copy it reads through them all."""
+    seen: dict[str, Rule] = {}
+    for rule in rules:
+        seen.setdefault(" ".join(rule.expr.split()), rule)
+    return tuple(seen.values()) if len(seen) < len(rules) else rules
 
 
 def build_ruleset(load: RuleLoad, levels: LevelClassifier | None = None) -> RuleSet:

@@ -63,10 +63,12 @@ class CoverageJudge:
         self._expander = Expander(ruleset.records)
         self._analysed: dict[Rule, _Analysed] = {}
         self._by_metric: dict[str, list[Rule]] = {}
+        self._pins: dict[Rule, dict[str, str]] = {}
         for rule in ruleset.rules:
             if rule.kind == "alert" and rule.query is not None:
                 for metric in ruleset.raw_metrics[rule]:
                     self._by_metric.setdefault(metric, []).append(rule)
+                self._pins[rule] = _pinned(rule)
         self._infra_by_label: dict[tuple[str, str], list[Rule]] | None = None
 
     # ------------------------------------------------------------------ judging
@@ -82,7 +84,9 @@ class CoverageJudge:
         covering: list[AlertCoverage] = []
         related: dict[Rule, Related] = {}
         elsewhere: list[Related] = []
-        for rule in self._candidates(signals):
+        candidates, others = self._candidates(signals, service_matchers)
+        elsewhere += [_OtherSeries(rule, self.ruleset.levels[rule], f"watches it only for {_pins_text(self._pins[rule])}") for rule in others[:1]]
+        for rule in candidates:
             verdict = self._judge_alert(rule, signals, service_matchers, subject.service is not None)
             if isinstance(verdict, AlertCoverage):
                 covering.append(verdict)
@@ -111,12 +115,23 @@ class CoverageJudge:
         found += [Signal(promql.parse_selector(text), _OPPOSITE[mode.direction], text) for text in mode.inverse]
         return [s for s in found if s.selector.metric]
 
-    def _candidates(self, signals: Sequence[Signal]) -> list[Rule]:
+    def _candidates(self, signals: Sequence[Signal], service: tuple[LabelMatcher, ...]) -> tuple[list[Rule], list[Rule]]:
+        """Alerts that read a signal's metric, split into those that may select the subject's
+        series and those whose every selector pins a service label to another value (cheap to
+        tell, and most of an organisation's alerts on a shared metric are of that kind)."""
         seen: dict[Rule, None] = {}
         for signal in signals:
             for rule in self._by_metric.get(signal.selector.metric or "", ()):
                 seen.setdefault(rule, None)
-        return list(seen)
+        wanted = [m for m in service if m.op is MatchOp.EQ]
+        maybe, others = [], []
+        for rule in seen:
+            pins = self._pins[rule]
+            if any(m.name in pins and pins[m.name] != m.value for m in wanted):
+                others.append(rule)
+            else:
+                maybe.append(rule)
+        return maybe, others
 
     def _analyse(self, rule: Rule) -> _Analysed:
         found = self._analysed.get(rule)
@@ -272,6 +287,21 @@ class CoverageJudge:
             names = ", ".join(infrastructure[:3]) + (" …" if len(infrastructure) > 3 else "")
             return f"no application-level alert watches {_shorten(wanted)}; only infrastructure alerts relate ({names})"
         return f"no alert watches {_shorten(wanted)}"
+
+
+def _pinned(rule: Rule) -> dict[str, str]:
+    """Labels every selector of the alert pins to one same value (``job="payments"``). Recording
+    rules below inherit them (the matchers are pushed into their selectors), so an alert pinned
+    to another service cannot select this one's series."""
+    shared: dict[str, str] | None = None
+    for selector in rule.query.selectors:  # type: ignore[union-attr]
+        pinned = {m.name: m.value for m in selector.matchers if m.op is MatchOp.EQ}
+        shared = pinned if shared is None else {k: v for k, v in shared.items() if pinned.get(k) == v}
+    return shared or {}
+
+
+def _pins_text(pins: dict[str, str]) -> str:
+    return "{" + ",".join(f'{k}="{v}"' for k, v in sorted(pins.items())) + "}"
 
 
 class _OtherSeries(Related):
