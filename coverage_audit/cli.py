@@ -7,11 +7,10 @@ import sys
 from typing import Sequence
 
 from . import __version__, commands
+from .commands import EXIT_ERROR
 from .config import FAIL_ON, load_config, merge
 from .durations import parse_duration
 from .model import InputError
-
-EXIT_OK, EXIT_GAPS, EXIT_ERROR = 0, 1, 2
 
 
 def _duration(text: str) -> float:
@@ -104,10 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             jobs=args.jobs,
         )
         return commands.run(args.command, settings, vars(args))
-    except InputError as exc:
-        print(f"coverage-audit: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except commands.UsageError as exc:
+    except (InputError, commands.UsageError) as exc:
         print(f"coverage-audit: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
 

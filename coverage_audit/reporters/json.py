@@ -6,6 +6,7 @@ import json
 
 from ..analysis.findings import AlertCoverage, CoverageReport, Finding, Related
 from ..analysis.inventory import Inventory
+from ..analysis.overview import GroupCoverage, Overview, RunTotals, StatusChange
 
 VERSION = 1
 
@@ -116,3 +117,87 @@ def _related(related: Related) -> dict[str, object]:
         "level": related.level,
         "why": related.why,
     }
+
+
+# --------------------------------------------------------------------------- periodic report
+
+
+def render_report(report: CoverageReport, overview: Overview) -> str:
+    """``coverage_document`` (the same finding objects as ``check``) plus the report's views."""
+    document = coverage_document(report)
+    document["overview"] = overview_object(overview)
+    document["trend"] = [_run(point) for point in overview.trend]
+    changes = overview.changes
+    document["changes_since_previous"] = None if changes.previous is None else {
+        "previous_run": _run(changes.previous),
+        "newly_uncovered": [_status_change(c) for c in changes.newly_uncovered],
+        "newly_weak": [_status_change(c) for c in changes.newly_weak],
+        "newly_covered": [_status_change(c) for c in changes.newly_covered],
+        "improved": [_status_change(c) for c in changes.improved],
+        "added": [_status_change(c) for c in changes.added],
+        "removed": [_status_change(c) for c in changes.removed],
+    }
+    return dumps(document)
+
+
+def overview_object(o: Overview) -> dict[str, object]:
+    return {
+        "generated_at": o.generated_at,
+        "budget_seconds": round(o.budget),
+        "subjects": o.subjects,
+        "totals": _group(o.totals),
+        "business_metrics": [_group(g) for g in o.business_metrics],
+        "services": [_group(g) for g in o.services],
+        "owners": [_group(g) for g in o.owners],
+        "tiers": [_group(g) for g in o.tiers],
+        "critical_gaps": [{"subject": f.subject.name, "failure_mode": f.mode.id, "owner": f.subject.owner} for f in o.critical_gaps],
+        "unreachable_alerts": [
+            {
+                "name": a.name,
+                "file": a.file,
+                "line": a.line,
+                "problems": list(a.problems),
+                "receivers": list(a.receivers),
+                "details": list(a.details),
+                "covers": [{"subject": subject, "failure_mode": mode} for subject, mode in a.modes],
+                "owners": list(a.owners),
+            }
+            for a in o.unreachable_alerts
+        ],
+        "infrastructure_only": [
+            {"subject": a.subject, "service": a.service, "owner": a.owner, "tier": a.tier,
+             "failure_modes": list(a.failure_modes), "alerts": list(a.alerts)}
+            for a in o.infrastructure_only
+        ],
+        "weak_reasons": [{"problem": p.problem, "text": p.text, "failure_modes": p.findings} for p in o.weak_reasons],
+    }
+
+
+def _group(g: GroupCoverage) -> dict[str, object]:
+    return {
+        "name": g.name,
+        "owners": list(g.owners),
+        "tier": g.tier,
+        "total": g.total,
+        "covered": g.covered,
+        "weak": g.weak,
+        "uncovered": g.uncovered,
+        "coverage_ratio": round(g.ratio, 4),
+    }
+
+
+def _run(t: RunTotals) -> dict[str, object]:
+    return {
+        "started_at": t.started_at,
+        "budget_seconds": round(t.budget),
+        "total": t.total,
+        "covered": t.covered,
+        "weak": t.weak,
+        "uncovered": t.uncovered,
+        "coverage_ratio": round(t.ratio, 4),
+    }
+
+
+def _status_change(c: StatusChange) -> dict[str, object]:
+    return {"subject": c.subject, "service": c.service, "owner": c.owner, "tier": c.tier,
+            "failure_mode": c.failure_mode, "before": c.before, "after": c.after}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from ..analysis.findings import CoverageReport, Finding
 from ..analysis.inventory import Inventory
+from ..analysis.overview import GroupCoverage, Overview, StatusChange
 from ..durations import format_duration
+from .charts import percent, when
 
 ICONS = {"covered": "✅", "weak": "⚠️", "uncovered": "❌"}
 
@@ -86,3 +88,201 @@ def _errors(errors: tuple) -> list[str]:
     if not errors:
         return []
     return ["", "#### Input errors", ""] + [f"- {code(f'{d.file}:{d.line}')} {escape(d.message)}" for d in errors]
+
+
+# --------------------------------------------------------------------------- periodic report
+
+_BAR_CELLS = 20
+_SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def render_report(report: CoverageReport, overview: Overview) -> str:
+    """The periodic coverage report for a wiki page or an issue: the HTML page's sections."""
+    o, t = overview, overview.totals
+    previous = o.changes.previous
+    meta = (
+        f"Generated {when(o.generated_at)} UTC · {t.total} failure modes of {o.subjects} subjects "
+        f"({len(o.services)} services, {len(o.business_metrics)} business metrics) · time-to-detect budget {format_duration(o.budget)}"
+    )
+    if previous:
+        meta += f" · previous run {when(previous.started_at)} UTC"
+    headline = f"**{percent(t.ratio)}** of {t.total} failure modes are covered by an alert that reaches its owner in time; **{t.uncovered}** have no alert at all"
+    if o.critical_gaps:
+        headline += f", {len(o.critical_gaps)} of them on critical services or business metrics"
+    lines = ["# Alert coverage report", "", meta, "", "## Summary", "", headline + ".", ""]
+    lines += ["| Status | Failure modes | Share |" + (" Since previous run |" if previous else ""), "|---|---:|---:|" + ("---:|" if previous else "")]
+    for status in ("covered", "weak", "uncovered"):
+        row = f"| {ICONS[status]} {status} | {t.count(status)} | {percent(t.count(status) / t.total if t.total else 0)} |"
+        if previous:
+            row += f" {t.count(status) - getattr(previous, status):+d} |"
+        lines.append(row)
+    lines += ["", f"{_bar(t)} {percent(t.ratio)} covered" + (f" (was {percent(previous.ratio)})" if previous else ""), ""]
+    if not report.routing_checked:
+        lines += ["_Routing was not checked: no Alertmanager configuration was given._", ""]
+    if report.errors:
+        lines += [f"_{len(report.errors)} input file problem(s): the results leave those files out (see Input errors)._", ""]
+    lines += ["### By tier", ""] + _group_table(o.tiers, "Tier")
+    if o.weak_reasons:
+        lines += ["### Why coverage is weak", "", "| Problem | Failure modes | Meaning |", "|---|---:|---|"]
+        lines += [f"| {code(p.problem)} | {p.findings} | {escape(p.text)} |" for p in o.weak_reasons]
+        lines.append("")
+    lines += _changes(o)
+    lines += ["## Critical gaps", ""]
+    if o.critical_gaps:
+        lines += ["Uncovered failure modes of critical services and business metrics: a failure here pages no one.", ""]
+        lines += ["| Subject | Failure mode | Owner | Why |", "|---|---|---|---|"]
+        lines += [f"| {code(f.subject.name)} | {escape(f.mode.id)} | {escape(f.subject.owner)} | {escape(f.reason)} |" for f in o.critical_gaps]
+    else:
+        lines.append("Every failure mode of every critical subject has at least weak coverage.")
+    lines += ["", "## Business metrics", ""]
+    business = [f for f in o.findings if f.subject.service is None]
+    if business:
+        lines += ["| Business metric | Failure mode | Owner | Status | Best alert | Why |", "|---|---|---|---|---|---|"]
+        lines += [
+            f"| {code(f.subject.name)} | {escape(f.mode.id)} | {escape(f.subject.owner)} | {ICONS[f.status]} {f.status} | "
+            f"{escape(f.best.rule.name) if f.best else '–'} | {escape(f.reason)} |"
+            for f in business
+        ]
+    else:
+        lines.append("_The service map names no business metrics._")
+    lines += ["", "## Coverage per service", ""] + _group_table(o.services, "Service", owner=True, tier=True)
+    lines += ["## Coverage per owner", ""] + _group_table(o.owners, "Owner")
+    lines += ["## Coverage per failure mode", ""] + _group_table(o.failure_modes, "Failure mode")
+    lines += _unreachable(report, o) + _infrastructure_only(o) + _trend(o) + _every_finding(o)
+    lines += _errors(report.errors)
+    return "\n".join(lines) + "\n"
+
+
+def _bar(group: GroupCoverage) -> str:
+    """covered █, weak ▒, uncovered ░: readable where charts are not (wikis, issues, terminals)."""
+    if not group.total:
+        return "`" + "·" * _BAR_CELLS + "`"
+    covered = round(_BAR_CELLS * group.covered / group.total)
+    weak = min(round(_BAR_CELLS * (group.covered + group.weak) / group.total), _BAR_CELLS) - covered
+    return "`" + "█" * covered + "▒" * weak + "░" * (_BAR_CELLS - covered - weak) + "`"
+
+
+def _group_table(groups: tuple[GroupCoverage, ...], first: str, owner: bool = False, tier: bool = False) -> list[str]:
+    if not groups:
+        return ["_None._", ""]
+    head = f"| {first} |" + (" Owner |" if owner else "") + (" Tier |" if tier else "") + " Covered | Weak | Uncovered | Total | Coverage | |"
+    rule = "|---|" + ("---|" if owner else "") + ("---|" if tier else "") + "---:|---:|---:|---:|---:|---|"
+    rows = []
+    for g in groups:
+        cells = [escape(g.name)]
+        if owner:
+            cells.append(", ".join(escape(name) for name in g.owners))
+        if tier:
+            cells.append(escape(g.tier))
+        cells += [str(g.covered), str(g.weak), str(g.uncovered), str(g.total), f"**{percent(g.ratio)}**", _bar(g)]
+        rows.append("| " + " | ".join(cells) + " |")
+    return [head, rule, *rows, ""]
+
+
+def _changes(o: Overview) -> list[str]:
+    lines = ["## Since the previous run", ""]
+    previous = o.changes.previous
+    if previous is None:
+        return lines + ["_This is the first run in this history: changes show from the next run on._", ""]
+    if not o.changes.any:
+        return lines + [f"No failure mode changed status since {when(previous.started_at)} UTC.", ""]
+    groups = (
+        (f"{ICONS['uncovered']} Newly uncovered", o.changes.newly_uncovered),
+        (f"{ICONS['weak']} Newly weak", o.changes.newly_weak),
+        (f"{ICONS['covered']} Newly covered", o.changes.newly_covered),
+        ("Now weak, was uncovered", o.changes.improved),
+        ("New failure modes", o.changes.added),
+        ("Failure modes no longer in the service map", o.changes.removed),
+    )
+    for title, items in groups:
+        if items:
+            lines += [f"### {title} ({len(items)})", ""] + [_change_line(c) for c in items] + [""]
+    return lines
+
+
+def _change_line(change: StatusChange) -> str:
+    note = escape(change.owner)
+    if change.before:
+        note += f", was {change.before}"
+    elif change.after:
+        note += f", {change.after}"
+    return f"- {code(change.subject)} {escape(change.failure_mode)} ({note})"
+
+
+def _unreachable(report: CoverageReport, o: Overview) -> list[str]:
+    lines = ["## Alerts that reach no one", ""]
+    if not o.unreachable_alerts:
+        text = "Every covering alert reaches a receiver with an integration." if report.routing_checked else "_Not checked: no Alertmanager configuration was given._"
+        return lines + [text, ""]
+    lines += [
+        "These alerts would fire for a failure mode, but Alertmanager routes them to a receiver with no integrations (blackhole) or to no route: nobody is notified.",
+        "",
+        "| Alert | Location | Problem | Receivers | Would cover |",
+        "|---|---|---|---|---|",
+    ]
+    for a in o.unreachable_alerts:
+        problems = ", ".join(code(p) for p in a.problems)
+        if a.details:
+            problems += ": " + escape("; ".join(a.details))
+        covers = ", ".join(f"{code(subject)} {escape(mode)}" for subject, mode in a.modes)
+        receivers = ", ".join(escape(r) for r in a.receivers) or "–"
+        lines.append(f"| **{escape(a.name)}** | {code(f'{a.file}:{a.line}')} | {problems} | {receivers} | {covers} |")
+    return lines + [""]
+
+
+def _infrastructure_only(o: Overview) -> list[str]:
+    lines = ["## Watched only by infrastructure alerts", ""]
+    if not o.infrastructure_only:
+        return lines + ["No uncovered failure mode is watched by infrastructure alerts alone.", ""]
+    lines += [
+        "No application-level alert covers these failure modes; only infrastructure alerts watch the subject, and those stay quiet while the application fails.",
+        "",
+        "| Subject | Owner | Tier | Uncovered failure modes | Infrastructure alerts |",
+        "|---|---|---|---|---|",
+    ]
+    for a in o.infrastructure_only:
+        modes = ", ".join(escape(m) for m in a.failure_modes)
+        alerts = ", ".join(escape(name) for name in a.alerts)
+        lines.append(f"| {code(a.subject)} | {escape(a.owner)} | {escape(a.tier)} | {modes} | {alerts} |")
+    return lines + [""]
+
+
+def _trend(o: Overview) -> list[str]:
+    spark = "".join(_SPARKS[min(int(p.ratio * len(_SPARKS)), len(_SPARKS) - 1)] for p in o.trend)
+    first, last = o.trend[0], o.trend[-1]
+    lines = [
+        "## Trend",
+        "",
+        f"Coverage over the last {len(o.trend)} run(s): `{spark}` {percent(first.ratio)} → {percent(last.ratio)}",
+        "",
+        "| Run (UTC) | Failure modes | Covered | Weak | Uncovered | Coverage | Budget |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for index, p in enumerate(reversed(o.trend[-10:])):
+        label = when(p.started_at) + (" (this run)" if index == 0 else "")
+        lines.append(f"| {label} | {p.total} | {p.covered} | {p.weak} | {p.uncovered} | {percent(p.ratio)} | {format_duration(p.budget)} |")
+    return lines + [""]
+
+
+def _every_finding(o: Overview) -> list[str]:
+    lines = [
+        "## Every finding",
+        "",
+        "Business metrics first, then worst first.",
+        "",
+        "| Status | Subject | Failure mode | Owner | Tier | Best alert | Why |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for f in o.findings:
+        best = f.best
+        alert = "–"
+        if best:
+            alert = f"{escape(best.rule.name)} ({code(best.rule.location)})"
+            said = best.rule.annotations.get("summary") or best.rule.annotations.get("description")
+            if said:
+                alert += f": _{escape(said[:160])}_"
+        lines.append(
+            f"| {ICONS[f.status]} {f.status} | {code(f.subject.name)} | {escape(f.mode.id)} | {escape(f.subject.owner)} | "
+            f"{escape(f.subject.tier)} | {alert} | {escape(f.reason)} |"
+        )
+    return lines

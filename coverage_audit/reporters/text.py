@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..analysis.findings import CoverageReport, Finding
 from ..analysis.inventory import Inventory
 from ..durations import format_duration
+from .charts import percent, when
 from .table import format_table
+
+if TYPE_CHECKING:
+    from ..analysis.overview import Overview
 
 _COLORS = {"covered": "\033[32m", "weak": "\033[33m", "uncovered": "\033[31m"}
 _RESET = "\033[0m"
@@ -65,3 +71,27 @@ def _row(finding: Finding, with_impact: bool) -> tuple[str, ...]:
         cells.append(finding.impact or "-")
     cells += [finding.status, best, finding.reason]
     return tuple(cells)
+
+
+def render_report_summary(overview: "Overview", written: list[str], history_note: str, pushed: str | None) -> str:
+    """The few lines a scheduled job's log needs; the files hold the rest."""
+    t, changes = overview.totals, overview.changes
+    lines = [
+        f"Coverage report: {t.covered} of {t.total} failure modes covered ({percent(t.ratio)}), {t.weak} weak, "
+        f"{t.uncovered} uncovered; budget {format_duration(overview.budget)}.",
+    ]
+    if overview.critical_gaps:
+        lines.append(f"Critical gaps: {len(overview.critical_gaps)} uncovered failure modes of critical services and business metrics.")
+    if overview.unreachable_alerts:
+        names = ", ".join(a.name for a in overview.unreachable_alerts[:5])
+        lines.append(f"Alerts reaching no one: {len(overview.unreachable_alerts)} ({names}).")
+    if changes.previous is not None:
+        lines.append(
+            f"Since the previous run ({when(changes.previous.started_at)} UTC): {len(changes.newly_uncovered)} newly uncovered, "
+            f"{len(changes.newly_weak)} newly weak, {len(changes.newly_covered)} newly covered."
+        )
+        lines += [f"  newly uncovered: {c.subject} {c.failure_mode}" for c in changes.newly_uncovered[:10]]
+    lines.append(f"Wrote {', '.join(written)}; history: {history_note}.")
+    if pushed:
+        lines.append(f"Pushed the metrics to {pushed} (job coverage_audit).")
+    return "\n".join(lines) + "\n"

@@ -7,23 +7,25 @@ import sys
 import tempfile
 from typing import Any, Mapping
 
-from . import commands, drafts
-from .analysis.coverage import CoverageJudge
-from .analysis.findings import SEVERITY, Finding
-from .analysis.impact import ImpactedMode, every_mode, impact_of
-from .analysis.paths import PathIndex
-from .config import Settings
-from .graph import build_graph
-from .loaders.rules import load_rules
-from .reporters.table import format_table
-from .ruleset import build_ruleset
+from .. import drafts
+from ..analysis.coverage import CoverageJudge
+from ..analysis.findings import SEVERITY, Finding
+from ..analysis.impact import ImpactedMode, every_mode, impact_of
+from ..analysis.paths import PathIndex
+from ..config import Settings
+from ..graph import build_graph
+from ..loaders.rules import load_rules
+from ..reporters.table import format_table
+from ..ruleset import build_ruleset
+from .common import EXIT_ERROR, EXIT_OK, Inputs, judge_all, load_inputs, read_change
+from .output import report_errors, write_atomically
 
 
 def draft(settings: Settings, args: Mapping[str, Any]) -> int:
-    inputs = commands.load_inputs(settings)
+    inputs = load_inputs(settings)
     modes, source = _modes(inputs, args)
     threshold = SEVERITY["weak" if settings.fail_on == "weak" else "uncovered"]
-    judged = commands.judge_all(inputs, settings, modes)
+    judged = judge_all(inputs, settings, modes)
     gaps = [f for f in judged if SEVERITY[f.status] >= threshold]
     matchers = {m.subject.name: m.service_matchers for m in modes}
     known = frozenset(m for metrics in inputs.ruleset.raw_metrics.values() for m in metrics)
@@ -42,23 +44,23 @@ def draft(settings: Settings, args: Mapping[str, Any]) -> int:
     else:
         refused = write_files(out, files, force=bool(args.get("force")))
     sys.stdout.write(_summary(planned, verdicts, skipped, files, out, refused, bool(args.get("dry_run")), len(gaps)))
-    commands.report_errors(inputs.errors)
+    report_errors(inputs.errors)
     for path in refused:
         print(f"coverage-audit: error: {path}:0: exists; not overwritten (use --force)", file=sys.stderr)
-    return commands.EXIT_ERROR if inputs.errors or refused else commands.EXIT_OK
+    return EXIT_ERROR if inputs.errors or refused else EXIT_OK
 
 
-def _modes(inputs: commands.Inputs, args: Mapping[str, Any]) -> tuple[list[ImpactedMode], str]:
+def _modes(inputs: Inputs, args: Mapping[str, Any]) -> tuple[list[ImpactedMode], str]:
     if args.get("all"):
         return every_mode(inputs.service_map, inputs.catalog), "--all"
-    change = commands.read_change(args)
+    change = read_change(args)
     graph = build_graph(inputs.service_map, inputs.catalog)
     impact = impact_of(change, inputs.service_map, inputs.catalog, graph, PathIndex(inputs.service_map))
     described = change.source + (": " + " ".join(change.paths or change.components) if change.source.startswith("--") else "")
     return list(impact.modes), described
 
 
-def verify(planned: list[drafts.Draft], files: list[drafts.DraftFile], inputs: commands.Inputs, settings: Settings) -> dict[tuple[str, str], Finding]:
+def verify(planned: list[drafts.Draft], files: list[drafts.DraftFile], inputs: Inputs, settings: Settings) -> dict[tuple[str, str], Finding]:
     """Judge every drafted mode against the drafts alone: each must come out covered."""
     with tempfile.TemporaryDirectory(prefix="coverage-audit-drafts-") as folder:
         for file in files:
@@ -73,7 +75,7 @@ def verify(planned: list[drafts.Draft], files: list[drafts.DraftFile], inputs: c
     return {(d.subject.name, d.mode.id): judge.judge(d.subject, d.mode, matchers[d.subject.name], None) for d in planned}
 
 
-def _matchers(inputs: commands.Inputs, draft: drafts.Draft) -> tuple:
+def _matchers(inputs: Inputs, draft: drafts.Draft) -> tuple:
     service = inputs.service_map.services.get(draft.subject.service or "")
     if service is None:
         return ()
@@ -89,7 +91,7 @@ def write_files(out: str, files: list[drafts.DraftFile], force: bool) -> list[st
         if os.path.exists(path) and not force:
             refused.append(path)
             continue
-        commands.write_atomically(path, file.content)
+        write_atomically(path, file.content)
     return refused
 
 

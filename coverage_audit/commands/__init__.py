@@ -1,0 +1,55 @@
+"""The commands: load -> model -> analysis -> render, and the exit code (one module each).
+
+Input problems found while loading are printed to stderr one per line (``file:line: message``),
+kept in the output, and make the exit code 2 once the run has completed for everything else.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from ..config import Settings
+from .common import (
+    EXIT_ERROR,
+    EXIT_GAPS,
+    EXIT_OK,
+    Inputs,
+    UsageError,
+    judge_all,
+    judge_everything,
+    load_inputs,
+    load_ruleset,
+    read_change,
+)
+from .output import report_errors, write_atomically, write_output
+
+__all__ = [
+    "EXIT_ERROR", "EXIT_GAPS", "EXIT_OK", "Inputs", "UsageError", "judge_all", "judge_everything",
+    "load_inputs", "load_ruleset", "read_change", "report_errors", "run", "write_atomically", "write_output",
+]
+
+
+def run(command: str, settings: Settings, args: Mapping[str, Any]) -> int:
+    # Each command's module is imported when it runs: `check` should not pay for the report's
+    # Jinja2, prometheus-client and sqlite imports.
+    if command == "check":
+        from .check import check
+
+        return check(settings, args)
+    if command == "draft":
+        from .draft import draft
+
+        return draft(settings, args)
+    if command == "report":
+        from .report import report
+
+        return report(settings, args)
+    if command == "rules":
+        from .rules import rules
+
+        return rules(settings)
+    if command == "graph":
+        from .graph import graph
+
+        return graph(settings)
+    raise UsageError(f"unknown command {command!r}")

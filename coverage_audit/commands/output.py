@@ -1,0 +1,45 @@
+"""Where results go: stdout or a file (atomically), and input problems to stderr."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from typing import Iterable
+
+from ..model import Diagnostic
+
+
+def report_errors(errors: Iterable[Diagnostic]) -> None:
+    for error in errors:
+        print(f"coverage-audit: error: {error}", file=sys.stderr)
+
+
+def write_output(content: str, path: str | None) -> None:
+    if path is None:
+        sys.stdout.write(content)
+        sys.stdout.flush()
+        return
+    write_atomically(path, content)
+
+
+def write_atomically(path: str, content: str) -> None:
+    """Write through a temporary file in the same folder, so readers never see half a file."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".coverage-audit-", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(content)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it 0600; give it the usual mode
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current

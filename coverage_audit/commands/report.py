@@ -1,0 +1,101 @@
+"""``coverage-audit report``: every failure mode of every subject as HTML, Markdown, JSON and
+metrics, with the trend from ``DIR/history.sqlite``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Mapping
+
+from ..analysis.findings import CoverageReport, Summary
+from ..config import Settings
+from ..model import InputError
+from ..reporters import json as json_reporter
+from ..reporters import markdown, text
+from .common import EXIT_ERROR, EXIT_GAPS, EXIT_OK, UsageError, judge_everything, load_inputs
+from .output import report_errors, write_atomically, write_output
+
+TREND_RUNS = 52  # a year of weekly reports
+
+
+def report(settings: Settings, args: Mapping[str, Any]) -> int:
+    """Every failure mode of every subject as HTML, Markdown, JSON and metrics; the run is
+    appended to ``DIR/history.sqlite`` for the trend and the changes since the previous run."""
+    # Imported here: only this command needs jinja2, prometheus-client and sqlite.
+    from datetime import datetime, timezone
+
+    from ..analysis.overview import build_overview, run_of
+    from ..history import FILENAME, History, open_history
+    from ..progress import Progress
+    from ..reporters import html, metrics
+
+    out = args.get("out") or "reports"
+    fail_on = args.get("fail_on") or "never"  # the report's default; check's is "uncovered"
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the report folder {out}: {exc.strerror or exc}") from None
+    inputs = load_inputs(settings)
+    with Progress("judging failure modes") as progress:
+        findings = judge_everything(inputs, settings, progress)
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    errors = list(inputs.errors)
+    history: History | None = None
+    try:
+        history = open_history(out)
+        previous, past = history.previous(), history.trend(TREND_RUNS - 1)
+    except InputError as exc:  # never overwritten: this run reports without its past, and says so
+        errors.append(exc.diagnostic)
+        if history is not None:
+            history.close()
+            history = None
+        previous, past = None, []
+    try:
+        overview = build_overview(findings, started_at, settings.budget, previous, past)
+        result = CoverageReport(
+            findings=tuple(findings),
+            summary=Summary.of(findings),
+            budget=settings.budget,
+            errors=tuple(errors),
+            routing_checked=inputs.alertmanager is not None,
+        )
+        documents = {
+            "index.html": html.render_report(result, overview),
+            "report.md": markdown.render_report(result, overview),
+            "report.json": json_reporter.render_report(result, overview),
+        }
+        for name, content in documents.items():
+            write_atomically(os.path.join(out, name), content)
+        registry = metrics.build_registry(result, overview)
+        metrics.write_textfile(os.path.join(out, "coverage.prom"), registry)
+        history_note = "not updated (see the error)"
+        if history is not None:
+            history.append(run_of(findings, started_at, settings.budget))
+            history_note = f"{history.count()} run(s) in {os.path.join(out, FILENAME)}"
+    finally:
+        if history is not None:
+            history.close()
+
+    pushed, push_error = None, None
+    if args.get("push_gateway"):
+        try:
+            metrics.push(args["push_gateway"], registry)
+            pushed = args["push_gateway"]
+        except (OSError, ValueError) as exc:  # URLError and HTTPError are OSErrors
+            push_error = f"{args['push_gateway']}: pushing the metrics failed: {exc}"
+
+    if settings.format == "markdown":
+        write_output(documents["report.md"], settings.output)
+    elif settings.format == "json":
+        write_output(documents["report.json"], settings.output)
+    else:
+        written = [os.path.join(out, name) for name in (*documents, "coverage.prom")]
+        write_output(text.render_report_summary(overview, written, history_note, pushed), settings.output)
+    report_errors(errors)
+    if push_error:
+        print(f"coverage-audit: error: {push_error}", file=sys.stderr)
+    if errors or push_error:
+        return EXIT_ERROR
+    return EXIT_GAPS if result.at_or_above(fail_on) else EXIT_OK
+
+
