@@ -8,7 +8,6 @@ none of whose children match is itself the result.
 
 from __future__ import annotations
 
-import re
 from typing import Iterator, Mapping
 
 from ..model import (
@@ -20,6 +19,7 @@ from ..model import (
     Route,
     matches_all,
 )
+from .matching import regex_examples
 
 # A route is "for" an owner when it matches one of these labels (by substring of the label name,
 # so ``team_name`` or ``owner2`` count) against the owner's name. ``product`` is how some
@@ -27,7 +27,6 @@ from ..model import (
 OWNER_LABEL_HINTS = ("team", "owner", "squad", "service", "product")
 # Prefixes service maps often put on owner names that routes leave out (team-payments -> payments).
 OWNER_PREFIXES = ("team-", "team_", "squad-", "squad_", "group:")
-_PLAIN_LITERAL = re.compile(r"[A-Za-z0-9_\-:/ ]*")
 
 
 def match_routes(node: Route, labels: Mapping[str, str]) -> list[Route]:
@@ -164,11 +163,5 @@ def _labels_satisfying(trail: tuple[LabelMatcher, ...], names: list[str]) -> dic
 
 
 def _regex_example(matcher: LabelMatcher) -> str | None:
-    """A value the regex accepts: one of its literal alternatives (``a|b``), else a plain "x"."""
-    pattern = matcher.value.removeprefix("^").removesuffix("$")
-    for opener in ("(?:", "("):
-        if pattern.startswith(opener) and pattern.endswith(")"):
-            pattern = pattern[len(opener):-1]
-            break
-    candidates = [alt for alt in pattern.split("|") if _PLAIN_LITERAL.fullmatch(alt)]
-    return next((c for c in candidates + ["x"] if c and matcher.matches(c)), None)
+    """A value the regex accepts (one of its literal alternatives where it has them)."""
+    return next((value for value in regex_examples(matcher.value) if value and matcher.matches(value)), None)
