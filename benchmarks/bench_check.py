@@ -137,9 +137,11 @@ class SizeResult:
 
 def bench_size(folder: Path, services: int, args: argparse.Namespace) -> SizeResult:
     started = time.perf_counter()
-    org = generate(folder, services, seed=args.seed, copied_records=not args.labelled_copies)
+    # The change is drawn from the first N services at both sizes: the same 20 paths.
+    org = generate(folder, services, seed=args.seed, copied_records=not args.labelled_copies, change_within=args.services)
     print(f"  generated {org.services} services, {org.components} components, {org.rules} rules in "
           f"{org.rule_files} files ({time.perf_counter() - started:.1f} s)", flush=True)  # fmt: skip
+    (folder / "changed.txt").write_text("\n".join(org.changed_paths) + "\n", encoding="utf-8")  # for --changed-from when profiling
     python = sys.executable
     load = measure([python, "-c", LOAD_ONLY, str(org.rules_dir)], args.runs, args.timeout, args.max_memory_gib, (0,))
     loaded, errors = (int(x) for x in load.runs[0].stdout.split())
@@ -172,6 +174,16 @@ def bench_size(folder: Path, services: int, args: argparse.Namespace) -> SizeRes
     return SizeResult(org, load, check, summary)
 
 
+def _revision() -> str:
+    """The commit measured (and whether the working tree differs from it): the code moves fast."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "coverage_audit"], cwd=ROOT, capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "an unknown revision"
+    return head + (" with uncommitted changes in coverage_audit/" if dirty.strip() else "")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--services", type=int, default=2000, help="N: the smaller size (the larger is 2N)")
@@ -184,6 +196,7 @@ def main() -> int:
                         help="give the per-service copies of job: recording rules a static job label")  # fmt: skip
     args = parser.parse_args()
 
+    print(f"coverage-audit at {_revision()}")
     print(f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
           f"Python {sys.version.split()[0]}; best of {args.runs} fresh processes each"
           f"{'; labelled copies' if args.labelled_copies else ''}")  # fmt: skip

@@ -1,8 +1,10 @@
 """A synthetic organisation for the speed benchmarks: rules, Alertmanager config, service maps.
 
     .venv/bin/python benchmarks/synthetic_org.py OUT_DIR [--services 2000] [--seed 1]
+        [--change-within N] [--labelled-copies]
 
-``generate(folder, services)`` writes, deterministically for a seed:
+``generate(folder, services)`` writes, deterministically for a seed (each team draws from its
+own random stream, so the organisation of 2N services holds the one of N unchanged):
 
 * ``service_maps/team-K.yaml``: native ServiceMap files, 20 services per team, 5 components per
   service (kinds of the failure-mode catalog), globs ``services/svc-N/<component>/**`` plus
@@ -12,7 +14,8 @@
   a few levels deep, however large the organisation grows;
 * ``rules/``: ~25 rules per service, kept the way teams keep them (one file per service or one
   or two per team, plain files or PrometheusRule objects, a few with Thanos group keys), plus a
-  shared platform file. Shapes follow the corpus (GitLab's Mimir rules, Wikimedia's alerts,
+  shared platform file. A third of the teams use hand-written ``job:`` recordings copied per
+  service (one name, hundreds of definitions), the others Sloth. Shapes follow the corpus (GitLab's Mimir rules, Wikimedia's alerts,
   Sloth output, kube-prometheus): SLO recording rules with burn-rate windows, error-ratio
   alerts over recordings, histogram latency, traffic drop against ``offset 1w``, consumer lag,
   CronJob staleness, infrastructure alerts, alerts without a service matcher, ``severity:
@@ -174,26 +177,33 @@ class _Service:
         return f"team-{self.team}"
 
 
-def _plan(services: int, rng: random.Random) -> list[_Service]:
+def _team_rng(seed: int, team: int, purpose: str) -> random.Random:
+    """One stream per team and purpose: an organisation twice the size holds the smaller one
+    unchanged (same services, rules, routes), plus as many teams again."""
+    return random.Random(f"{seed}:{team}:{purpose}")
+
+
+def _plan(services: int, seed: int) -> list[_Service]:
     planned: list[_Service] = []
-    for index in range(services):
-        team, position = divmod(index, SERVICES_PER_TEAM)
-        layer = LAYERS[position]
-        api = _api(index, rng)
-        secondary = rng.sample(SECONDARY, COMPONENTS_PER_SERVICE - 1)
-        service = _Service(index, team, layer, api, [("api", api.kind), *secondary], rng.random() < 0.1)
-        if layer > 0:
-            start = team * SERVICES_PER_TEAM
-            lower = [start + p for p in range(SERVICES_PER_TEAM) if LAYERS[p] < layer and start + p < index]
-            service.depends_on = rng.sample(lower, min(len(lower), rng.randint(1, 4)))
-            if layer >= 2 and team > 0 and rng.random() < 0.3:
-                other = rng.randint(max(0, team - CROSS_TEAM_REACH), team - 1)
-                leaf = other * SERVICES_PER_TEAM + rng.randrange(LAYERS.count(0))
-                if len(service.depends_on) == 4:
-                    service.depends_on[-1] = leaf
-                else:
-                    service.depends_on.append(leaf)
-        planned.append(service)
+    for team in range(0, (services + SERVICES_PER_TEAM - 1) // SERVICES_PER_TEAM):
+        rng = _team_rng(seed, team, "plan")
+        start = team * SERVICES_PER_TEAM
+        for index in range(start, min(services, start + SERVICES_PER_TEAM)):
+            layer = LAYERS[index - start]
+            api = _api(index, rng)
+            secondary = rng.sample(SECONDARY, COMPONENTS_PER_SERVICE - 1)
+            service = _Service(index, team, layer, api, [("api", api.kind), *secondary], rng.random() < 0.1)
+            if layer > 0:
+                lower = [start + p for p in range(SERVICES_PER_TEAM) if LAYERS[p] < layer and start + p < index]
+                service.depends_on = rng.sample(lower, min(len(lower), rng.randint(1, 4)))
+                if layer >= 2 and team > 0 and rng.random() < 0.3:
+                    other = rng.randint(max(0, team - CROSS_TEAM_REACH), team - 1)
+                    leaf = other * SERVICES_PER_TEAM + rng.randrange(LAYERS.count(0))
+                    if len(service.depends_on) == 4:
+                        service.depends_on[-1] = leaf
+                    else:
+                        service.depends_on.append(leaf)
+            planned.append(service)
     return planned
 
 
@@ -346,7 +356,7 @@ def _slo_records(service: _Service, shapes: Counter[str], sloth: bool, copied: b
     records.append(_rule(shapes, "record: job rate (copied per service)", record="job:http_request_errors:rate5m",
                          expr=f'sum by (job) (rate({api.requests}{{job="{s}", {api.errors}}}[5m]))', labels=labels or None))  # fmt: skip
     records.append(_rule(shapes, "record: ratio of recordings", record="job:http_request_errors:ratio_rate5m",
-                         expr="job:http_request_errors:rate5m\n/\njob:http_requests:rate5m\n", labels=labels or None))  # fmt: skip
+                         expr=f'job:http_request_errors:rate5m{{job="{s}"}}\n/\njob:http_requests:rate5m{{job="{s}"}}\n', labels=labels or None))  # fmt: skip
     for window in SLO_WINDOWS[1:]:
         expr = (
             f'sum by (job) (rate({api.requests}{{job="{s}", {api.errors}}}[{window}]))\n/\n'
@@ -472,7 +482,8 @@ def _component_rules(service: _Service, name: str, kind: str, shapes: Counter[st
                                 f'sum by (job) (kafka_consumergroup_lag{{job="{s}"}}) > 0\n', "warning", team, "2m"))  # fmt: skip
         if rng.random() < 0.5:
             rules.append(_rule(shapes, "record: consumer throughput", record="job_topic:messages_processed:rate5m",
-                               expr=f'sum by (job, topic) (rate(messages_processed_total{{job="{s}"}}[5m]))', labels={"service": s}))  # fmt: skip
+                               expr=f'sum by (job, topic) (rate(messages_processed_total{{job="{s}", topic="{topic}"}}[5m]))',
+                               labels={"service": s, "consumer": name}))  # fmt: skip
         if name == "outbox" and service.index % 7 == 0:
             rules.append(_alert(shapes, "custom failure mode: outbox backlog", f"{camel}Backlog",
                                 f'max({service.metric_prefix}_outbox_pending_events{{job="{s}"}}) > 500', "warning", team, "10m"))  # fmt: skip
@@ -649,7 +660,7 @@ def _team_rules(
 # --------------------------------------------------------------------------- Alertmanager
 
 
-def _alertmanager(teams: int, rng: random.Random) -> dict[str, Any]:
+def _alertmanager(teams: int, seed: int) -> dict[str, Any]:
     routes: list[dict[str, Any]] = [
         {"receiver": "deadmans-snitch", "matchers": ['alertname="Watchdog"'], "group_wait": "0s", "repeat_interval": "1m"},
         {"receiver": "blackhole", "matchers": ['severity="info"']},
@@ -663,7 +674,7 @@ def _alertmanager(teams: int, rng: random.Random) -> dict[str, Any]:
         {"name": "platform-slack", "slack_configs": [{"channel": "#platform-alerts"}]},
     ]
     for team in range(teams):
-        roll = rng.random()
+        roll = _team_rng(seed, team, "route").random()
         if roll < 0.03:
             continue  # never set up: its alerts land in #alerts-triage
         route: dict[str, Any] = {"receiver": f"team-{team}-slack"}
@@ -700,10 +711,8 @@ def _alertmanager(teams: int, rng: random.Random) -> dict[str, Any]:
 
 
 def _change(plan: list[_Service], rng: random.Random) -> list[str]:
-    """20 paths: 16 into components of 12 services, 3 into team libraries, 1 nobody claims.
-
-    Services are drawn by team position, so an organisation twice the size gets a change of
-    the same shape (the same mix of leaves and callers), not a bigger one."""
+    """20 paths: 16 into components of 12 services, 3 into team libraries, 1 nobody claims,
+    drawn from the services of ``plan`` (which may be the first part of the organisation)."""
     teams = (len(plan) + SERVICES_PER_TEAM - 1) // SERVICES_PER_TEAM
     picked: list[_Service] = []
     while len(picked) < 12:
@@ -724,38 +733,43 @@ def _change(plan: list[_Service], rng: random.Random) -> list[str]:
 # --------------------------------------------------------------------------- entry point
 
 
-def generate(folder: Path, services: int, seed: int = 1, copied_records: bool = True) -> OrgInfo:
+def generate(
+    folder: Path, services: int, seed: int = 1, copied_records: bool = True, change_within: int | None = None
+) -> OrgInfo:
     """Write the organisation under ``folder`` (created if needed); same seed, same files.
 
+    The organisation of 2N services holds the one of N services unchanged; with
+    ``change_within=N`` its change is the same 20 paths too (drawn from the first N services),
+    so the two sizes differ only by the organisation around the change.
     ``copied_records=False`` labels every per-service copy of a ``job:`` recording rule with
-    its ``job`` (see ``_slo_records``); everything else, the change included, stays the same."""
-    rng = random.Random(seed)
+    its ``job`` (see ``_slo_records``); everything else stays the same."""
     folder = Path(folder)
     rules_dir, maps_dir = folder / "rules", folder / "service_maps"
     rules_dir.mkdir(parents=True, exist_ok=True)
     maps_dir.mkdir(parents=True, exist_ok=True)
-    plan = _plan(services, rng)
+    plan = _plan(services, seed)
     teams = (services + SERVICES_PER_TEAM - 1) // SERVICES_PER_TEAM
     shapes: Counter[str] = Counter()
     files: list[Path] = []
     for team in range(teams):
         members = plan[team * SERVICES_PER_TEAM : (team + 1) * SERVICES_PER_TEAM]
         (maps_dir / f"team-{team}.yaml").write_text(
-            to_yaml([_service_map_doc(team, members, rng)], f"# Services of team-{team}.\n"), encoding="utf-8"
+            to_yaml([_service_map_doc(team, members, _team_rng(seed, team, "map"))], f"# Services of team-{team}.\n"),
+            encoding="utf-8",
         )
-        files += _team_rules(team, members, rules_dir, shapes, rng, copied_records)
+        files += _team_rules(team, members, rules_dir, shapes, _team_rng(seed, team, "rules"), copied_records)
     platform = rules_dir / "platform" / "platform.yaml"
     platform.parent.mkdir(exist_ok=True)
     platform.write_text(to_yaml([_platform_rules(shapes)], "# Shared alerts of team-platform.\n"), encoding="utf-8")
     files.append(platform)
     alertmanager = folder / "alertmanager.yaml"
-    alertmanager.write_text(to_yaml([_alertmanager(teams, rng)], "# Alertmanager of the organisation.\n"), encoding="utf-8")
+    alertmanager.write_text(to_yaml([_alertmanager(teams, seed)], "# Alertmanager of the organisation.\n"), encoding="utf-8")
     return OrgInfo(
         folder=folder,
         rules_dir=rules_dir,
         alertmanager=alertmanager,
         service_maps_dir=maps_dir,
-        changed_paths=_change(plan, random.Random(seed + 1)),
+        changed_paths=_change(plan[: change_within or services], random.Random(f"{seed}:change")),
         services=services,
         components=services * COMPONENTS_PER_SERVICE,
         business_metrics=teams,
@@ -772,8 +786,9 @@ def main() -> None:
     parser.add_argument("--services", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--labelled-copies", action="store_true", help="give copied job: recordings a static job label")
+    parser.add_argument("--change-within", type=int, help="draw the change from the first N services only")
     args = parser.parse_args()
-    info = generate(args.folder, args.services, args.seed, copied_records=not args.labelled_copies)
+    info = generate(args.folder, args.services, args.seed, copied_records=not args.labelled_copies, change_within=args.change_within)
     print(f"{info.services} services, {info.components} components, {info.business_metrics} business metrics, "
           f"{info.rules} rules in {info.rule_files} files under {info.folder}")  # fmt: skip
     for shape, count in sorted(info.shapes.items(), key=lambda item: -item[1]):

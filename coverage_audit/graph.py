@@ -29,9 +29,12 @@ def build_graph(
     catalog: Catalog,
     ruleset: RuleSet | None = None,
     alertmanager: AlertmanagerConfig | None = None,
+    modes: bool = True,
 ) -> nx.DiGraph:
+    """The graph; ``modes=False`` leaves out failure modes and metrics (impact needs only the
+    services, components, business metrics and their dependencies)."""
     graph = nx.DiGraph()
-    _add_services(graph, service_map, catalog)
+    _add_services(graph, service_map, catalog, modes)
     if ruleset is not None:
         _add_rules(graph, ruleset)
     if alertmanager is not None:
@@ -46,7 +49,7 @@ def build_graph(
     return graph
 
 
-def _add_services(graph: nx.DiGraph, service_map: ServiceMap, catalog: Catalog) -> None:
+def _add_services(graph: nx.DiGraph, service_map: ServiceMap, catalog: Catalog, modes: bool) -> None:
     for service in service_map.services.values():
         sid = node_id("service", service.name)
         graph.add_node(sid, kind="service", label=service.name, owner=service.owner, tier=service.tier, selector=service.selector)
@@ -54,7 +57,7 @@ def _add_services(graph: nx.DiGraph, service_map: ServiceMap, catalog: Catalog) 
             cid = node_id("component", component.subject)
             graph.add_node(cid, kind="component", label=component.subject, component_kind=component.kind)
             graph.add_edge(sid, cid, relation="has")
-            for mode in catalog.modes_for(component):
+            for mode in catalog.modes_for(component) if modes else ():
                 _add_mode(graph, cid, component.subject, mode.id, mode.direction, mode.signals)
     for service in service_map.services.values():
         for dependency in service.depends_on:
@@ -66,7 +69,7 @@ def _add_services(graph: nx.DiGraph, service_map: ServiceMap, catalog: Catalog) 
         for dependency in metric.depends_on:
             if dependency in service_map.services:
                 graph.add_edge(bid, node_id("service", dependency), relation="depends_on")
-        for mode in catalog.modes_for_business(metric):
+        for mode in catalog.modes_for_business(metric) if modes else ():
             _add_mode(graph, bid, metric.subject, mode.id, mode.direction, mode.signals)
 
 

@@ -8,7 +8,7 @@ so the work is linear in the size of the rule set; cycles are reported, not foll
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Union
+from typing import Iterable, Iterator, Union
 
 from .gcpause import paused_gc
 from .levels import LevelClassifier, default_levels
@@ -51,6 +51,8 @@ class RecordIndex:
         self._memo: dict[Selector, tuple[Rule, ...]] = {}
         self._position = {id(rule): position for position, rule in enumerate(rules)}
         self._identity: dict[int, dict[str, str]] = {}
+        self._local: dict[int, dict[str, str]] = {}
+        self._pins: dict[Selector, dict[str, str]] = {}
 
     def __contains__(self, name: object) -> bool:
         return name in self.by_name
@@ -61,17 +63,41 @@ class RecordIndex:
             found = self._memo[selector] = _distinct(self._find(selector))
         return found
 
-    def identity(self, rule: Rule) -> dict[str, str]:
+    def local_identity(self, rule: Rule) -> dict[str, str]:
+        """Static labels, and the equality matchers all the rule's own selectors share: what
+        tells copies of one recording apart (cheap, and safe to use while finding definitions)."""
+        found = self._local.get(id(rule))
+        if found is None:
+            shared = _common({m.name: m.value for m in s.matchers if m.op is MatchOp.EQ} for s in (rule.query.selectors if rule.query is not None else ()))  # type: ignore[attr-defined]
+            found = self._local[id(rule)] = {**shared, **rule.labels}
+        return found
+
+    def identity(self, rule: Rule, depth: int = 0) -> dict[str, str]:
         """Label values every series of the recording carries: its static labels, and the
-        equality matchers all its selectors share (a rule reading only ``job="web"`` series)."""
+        values all its selectors pin (a rule reading only ``job="web"`` series), through the
+        recording rules those read in turn."""
         found = self._identity.get(id(rule))
         if found is None:
-            shared: dict[str, str] | None = None
-            for selector in rule.query.selectors if rule.query is not None else ():  # type: ignore[attr-defined]
-                pinned = {m.name: m.value for m in selector.matchers if m.op is MatchOp.EQ}
-                shared = pinned if shared is None else {k: v for k, v in shared.items() if pinned.get(k) == v}
-            found = self._identity[id(rule)] = {**(shared or {}), **rule.labels}
+            shared = _common(self.pins(s, depth + 1) for s in (rule.query.selectors if rule.query is not None else ()))  # type: ignore[attr-defined]
+            found = {**shared, **rule.labels}
+            if depth < _PIN_DEPTH:  # a cut-off answer pins less: keep it out of the memo
+                self._identity[id(rule)] = found
         return found
+
+    def pins(self, selector: Selector, depth: int = 0) -> dict[str, str]:
+        """Label values every series a selector reads carries: its own equality matchers, and
+        what every recording rule it can read pins."""
+        found = self._pins.get(selector)
+        if found is not None:
+            return found
+        own = {m.name: m.value for m in selector.matchers if m.op is MatchOp.EQ}
+        if selector.metric in self.by_name and depth < _PIN_DEPTH:
+            rules = self.definitions(selector)
+            if rules:
+                own = {**_common(self.identity(r, depth + 1) for r in rules), **own}
+        if depth < _PIN_DEPTH:
+            self._pins[selector] = own
+        return own
 
     def _find(self, selector: Selector) -> tuple[Rule, ...]:
         rules = self.by_name.get(selector.metric or "", [])
@@ -93,7 +119,7 @@ class RecordIndex:
         """The selector's matchers accept the recording's identifying labels. A value read off
         the rule's selectors might not survive its aggregation, so it only rules a recording
         out for matchers that need the label (``job="x"``, not ``job!="x"``)."""
-        identity = self.identity(rule)
+        identity = self.local_identity(rule)
         for matcher in selector.matchers:
             value = identity.get(matcher.name)
             if value is None or matcher.matches(value):
@@ -107,8 +133,21 @@ class RecordIndex:
         if table is None:
             table = self._by_label[(name, label)] = {}
             for rule in rules:
-                table.setdefault(self.identity(rule).get(label, ""), []).append(rule)
+                table.setdefault(self.local_identity(rule).get(label, ""), []).append(rule)
         return table
+
+
+_PIN_DEPTH = 16  # recording rules on recording rules; real sets use 3-4 levels
+
+
+def _common(mappings: Iterable[dict[str, str]]) -> dict[str, str]:
+    """The entries all mappings share (none when there are no mappings)."""
+    shared: dict[str, str] | None = None
+    for mapping in mappings:
+        shared = dict(mapping) if shared is None else {k: v for k, v in shared.items() if mapping.get(k) == v}
+        if not shared:
+            break
+    return shared or {}
 
 
 def _distinct(rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
@@ -172,13 +211,13 @@ def _expand(rules: list[Rule], records: RecordIndex) -> tuple[dict[_Node, tuple[
             for target in edges:
                 if isinstance(target, str):
                     own[node].add(target)
-                elif target not in index:
-                    work.append(enter(target))
-                    break
-                elif target in on_stack:
+                elif target in result:  # finished earlier (its component is complete)
+                    own[node].update(result[target])
+                elif target in on_stack:  # in the component being walked: a cycle
                     low[node] = min(low[node], index[target])
                 else:
-                    own[node].update(result[target])
+                    work.append(enter(target))
+                    break
             else:
                 work.pop()
                 if low[node] == index[node]:
@@ -207,11 +246,12 @@ def _cycle(component: list[_Node]) -> Diagnostic:
 
 
 def _edges(node: _Node, records: RecordIndex) -> Iterator[_Node | str]:
-    """A rule reads its selectors; a selector reads the rules recording it, or a raw metric."""
+    """A rule reads raw metrics (names) and recorded selectors; a recorded selector reads the
+    rules recording it. Raw selectors are not graph nodes: most reads are raw, and skipping the
+    bookkeeping for them halves the walk."""
     if isinstance(node, Rule):
-        if node.query is not None:
-            yield from (s for s in node.query.selectors if s.metric)  # type: ignore[attr-defined]
-    elif node.metric in records:
-        yield from records.definitions(node)
+        for selector in node.query.selectors if node.query is not None else ():  # type: ignore[attr-defined]
+            if selector.metric:
+                yield selector if selector.metric in records else selector.metric
     else:
-        yield node.metric  # type: ignore[misc]
+        yield from records.definitions(node)

@@ -19,7 +19,7 @@ from .. import promql
 from ..durations import format_duration
 from ..model import AlertmanagerConfig, FailureMode, LabelMatcher, MatchOp, Rule
 from ..promql import Selector
-from ..ruleset import RuleSet
+from ..ruleset import RuleSet, _common
 from .effects import Use, detection_window, uses
 from .expansion import Expander
 from .findings import PROBLEMS, AlertCoverage, Finding, Impact, Related, Subject
@@ -64,11 +64,11 @@ class CoverageJudge:
         self._analysed: dict[Rule, _Analysed] = {}
         self._by_metric: dict[str, list[Rule]] = {}
         self._pins: dict[Rule, dict[str, str]] = {}
+        self._pin_tables: dict[tuple[str, str], dict[str | None, list[Rule]]] = {}
         for rule in ruleset.rules:
             if rule.kind == "alert" and rule.query is not None:
                 for metric in ruleset.raw_metrics[rule]:
                     self._by_metric.setdefault(metric, []).append(rule)
-                self._pins[rule] = _pinned(rule)
         self._infra_by_label: dict[tuple[str, str], list[Rule]] | None = None
 
     # ------------------------------------------------------------------ judging
@@ -85,7 +85,7 @@ class CoverageJudge:
         related: dict[Rule, Related] = {}
         elsewhere: list[Related] = []
         candidates, others = self._candidates(signals, service_matchers)
-        elsewhere += [_OtherSeries(rule, self.ruleset.levels[rule], f"watches it only for {_pins_text(self._pins[rule])}") for rule in others[:1]]
+        elsewhere += [_OtherSeries(rule, self.ruleset.levels[rule], f"watches it only for {_pins_text(self._pins_of(rule))}") for rule in others[:1]]
         for rule in candidates:
             verdict = self._judge_alert(rule, signals, service_matchers, subject.service is not None)
             if isinstance(verdict, AlertCoverage):
@@ -117,21 +117,42 @@ class CoverageJudge:
 
     def _candidates(self, signals: Sequence[Signal], service: tuple[LabelMatcher, ...]) -> tuple[list[Rule], list[Rule]]:
         """Alerts that read a signal's metric, split into those that may select the subject's
-        series and those whose every selector pins a service label to another value (cheap to
-        tell, and most of an organisation's alerts on a shared metric are of that kind)."""
-        seen: dict[Rule, None] = {}
-        for signal in signals:
-            for rule in self._by_metric.get(signal.selector.metric or "", ()):
-                seen.setdefault(rule, None)
+        series and a few of those whose every selector pins a service label to another value
+        (most of an organisation's alerts on a shared metric are of that kind: an index by
+        pinned value sets them aside without looking at each)."""
         wanted = [m for m in service if m.op is MatchOp.EQ]
-        maybe, others = [], []
-        for rule in seen:
-            pins = self._pins[rule]
-            if any(m.name in pins and pins[m.name] != m.value for m in wanted):
-                others.append(rule)
-            else:
-                maybe.append(rule)
-        return maybe, others
+        maybe: dict[Rule, None] = {}
+        others: list[Rule] = []
+        for signal in signals:
+            metric = signal.selector.metric or ""
+            if not wanted:
+                maybe.update(dict.fromkeys(self._by_metric.get(metric, ())))
+                continue
+            first = wanted[0]
+            table = self._pin_table(metric, first.name)
+            for rule in table.get(first.value, []) + table.get(None, []):
+                pins = self._pins_of(rule)
+                if all(pins.get(m.name, m.value) == m.value for m in wanted[1:]):
+                    maybe.setdefault(rule, None)
+            if not others:
+                others = next((rules[:1] for value, rules in table.items() if value not in (None, first.value)), [])
+        return list(maybe), others
+
+    def _pins_of(self, rule: Rule) -> dict[str, str]:
+        """Label values every selector of the alert pins, through the recordings it reads."""
+        pins = self._pins.get(rule)
+        if pins is None:
+            pins = self._pins[rule] = _common(self.ruleset.records.pins(s) for s in rule.query.selectors)  # type: ignore[union-attr]
+        return pins
+
+    def _pin_table(self, metric: str, label: str) -> dict[str | None, list[Rule]]:
+        """The alerts reading ``metric`` by the value they pin ``label`` to (None: unpinned)."""
+        table = self._pin_tables.get((metric, label))
+        if table is None:
+            table = self._pin_tables[(metric, label)] = {}
+            for rule in self._by_metric.get(metric, ()):
+                table.setdefault(self._pins_of(rule).get(label), []).append(rule)
+        return table
 
     def _analyse(self, rule: Rule) -> _Analysed:
         found = self._analysed.get(rule)
@@ -152,14 +173,14 @@ class CoverageJudge:
         reads = [(use, signal) for use in analysed.uses for signal in signals if use.selector.metric == signal.selector.metric]
         if not reads:
             return None
-        narrowed = [(u, s) for u, s in reads if _narrows_like(u.selector, s.selector)]
-        if not narrowed:
-            use, signal = reads[0]
-            return Related(rule, level, f"reads {use.selector} but not the failing series {signal.text}")
-        selecting = [(u, s) for u, s in narrowed if compatible(u.selector.matchers, s.selector.matchers, service_matchers)]
+        selecting = [(u, s) for u, s in reads if compatible(u.selector.matchers, s.selector.matchers, service_matchers)]
         if not selecting:  # about another service: not related, but worth naming in the reason
-            use = narrowed[0][0]
-            return _OtherSeries(rule, level, f"watches it only for other series ({use.selector})")
+            return _OtherSeries(rule, level, f"watches it only for other series ({reads[0][0].selector})")
+        narrowed = [(u, s) for u, s in selecting if _narrows_like(u.selector, s.selector)]
+        if not narrowed:
+            use, signal = selecting[0]
+            return Related(rule, level, f"reads {use.selector} but not the failing series {signal.text}")
+        selecting = narrowed
         if level != "application":
             return Related(rule, level, "infrastructure-level: its metrics never cover an application failure")
         firing = [(u, s) for u, s in selecting if u.fires_on(s.direction)]
@@ -287,17 +308,6 @@ class CoverageJudge:
             names = ", ".join(infrastructure[:3]) + (" …" if len(infrastructure) > 3 else "")
             return f"no application-level alert watches {_shorten(wanted)}; only infrastructure alerts relate ({names})"
         return f"no alert watches {_shorten(wanted)}"
-
-
-def _pinned(rule: Rule) -> dict[str, str]:
-    """Labels every selector of the alert pins to one same value (``job="payments"``). Recording
-    rules below inherit them (the matchers are pushed into their selectors), so an alert pinned
-    to another service cannot select this one's series."""
-    shared: dict[str, str] | None = None
-    for selector in rule.query.selectors:  # type: ignore[union-attr]
-        pinned = {m.name: m.value for m in selector.matchers if m.op is MatchOp.EQ}
-        shared = pinned if shared is None else {k: v for k, v in shared.items() if pinned.get(k) == v}
-    return shared or {}
 
 
 def _pins_text(pins: dict[str, str]) -> str:

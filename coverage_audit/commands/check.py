@@ -19,7 +19,7 @@ from .output import report_errors, write_output
 def check(settings: Settings, args: Mapping[str, Any]) -> int:
     change = read_change(args)
     inputs = load_inputs(settings)
-    graph = build_graph(inputs.service_map, inputs.catalog)
+    graph = build_graph(inputs.service_map, inputs.catalog, modes=False)
     impact = impact_of(change, inputs.service_map, inputs.catalog, graph, PathIndex(inputs.service_map))
     findings = order_findings(judge_all(inputs, settings, impact.modes))
     report = CoverageReport(

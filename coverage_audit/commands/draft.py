@@ -54,7 +54,7 @@ def _modes(inputs: Inputs, args: Mapping[str, Any]) -> tuple[list[ImpactedMode],
     if args.get("all"):
         return every_mode(inputs.service_map, inputs.catalog), "--all"
     change = read_change(args)
-    graph = build_graph(inputs.service_map, inputs.catalog)
+    graph = build_graph(inputs.service_map, inputs.catalog, modes=False)
     impact = impact_of(change, inputs.service_map, inputs.catalog, graph, PathIndex(inputs.service_map))
     described = change.source + (": " + " ".join(change.paths or change.components) if change.source.startswith("--") else "")
     return list(impact.modes), described

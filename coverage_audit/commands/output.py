@@ -20,6 +20,11 @@ def write_output(content: str, path: str | None) -> None:
         sys.stdout.write(content)
         sys.stdout.flush()
         return
+    if os.path.exists(path) and not os.path.isfile(path):
+        # /dev/null, a FIFO, /dev/stdout: write into it; replacing it would destroy the device
+        with open(path, "w", encoding="utf-8") as stream:
+            stream.write(content)
+        return
     write_atomically(path, content)
 
 

@@ -19,6 +19,7 @@ import re
 from typing import Any, Callable, Iterable
 
 import pathspec
+import re2
 
 from ..model import CodeOwnersRule, InputError
 from ..yamlio import read_text
@@ -48,6 +49,30 @@ GlobError = (ValueError, re.error)  # pathspec raises GitIgnorePatternError (a V
 def gitignore_spec(patterns: Iterable[str]) -> pathspec.PathSpec:
     """Compile gitignore-style globs (``!`` negates); raises one of ``GlobError`` if one is bad."""
     return pathspec.PathSpec.from_lines(_FACTORY, list(patterns), **_BACKEND)
+
+
+_PATTERN = pathspec.util.lookup_pattern(_FACTORY)
+_QUIET_RE2 = re2.Options()
+_QUIET_RE2.log_errors = False
+
+
+_SIMPLE_GLOB = re.compile(r"!?[A-Za-z0-9._/*@+=,-]+")  # no classes, escapes or '?': always valid
+
+
+def check_glob(glob: str) -> None:
+    """Raise one of ``GlobError`` if the glob is unusable, without building a matcher: a
+    service map of 10,000 components validates in a fraction of what compiling all would cost
+    (plain globs need no check; others are translated by pathspec and compiled by RE2, with
+    Python's re deciding what RE2 refuses)."""
+    if _SIMPLE_GLOB.fullmatch(glob):
+        return
+    regex, _ = _PATTERN.pattern_to_regex(glob)
+    if regex is None:
+        return
+    try:
+        re2.compile(regex, _QUIET_RE2)
+    except re2.error:
+        re.compile(regex)
 
 
 # --------------------------------------------------------------------------- loading

@@ -47,7 +47,7 @@ from ..model import (
     Skipped,
 )
 from ..yamlio import YMap, YSeq, load_documents, read_text
-from .codeowners import GlobError, gitignore_spec
+from .codeowners import GlobError, check_glob
 from .rules import discover
 
 NATIVE_API_VERSION = "coverage-audit/v1"
@@ -734,7 +734,7 @@ def glob_problem(glob: object) -> str | None:
     if ".." in glob.split("/"):
         return f"{glob!r} climbs out of the repository with '..'"
     try:
-        gitignore_spec([glob])
+        check_glob(glob)
     except GlobError as exc:
         return f"{glob!r}: {exc}"
     return None
