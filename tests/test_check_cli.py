@@ -180,3 +180,29 @@ def test_git_range_in_a_real_repository(capsys, tmp_path) -> None:
     assert set(document["change"]["components"]) == {"checkout/api", "payments/api"}
     code, _, err = run(capsys, "check", "--config", str(repo / "coverage-audit.yaml"), "--repo", str(repo), "--git-range", "main..nope")
     assert code == 2 and "nope" in err
+
+
+def test_codeowners_claim_paths_no_component_claims(capsys, tmp_path) -> None:
+    owners = tmp_path / "CODEOWNERS"
+    owners.write_text("# who owns what\n/docs/payments/ @shop/team-payments\n*.md @shop/docs-team\n")
+    code, out, _ = run(capsys, "check", "--codeowners", str(owners), "--changed", "docs/payments/refunds.py", "--format", "json")
+    document = json.loads(out)
+    assert document["change"]["unmatched_paths"] == []
+    assert {"payments/api", "payments/psp"} <= set(document["change"]["components"])
+    assert {f["subject"] for f in document["findings"] if f["impact"] == "direct"} >= {"payments/api", "payments/psp"}
+    code, out, _ = run(capsys, "check", "--codeowners", str(owners), "--changed", "docs/other/readme.txt", "--format", "json")
+    assert json.loads(out)["change"]["unmatched_paths"] == ["docs/other/readme.txt"]
+
+
+def test_a_recording_rule_cycle_the_change_meets_is_an_input_error(capsys, tmp_path) -> None:
+    rules = tmp_path / "rulesets"
+    shutil.copytree(ROOT / "rulesets", rules)
+    (rules / "zz-cycle.yaml").write_text(
+        "groups:\n  - name: loop\n    rules:\n"
+        "      - record: job:loop_a:rate5m\n        expr: job:loop_b:rate5m + sum by (job) (rate(http_requests_total[5m]))\n"
+        "      - record: job:loop_b:rate5m\n        expr: job:loop_a:rate5m\n"
+        "      - alert: CheckoutLoop\n        expr: job:loop_a:rate5m{job=\"checkout\"} < 1\n"
+    )
+    code, out, err = run(capsys, "check", "--rules", str(rules), "--changed", STORY, "--format", "json")
+    assert code == 2
+    assert "recording rules form a cycle: job:loop_a:rate5m -> job:loop_b:rate5m -> job:loop_a:rate5m" in err

@@ -10,8 +10,6 @@ from ..analysis.impact import impact_of
 from ..analysis.paths import PathIndex
 from ..config import Settings
 from ..graph import build_graph
-from ..reporters import json as json_reporter
-from ..reporters import markdown, sarif, text
 from .common import EXIT_ERROR, EXIT_GAPS, EXIT_OK, judge_all, load_inputs, read_change
 from .output import report_errors, write_output
 
@@ -32,14 +30,27 @@ def check(settings: Settings, args: Mapping[str, Any]) -> int:
         errors=tuple(inputs.errors),
         routing_checked=inputs.alertmanager is not None,
     )
-    renderers = {
-        "text": lambda r: text.render_coverage(r, color=settings.output is None and sys.stdout.isatty()),
-        "json": json_reporter.render_coverage,
-        "markdown": markdown.render_coverage,
-        "sarif": sarif.render_coverage,
-    }
-    write_output(renderers[settings.format if settings.format in renderers else "text"](report), settings.output)
+    write_output(render(report, settings), settings.output)
     report_errors(inputs.errors)
     if inputs.errors:
         return EXIT_ERROR
     return EXIT_GAPS if report.at_or_above(settings.fail_on) else EXIT_OK
+
+
+def render(report: CoverageReport, settings: Settings) -> str:
+    """Only the chosen reporter is imported: check runs in CI, where start-up counts."""
+    if settings.format == "json":
+        from ..reporters.json import render_coverage
+
+        return render_coverage(report)
+    if settings.format == "markdown":
+        from ..reporters.markdown import render_coverage as render_markdown
+
+        return render_markdown(report)
+    if settings.format == "sarif":
+        from ..reporters.sarif import render_coverage as render_sarif
+
+        return render_sarif(report)
+    from ..reporters.text import render_coverage as render_text
+
+    return render_text(report, color=settings.output is None and sys.stdout.isatty())

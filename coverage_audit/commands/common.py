@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
+from concurrent.futures import Executor
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
@@ -16,7 +19,7 @@ from ..levels import default_levels
 from ..loaders.alertmanager import load_alertmanager
 from ..loaders.changes import git_changed_paths, normalise_path, read_changed_paths
 from ..loaders.codeowners import load_codeowners
-from ..loaders.rules import load_rules
+from ..loaders.rules import PARALLEL_FROM_FILES, RuleLoad, discover, load_rules, worker_pool
 from ..loaders.service_map import load_service_maps
 from ..model import AlertmanagerConfig, Change, Diagnostic, InputError, ServiceMap
 from ..ruleset import RuleSet, build_ruleset
@@ -40,14 +43,24 @@ class Inputs:
 
 
 def load_ruleset(settings: Settings) -> RuleSet:
+    return build_rules(settings, read_rules(settings))
+
+
+def read_rules(settings: Settings, pool: Executor | None = None) -> RuleLoad:
     if not settings.rules:
         raise UsageError("no rules given: use --rules PATH or 'rules:' in coverage-audit.yaml")
+    loaded = load_rules(settings.rules, jobs=settings.jobs, pool=pool)
+    # What is loaded lives until the end of the run: freeze it out of the cyclic collector, so
+    # that later allocations do not rescan millions of objects (seconds on large rule sets).
+    gc.freeze()
+    return loaded
+
+
+def build_rules(settings: Settings, loaded: RuleLoad) -> RuleSet:
     classifier = default_levels().extended(
         prefixes=settings.infrastructure_prefixes, application_prefixes=settings.application_prefixes
     )
-    ruleset = build_ruleset(load_rules(settings.rules, jobs=settings.jobs), classifier)
-    # The rule set lives until the end of the run: keep the cyclic collector from rescanning
-    # its millions of objects every time later work allocates (seconds on large sets).
+    ruleset = build_ruleset(loaded, classifier)
     gc.freeze()
     return ruleset
 
@@ -56,17 +69,24 @@ def load_inputs(settings: Settings) -> Inputs:
     if not settings.service_maps:
         raise UsageError("no service map given: use --service-map PATH or 'service_maps:' in coverage-audit.yaml")
     errors: list[Diagnostic] = []
-    ruleset = load_ruleset(settings)
-    errors += ruleset.errors
     catalog = _optional(lambda: load_catalog(settings.catalog), errors) or default_catalog()
-    alertmanager = _optional(lambda: load_alertmanager(settings.alertmanager), errors) if settings.alertmanager else None
-    loaded = load_service_maps(settings.service_maps, catalog)
+    workers = settings.jobs or os.cpu_count() or 1
+    parallel = workers > 1 and len(discover(settings.rules)) >= PARALLEL_FROM_FILES
+    with worker_pool(workers - 1) if parallel else nullcontext() as pool:
+        rules = read_rules(settings, pool)
+        # The workers are free again: one reads the service maps while this process expands
+        # the rule set and reads the Alertmanager configuration.
+        maps = pool.submit(load_service_maps, settings.service_maps, catalog) if pool else None
+        ruleset = build_rules(settings, rules)
+        alertmanager = _optional(lambda: load_alertmanager(settings.alertmanager), errors) if settings.alertmanager else None
+        loaded = maps.result() if maps else load_service_maps(settings.service_maps, catalog)
+    errors[:0] = ruleset.errors
     errors += loaded.errors
     service_map = loaded.service_map
     if settings.codeowners:
-        rules = _optional(lambda: load_codeowners(settings.codeowners), errors)
-        if rules is not None:
-            service_map = replace(service_map, codeowners=rules, codeowners_file=settings.codeowners)
+        owners = _optional(lambda: load_codeowners(settings.codeowners), errors)
+        if owners is not None:
+            service_map = replace(service_map, codeowners=owners, codeowners_file=settings.codeowners)
     gc.freeze()  # the service map too (see load_ruleset)
     return Inputs(ruleset, alertmanager, service_map, catalog, errors)
 

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 from ..analysis.findings import CoverageReport, Finding
 from ..analysis.inventory import Inventory
 from ..durations import format_duration
-from .charts import percent, when
 from .table import format_table
 
 if TYPE_CHECKING:
@@ -75,6 +74,8 @@ def _row(finding: Finding, with_impact: bool) -> tuple[str, ...]:
 
 def render_report_summary(overview: "Overview", written: list[str], history_note: str, pushed: str | None) -> str:
     """The few lines a scheduled job's log needs; the files hold the rest."""
+    from .charts import percent, when  # the report's helpers: check need not import them
+
     t, changes = overview.totals, overview.changes
     lines = [
         f"Coverage report: {t.covered} of {t.total} failure modes covered ({percent(t.ratio)}), {t.weak} weak, "
