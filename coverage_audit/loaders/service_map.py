@@ -234,23 +234,10 @@ class _Builder:
         own_fields_ok = len(self.errors) == mark
         components = self._components(item.get("components"), name or "", where, item.line_of("components"))
         self._unknown_keys(item, _SERVICE_KEYS, what, where)
-        if not own_fields_ok or name is None or owner is None or depends_on is None:
-            if name:
-                self.rejected.add(name)
+        if not own_fields_ok or depends_on is None:
+            self._reject(name)
             return
-        service = Service(
-            name=name,
-            owner=owner,
-            tier=tier,  # type: ignore[arg-type]
-            selector=selector,
-            matchers=matchers,
-            depends_on=tuple(depends_on),
-            components=components,
-            system=system,
-            file=where.file,
-            line=where.line(item.line),
-        )
-        self._add_service(service, {dep: where.line(n) for dep, n in depends_on.items()})
+        self._register(name, owner, tier, selector, matchers, depends_on, components, system, where, item.line)
 
     # ----------------------------------------------------------------- Backstage
 
@@ -296,9 +283,32 @@ class _Builder:
                     self._business_metric(item, inner, value.line_of(index))
             elif value is not None:
                 self.error(inner, 1, f"{what}: annotation {BUSINESS_ANNOTATION!r} must hold a YAML list of business metrics")
-        if not own_fields_ok or name is None or owner is None:
-            if name:
-                self.rejected.add(name)
+        if not own_fields_ok:
+            self._reject(name)
+            return
+        self._register(name, owner, tier, selector, matchers, depends_on, components, system, where, entity.line)
+
+    def _reject(self, name: str | None) -> None:
+        """A service left out: dependencies on it get no second message."""
+        if name:
+            self.rejected.add(name)
+
+    def _register(
+        self,
+        name: str | None,
+        owner: str | None,
+        tier: str,
+        selector: str,
+        matchers: tuple[LabelMatcher, ...],
+        depends_on: dict[str, int],
+        components: tuple[Component, ...],
+        system: str | None,
+        where: _Where,
+        line: int,
+    ) -> None:
+        """A service from either format, once its own fields passed."""
+        if name is None or owner is None:
+            self._reject(name)
             return
         service = Service(
             name=name,
@@ -310,7 +320,7 @@ class _Builder:
             components=components,
             system=system,
             file=where.file,
-            line=where.line(entity.line),
+            line=where.line(line),
         )
         self._add_service(service, {dep: where.line(n) for dep, n in depends_on.items()})
 

@@ -6,6 +6,7 @@ import json
 
 from ..analysis.findings import AlertCoverage, CoverageReport, Finding, Related
 from ..analysis.inventory import Inventory
+from ..model import Rule
 from ..analysis.overview import GroupCoverage, Overview, RunTotals, StatusChange
 
 VERSION = 1
@@ -94,12 +95,13 @@ def finding_object(finding: Finding) -> dict[str, object]:
     }
 
 
+def _rule(rule: Rule, level: str) -> dict[str, object]:
+    return {"name": rule.name, "file": rule.file, "line": rule.line, "level": level}
+
+
 def _alert(alert: AlertCoverage) -> dict[str, object]:
     return {
-        "name": alert.rule.name,
-        "file": alert.rule.file,
-        "line": alert.rule.line,
-        "level": alert.level,
+        **_rule(alert.rule, alert.level),
         "receivers": list(dict.fromkeys(alert.receivers)),
         "detect_seconds": round(alert.detect_seconds),
         "problems": list(alert.problems),
@@ -110,13 +112,7 @@ def _alert(alert: AlertCoverage) -> dict[str, object]:
 
 
 def _related(related: Related) -> dict[str, object]:
-    return {
-        "name": related.rule.name,
-        "file": related.rule.file,
-        "line": related.rule.line,
-        "level": related.level,
-        "why": related.why,
-    }
+    return {**_rule(related.rule, related.level), "why": related.why}
 
 
 # --------------------------------------------------------------------------- periodic report
