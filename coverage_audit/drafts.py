@@ -242,7 +242,8 @@ def _signal(mode: FailureMode, known_metrics: frozenset[str], infrastructure: Ca
         if selector.metric and not infrastructure(selector.metric):
             parsed.append(selector)
     known = [s for s in parsed if s.metric in known_metrics or (s.metric or "").removesuffix("_bucket") + "_count" in known_metrics]
-    return (known or parsed or [None])[0]
+    chosen = known or parsed
+    return chosen[0] if chosen else None
 
 
 def _inverse(mode: FailureMode, service: tuple[LabelMatcher, ...]) -> Selector | None:

@@ -95,7 +95,7 @@ def _add_rules(graph: nx.DiGraph, ruleset: RuleSet) -> None:
             for metric in ruleset.raw_metrics[rule]:
                 graph.add_node(node_id("metric", metric), kind="metric", label=metric)
                 graph.add_edge(rid, node_id("metric", metric), relation="watches")
-        for name in rule.query.metrics if rule.query is not None else ():  # type: ignore[attr-defined]
+        for name in rule.query.metrics if rule.query is not None else ():
             target = node_id("record", name) if name in ruleset.records else node_id("metric", name)
             if target not in graph:
                 graph.add_node(target, kind="recording_rule" if name in ruleset.records else "metric", label=name)

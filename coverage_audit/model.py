@@ -9,9 +9,12 @@ from __future__ import annotations
 import enum
 import functools
 from dataclasses import dataclass, field, fields
-from typing import Literal, Mapping
+from typing import TYPE_CHECKING, Literal, Mapping
 
 import re2
+
+if TYPE_CHECKING:  # promql builds on this module; the annotation only names its type
+    from .promql import Query
 
 
 class Compact:
@@ -157,7 +160,7 @@ class Rule(Compact):
     keep_firing_for: float = 0.0
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
-    query: object | None = None  # promql.Query; None when the expression could not be parsed
+    query: "Query | None" = None  # None when the expression could not be parsed
     parse_error: str | None = None
 
     @property

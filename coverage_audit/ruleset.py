@@ -68,7 +68,7 @@ class RecordIndex:
         tells copies of one recording apart (cheap, and safe to use while finding definitions)."""
         found = self._local.get(id(rule))
         if found is None:
-            shared = _common({m.name: m.value for m in s.matchers if m.op is MatchOp.EQ} for s in (rule.query.selectors if rule.query is not None else ()))  # type: ignore[attr-defined]
+            shared = _common({m.name: m.value for m in s.matchers if m.op is MatchOp.EQ} for s in (rule.query.selectors if rule.query is not None else ()))
             found = self._local[id(rule)] = {**shared, **rule.labels}
         return found
 
@@ -78,7 +78,7 @@ class RecordIndex:
         recording rules those read in turn."""
         found = self._identity.get(id(rule))
         if found is None:
-            shared = _common(self.pins(s, depth + 1) for s in (rule.query.selectors if rule.query is not None else ()))  # type: ignore[attr-defined]
+            shared = _common(self.pins(s, depth + 1) for s in (rule.query.selectors if rule.query is not None else ()))
             found = {**shared, **rule.labels}
             if depth < _PIN_DEPTH:  # a cut-off answer pins less: keep it out of the memo
                 self._identity[id(rule)] = found
@@ -250,7 +250,7 @@ def _edges(node: _Node, records: RecordIndex) -> Iterator[_Node | str]:
     rules recording it. Raw selectors are not graph nodes: most reads are raw, and skipping the
     bookkeeping for them halves the walk."""
     if isinstance(node, Rule):
-        for selector in node.query.selectors if node.query is not None else ():  # type: ignore[attr-defined]
+        for selector in node.query.selectors if node.query is not None else ():
             if selector.metric:
                 yield selector if selector.metric in records else selector.metric
     else:

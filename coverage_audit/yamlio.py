@@ -81,13 +81,13 @@ class YSeq(list):  # type: ignore[type-arg]
 
     __slots__ = ("line", "_node")
 
-    def __init__(self, node: yaml.SequenceNode) -> None:
+    def __init__(self, node: yaml.SequenceNode | None = None, line: int = 0) -> None:
         super().__init__()
-        self.line = node.start_mark.line + 1
-        self._node = node
+        self.line = node.start_mark.line + 1 if node is not None else line
+        self._node = node  # None: an empty sequence that stands for a missing key
 
     def line_of(self, index: int) -> int:
-        items = self._node.value
+        items = self._node.value if self._node is not None else ()
         return items[index].start_mark.line + 1 if index < len(items) else self.line
 
 

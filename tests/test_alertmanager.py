@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import re
-import shutil
 import subprocess
 import textwrap
 from concurrent.futures import ThreadPoolExecutor

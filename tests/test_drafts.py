@@ -3,10 +3,8 @@ gaps they were drafted for, and they are deterministic and never overwrite by su
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
-import textwrap
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from hypothesis import strategies as st
 from coverage_audit.analysis.routing import route
 from coverage_audit.cli import main
 from coverage_audit.commands import judge_everything, load_inputs
-from coverage_audit.config import Settings, load_config
+from coverage_audit.config import load_config
 from coverage_audit.loaders.alertmanager import load_alertmanager
 from coverage_audit.loaders.rules import load_rules
 

@@ -142,7 +142,8 @@ class CoverageJudge:
         """Label values every selector of the alert pins, through the recordings it reads."""
         pins = self._pins.get(rule)
         if pins is None:
-            pins = self._pins[rule] = _common(self.ruleset.records.pins(s) for s in rule.query.selectors)  # type: ignore[union-attr]
+            selectors = rule.query.selectors if rule.query is not None else ()
+            pins = self._pins[rule] = _common(self.ruleset.records.pins(s) for s in selectors)
         return pins
 
     def _pin_table(self, metric: str, label: str) -> dict[str | None, list[Rule]]:
@@ -155,9 +156,12 @@ class CoverageJudge:
         return table
 
     def _analyse(self, rule: Rule) -> _Analysed:
+        """The alert with recording rules expanded, and every read in it (candidates always
+        have a parsed query: they were indexed by the metrics it reads)."""
         found = self._analysed.get(rule)
         if found is None:
-            expanded = self._expander.expand(rule.query.ast)  # type: ignore[union-attr]
+            assert rule.query is not None
+            expanded = self._expander.expand(rule.query.ast)
             found = self._analysed[rule] = _Analysed(expanded, tuple(uses(expanded)))
         return found
 
@@ -269,7 +273,7 @@ class CoverageJudge:
             index: dict[tuple[str, str], list[Rule]] = {}
             for rule in self.ruleset.rules:
                 if rule.kind == "alert" and rule.query is not None and self.ruleset.levels[rule] == "infrastructure":
-                    keys = {(m.name, m.value) for s in rule.query.selectors for m in s.matchers if m.op is MatchOp.EQ}  # type: ignore[attr-defined]
+                    keys = {(m.name, m.value) for s in rule.query.selectors for m in s.matchers if m.op is MatchOp.EQ}
                     for key in keys:
                         index.setdefault(key, []).append(rule)
             self._infra_by_label = index

@@ -46,7 +46,7 @@ class Expander:
         for rule in self.records.definitions(selector):
             if rule.query is None:
                 continue
-            inner = self.expand(rule.query.ast, depth + 1, active | {name})  # type: ignore[attr-defined]
+            inner = self.expand(rule.query.ast, depth + 1, active | {name})
             pushed = tuple(m for m in selector.matchers if m.name not in rule.labels)
             bodies.append(_push(inner, pushed, selector.offset))
         if not bodies:
@@ -80,7 +80,7 @@ def _push(expr: Expr, matchers: tuple, offset: float) -> Expr:
 def _balanced_or(bodies: list[Expr]) -> Expr:
     """``a or b or c ...`` as a balanced tree, so hundreds of definitions stay shallow."""
     while len(bodies) > 1:
-        paired = [Binary("or", bodies[i], bodies[i + 1]) for i in range(0, len(bodies) - 1, 2)]
+        paired: list[Expr] = [Binary("or", bodies[i], bodies[i + 1]) for i in range(0, len(bodies) - 1, 2)]
         if len(bodies) % 2:
             paired.append(bodies[-1])
         bodies = paired

@@ -78,15 +78,17 @@ def load_inputs(settings: Settings) -> Inputs:
         # the rule set and reads the Alertmanager configuration.
         maps = pool.submit(load_service_maps, settings.service_maps, catalog) if pool else None
         ruleset = build_rules(settings, rules)
-        alertmanager = _optional(lambda: load_alertmanager(settings.alertmanager), errors) if settings.alertmanager else None
+        am_file = settings.alertmanager
+        alertmanager = _optional(lambda: load_alertmanager(am_file), errors) if am_file else None
         loaded = maps.result() if maps else load_service_maps(settings.service_maps, catalog)
     errors[:0] = ruleset.errors
     errors += loaded.errors
     service_map = loaded.service_map
-    if settings.codeowners:
-        owners = _optional(lambda: load_codeowners(settings.codeowners), errors)
+    owners_file = settings.codeowners
+    if owners_file:
+        owners = _optional(lambda: load_codeowners(owners_file), errors)
         if owners is not None:
-            service_map = replace(service_map, codeowners=owners, codeowners_file=settings.codeowners)
+            service_map = replace(service_map, codeowners=owners, codeowners_file=owners_file)
     gc.freeze()  # the service map too (see load_ruleset)
     return Inputs(ruleset, alertmanager, service_map, catalog, errors)
 

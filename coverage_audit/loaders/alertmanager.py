@@ -190,10 +190,11 @@ def load_alertmanager_text(text: str, name: str) -> AlertmanagerConfig:
     if not documents:
         raise InputError(name, 1, "empty file: no route provided in config")
     for document in documents:
-        if _is_secret(document.value):
-            key = _secret_config_key(document.value)
+        value = document.value
+        if isinstance(value, YMap) and _is_secret(value):
+            key = _secret_config_key(value)
             if key is not None:
-                return _load_from_secret(document.value, key, text, name)
+                return _load_from_secret(value, key, text, name)
     first = documents[0].value
     if not isinstance(first, YMap):
         kind = "a list" if isinstance(first, YSeq) else "a string" if isinstance(first, str) else "empty"
@@ -648,10 +649,10 @@ def _duration(node: YMap, key: str, file: str, allow_zero: bool) -> float | None
     return seconds
 
 
-def _sequence(node: YMap, key: str, file: str) -> YSeq | tuple[()]:
+def _sequence(node: YMap, key: str, file: str) -> YSeq:
     value = node.get(key)
     if value is None:
-        return ()
+        return YSeq(line=node.line)
     if not isinstance(value, YSeq):
         raise InputError(file, node.line_of(key), f"{key} must be a list, not {_show(value)}")
     return value

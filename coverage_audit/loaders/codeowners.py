@@ -51,7 +51,7 @@ def gitignore_spec(patterns: Iterable[str]) -> pathspec.PathSpec:
     return pathspec.PathSpec.from_lines(_FACTORY, list(patterns), **_BACKEND)
 
 
-_PATTERN = pathspec.util.lookup_pattern(_FACTORY)
+_PATTERN: Any = pathspec.util.lookup_pattern(_FACTORY)  # a Pattern class: pattern_to_regex()
 _QUIET_RE2 = re2.Options()
 _QUIET_RE2.log_errors = False
 

@@ -24,7 +24,7 @@ from typing import Iterable, Sequence
 from .. import promql
 from ..durations import parse_duration
 from ..gcpause import paused_gc
-from ..model import Diagnostic, InputError, Rule, Skipped
+from ..model import Diagnostic, InputError, Rule, RuleKind, Skipped
 from ..yamlio import YMap, YSeq, load_file
 
 YAML_SUFFIXES = (".yml", ".yaml")
@@ -256,7 +256,7 @@ def _load_rule(
         message = "a rule needs exactly one of 'alert' and 'record'"
         _error(out, path, item.line, message if alert is None else message + ", not both")
         return None
-    kind = "alert" if alert is not None else "record"
+    kind: RuleKind = "alert" if alert is not None else "record"
     name = alert if alert is not None else record
     if not isinstance(name, str) or not name.strip():
         _error(out, path, item.line, f"'{kind}' must be a non-empty string")
