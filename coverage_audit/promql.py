@@ -444,7 +444,3 @@ def _top_comparisons(expr: Expr, negated: bool = False) -> Iterator[Comparison]:
             return
     if isinstance(expr, Aggregate):  # e.g. sum(x > 1): the filter still decides what fires
         yield from _top_comparisons(expr.expr, negated)
-
-
-def format_matchers(matchers: tuple[LabelMatcher, ...]) -> str:
-    return "{" + ",".join(str(m) for m in matchers) + "}"

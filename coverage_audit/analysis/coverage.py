@@ -22,7 +22,7 @@ from ..promql import Selector
 from ..ruleset import RuleSet, _common
 from .effects import Use, detection_window, uses
 from .expansion import Expander
-from .findings import PROBLEMS, AlertCoverage, Finding, Impact, Related, Subject
+from .findings import AlertCoverage, Finding, Impact, Related, Subject
 from .matching import compatible, is_specific, narrows_like, requires_value
 from .routing import route
 
@@ -344,7 +344,3 @@ def _verb(direction: str) -> str:
 
 def _shorten(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def problem_text(problem: str) -> str:
-    return PROBLEMS.get(problem, problem)

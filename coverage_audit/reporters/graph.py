@@ -44,10 +44,7 @@ def render_dot(graph: nx.DiGraph) -> str:
         shape = _SHAPES.get(data.get("kind", ""), ("box", ""))[0]
         lines.append(f"  {_dot_quote(node)} [label={_dot_quote(str(data.get('label', node)))} shape={shape}];")
     for a, b, data in graph.edges(data=True):
-        label = data.get("relation", "")
-        if data.get("status"):
-            label = f"{label} ({data['status']})"
-        lines.append(f"  {_dot_quote(a)} -> {_dot_quote(b)} [label={_dot_quote(label)}];")
+        lines.append(f"  {_dot_quote(a)} -> {_dot_quote(b)} [label={_dot_quote(_edge_label(data))}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -59,11 +56,14 @@ def render_mermaid(graph: nx.DiGraph) -> str:
         shape = _SHAPES.get(data.get("kind", ""), ("box", '["{}"]'))[1]
         lines.append(f"  {ids[node]}{shape.format(_mermaid_text(str(data.get('label', node))))}")
     for a, b, data in graph.edges(data=True):
-        label = data.get("relation", "")
-        if data.get("status"):
-            label = f"{label} {data['status']}"
-        lines.append(f"  {ids[a]} -->|{_mermaid_text(label)}| {ids[b]}")
+        lines.append(f"  {ids[a]} -->|{_mermaid_text(_edge_label(data))}| {ids[b]}")
     return "\n".join(lines) + "\n"
+
+
+def _edge_label(data: dict) -> str:
+    """The relation, with the verdict on ``covers`` edges: "covers (weak)"."""
+    relation = str(data.get("relation", ""))
+    return f"{relation} ({data['status']})" if data.get("status") else relation
 
 
 def _plain(data: dict) -> dict:
