@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -15,3 +16,19 @@ def corpus_dir() -> Path:
     if not CORPUS_DIR.is_dir():
         pytest.skip(f"corpus not found at {CORPUS_DIR} (it lives next to the repository, in shared/corpus)")
     return CORPUS_DIR
+
+
+# CI must never pass while testing nothing: with COVERAGE_AUDIT_REQUIRE_TOOLS=1 (set by .ci/run),
+# a test that skips (a missing promtool, amtool, Alertmanager, Pushgateway, Chromium or corpus)
+# fails instead, with the skip's reason.
+REQUIRE_TOOLS = os.environ.get("COVERAGE_AUDIT_REQUIRE_TOOLS") == "1"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_TOOLS and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped under COVERAGE_AUDIT_REQUIRE_TOOLS=1 (CI must not pass untested): {reason}"

@@ -3,24 +3,42 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Mapping
 
 from ..model import Change, Diagnostic, FailureMode, Level, Rule
+from .problems import REGISTRY
 
-Status = Literal["covered", "weak", "uncovered"]
+Status = Literal["covered", "weak", "uncovered", "waived"]
 Impact = Literal["direct", "dependency", "business"]
 STATUSES: tuple[Status, ...] = ("covered", "weak", "uncovered")
-SEVERITY = {"covered": 0, "weak": 1, "uncovered": 2}
+# "waived" (DESIGN 5.4) is a gap someone accepted: reported, never counted for --fail-on.
+SEVERITY = {"covered": 0, "waived": 0, "weak": 1, "uncovered": 2}
 
-# Problems that make coverage weak, with the words reporters use for them.
-PROBLEMS = {
-    "blackhole": "routes only to a receiver with no integrations",
-    "unrouted": "matches no route of the tree: only the root's catch-all receiver gets it",
-    "over_budget": "detects slower than the budget",
-    "diluted": "no service matcher: one service's (or a canary's) failure may not cross the threshold",
-    "muted": "delivered only inside time intervals",
-    "direction_unclear": "cannot tell which way the expression must move to fire",
-}
+
+class _ProblemSummaries(Mapping[str, str]):
+    """The registry's summaries by id, read live so problems registered later show too."""
+
+    def __getitem__(self, key: str) -> str:
+        return REGISTRY[key].summary
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(REGISTRY)
+
+    def __len__(self) -> int:
+        return len(REGISTRY)
+
+
+PROBLEMS: Mapping[str, str] = _ProblemSummaries()
+
+
+@dataclass(frozen=True, slots=True)
+class DrillResult:
+    """What the drill measured for one alert in one scenario (DESIGN 5.2)."""
+
+    fired_after_seconds: float | None  # None: it did not fire (silent)
+    noisy: bool  # fired while healthy
+    drilled: bool = True  # False: could not be drilled; ``why`` says why
+    why: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +49,12 @@ class AlertCoverage:
     level: Level
     watches: str  # the selector, as the alert reads it, that carries the signal
     receivers: tuple[str, ...]  # receivers it reaches (empty without an Alertmanager config)
-    detect_seconds: float
-    problems: tuple[str, ...]  # keys of PROBLEMS
+    detect_seconds: float  # in the judged scenario (the model's estimate; see ``detect``)
+    problems: tuple[str, ...]  # ids of analysis.problems.REGISTRY
     details: tuple[str, ...] = ()  # one human phrase per problem
     labels: tuple[tuple[str, str], ...] = ()  # the labels it was routed with, for this subject
+    detect: Mapping[str, float | None] = field(default_factory=dict)  # scenario -> seconds (None: never)
+    drill: Mapping[str, DrillResult] | None = None  # scenario -> measured (with --prove / drill)
 
     @property
     def ok(self) -> bool:
@@ -84,13 +104,14 @@ class Summary:
     covered: int
     weak: int
     uncovered: int
+    waived: int = 0
 
     @staticmethod
     def of(findings: tuple[Finding, ...] | list[Finding]) -> "Summary":
-        counts = {status: 0 for status in STATUSES}
+        counts = {status: 0 for status in (*STATUSES, "waived")}
         for finding in findings:
             counts[finding.status] += 1
-        return Summary(len(findings), counts["covered"], counts["weak"], counts["uncovered"])
+        return Summary(len(findings), counts["covered"], counts["weak"], counts["uncovered"], counts["waived"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +127,7 @@ class CoverageReport:
     errors: tuple[Diagnostic, ...] = ()
     routing_checked: bool = True  # False without an Alertmanager configuration
     notes: tuple[str, ...] = field(default_factory=tuple)
+    scenario: str = "outage"  # the scenario the verdicts judge (DESIGN 5.1)
 
     def at_or_above(self, fail_on: str) -> list[Finding]:
         if fail_on == "never":

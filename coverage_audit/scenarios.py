@@ -1,0 +1,231 @@
+"""The failures coverage is judged against, and the healthy world they start from (DESIGN 5.1).
+
+One place says what a scenario does to a subject's series: the static model (``analysis``)
+derives crossing times from it, and the drill (``drill``) writes the same series for the real
+Prometheus engine. The numbers are data (``data/scenarios.yaml``).
+
+A series is described by a :class:`Behaviour`: what it does before the step at t0 and after it.
+Which behaviour a read gets depends on the failure mode's *model* (how its signal responds to a
+failure), the read's *role* (the failing series themselves, all events of that family, the
+healthy part of them, or something the failure does not touch) and whether the read keeps the
+instance a canary fails on.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Literal
+
+import yaml
+
+ScenarioName = Literal["outage", "partial", "canary"]
+SCENARIOS: tuple[ScenarioName, ...] = ("outage", "partial", "canary")
+DEFAULT_SCENARIO: ScenarioName = "outage"
+
+Model = Literal["bad_events", "good_events", "all_events", "latency", "backlog", "heartbeat", "events"]
+MODELS: tuple[Model, ...] = ("bad_events", "good_events", "all_events", "latency", "backlog", "heartbeat", "events")
+
+# A read's role towards the failing signal:
+#   signal   selects the failing series (``code=~"5.."`` for errors, the success counter for a drop)
+#   total    the same family without that narrowing (all requests)
+#   rest     the same family narrowed to what the signal leaves out (``code!~"5.."``)
+#   other    a series the failure does not move
+Role = Literal["signal", "total", "rest", "other"]
+
+# Behaviour kinds a drill writes and the model evaluates.
+SeriesKind = Literal["counter", "gauge", "histogram"]
+
+EVENTS_SCALE = 1.0  # events with no natural scale: one per second once the failure starts
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: ScenarioName
+    description: str
+    failing_share: float  # share of requests that fail or are slow
+    traffic_loss: float  # share of traffic that stops
+    canary: bool  # confined to one instance of `instances`
+    reports: bool  # the failing part goes on exporting its series
+
+
+@dataclass(frozen=True, slots=True)
+class Healthy:
+    traffic_per_second: float
+    error_share: float
+    latency_seconds: float
+    slow_latency_seconds: float
+    instances: int
+    backlog: float
+    heartbeat_age_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    healthy: Healthy
+    scenarios: dict[str, Scenario]
+    models: tuple[str, ...]
+
+    def scenario(self, name: str) -> Scenario:
+        return self.scenarios[name]
+
+
+@lru_cache(maxsize=1)
+def world() -> World:
+    text = resources.files("coverage_audit").joinpath("data/scenarios.yaml").read_text(encoding="utf-8")
+    data = yaml.load(text, Loader=yaml.CSafeLoader)
+    healthy = Healthy(**{k: float(v) if k != "instances" else int(v) for k, v in data["healthy"].items()})
+    scenarios = {name: Scenario(name=name, **body) for name, body in data["scenarios"].items()}
+    assert tuple(scenarios) == SCENARIOS, "data/scenarios.yaml must define exactly outage, partial, canary"
+    return World(healthy, scenarios, tuple(data["models"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Behaviour:
+    """What one series does around the step at t0 (values in the metric's own unit).
+
+    counter    ``rate_before`` / ``rate_after``: increase per second
+    gauge      ``value_before``; after t0 it moves to ``value_after`` at once, or grows by
+               ``slope_after`` per second (a backlog, the age of a last success)
+    histogram  ``rate_*`` requests per second; every request takes ``latency_before`` before
+               t0; after it, ``slow_share_after`` of them take ``latency_after``
+    ``vanishes``: the series is no longer reported after t0 (its exporter stopped).
+    """
+
+    kind: SeriesKind
+    rate_before: float = 0.0
+    rate_after: float = 0.0
+    value_before: float = 0.0
+    value_after: float = 0.0
+    slope_after: float = 0.0
+    latency_before: float = 0.0
+    latency_after: float = 0.0
+    slow_share_after: float = 0.0
+    vanishes: bool = False
+
+
+_UNIT_SCALES = (("_milliseconds", 1000.0), ("_microseconds", 1e6), ("_nanoseconds", 1e9), ("_seconds", 1.0))
+
+
+def time_unit_scale(metric: str) -> float:
+    """How many of the metric's own time units make a second (Prometheus names carry the unit:
+    ``*_duration_milliseconds_bucket`` is in milliseconds). 1.0 when the name says nothing."""
+    for marker, scale in _UNIT_SCALES:
+        if marker in metric:
+            return scale
+    return 1.0
+
+
+def time_unit(metric: str) -> str:
+    for marker, _ in _UNIT_SCALES:
+        if marker in metric:
+            return marker[1:]
+    return "seconds"
+
+
+_COUNTER = re.compile(r"(_total|_count|_sum|_bucket|_created)$")
+
+
+def is_counter_name(metric: str) -> bool:
+    return _COUNTER.search(metric) is not None
+
+
+def subject_traffic(traffic: float | None) -> float:
+    return traffic if traffic and traffic > 0 else world().healthy.traffic_per_second
+
+
+def behaviour(
+    model: str,
+    role: Role,
+    scenario: Scenario,
+    traffic: float,
+    metric: str,
+    whole_instance: bool = False,
+) -> Behaviour:
+    """The series a read of ``metric`` sees when the subject fails as ``scenario`` says.
+
+    ``traffic``: the subject's requests per second. ``whole_instance``: the read keeps the label
+    that tells the canary apart, so in the canary scenario it sees the failing instance alone
+    (its share of traffic, failing outright) rather than the service's sum."""
+    healthy = world().healthy
+    failing, loss = scenario.failing_share, scenario.traffic_loss
+    if scenario.canary:
+        if whole_instance:  # the canary's own series: its share of traffic, failing outright
+            traffic = traffic / healthy.instances
+        else:  # the service's sum: one instance of many
+            failing, loss = failing / healthy.instances, loss / healthy.instances
+    scale = time_unit_scale(metric)
+    errors = healthy.error_share
+    # Series stop being reported when everything that exports them failed outright.
+    vanish = not scenario.reports and (whole_instance or not scenario.canary)
+
+    if model == "heartbeat":
+        if role == "other":
+            return _steady(metric, traffic, scale)
+        return Behaviour("gauge", value_before=healthy.heartbeat_age_seconds, slope_after=1.0,
+                         vanishes=vanish if role == "signal" else False)
+    if model == "backlog":
+        if role == "signal":
+            return Behaviour("gauge", value_before=healthy.backlog, value_after=healthy.backlog,
+                             slope_after=traffic * failing)
+        return _steady(metric, traffic, scale)
+    if model == "events":
+        if role == "signal":
+            if is_counter_name(metric):
+                return Behaviour("counter", rate_before=0.0, rate_after=EVENTS_SCALE)
+            return Behaviour("gauge", value_before=0.0, value_after=EVENTS_SCALE)
+        return _steady(metric, traffic, scale)
+    if model == "latency":
+        if role in ("signal", "total"):
+            return Behaviour(
+                "histogram",
+                rate_before=traffic,
+                rate_after=traffic,
+                latency_before=healthy.latency_seconds * scale,
+                latency_after=healthy.slow_latency_seconds * scale,
+                slow_share_after=failing,
+            )
+        return _steady(metric, traffic, scale)
+    if model == "bad_events":
+        before_bad = traffic * errors
+        after_bad = traffic * (failing + (1 - failing) * errors)
+        if role == "signal":
+            return Behaviour("counter", rate_before=before_bad, rate_after=after_bad)
+        if role == "rest":
+            return Behaviour("counter", rate_before=traffic - before_bad, rate_after=traffic - after_bad)
+        if role == "total":
+            return Behaviour("counter", rate_before=traffic, rate_after=traffic)
+        return _steady(metric, traffic, scale)
+    if model == "good_events":
+        good_before = traffic * (1 - errors)
+        good_after = traffic * (1 - failing) * (1 - errors)
+        if role == "signal":
+            return Behaviour("counter", rate_before=good_before, rate_after=good_after)
+        if role == "rest":
+            return Behaviour("counter", rate_before=traffic - good_before, rate_after=traffic - good_after)
+        if role == "total":
+            return Behaviour("counter", rate_before=traffic, rate_after=traffic)
+        return _steady(metric, traffic, scale)
+    if model == "all_events":
+        if role in ("signal", "total"):
+            if is_counter_name(metric) or metric.endswith("_bucket"):
+                return Behaviour("counter", rate_before=traffic, rate_after=traffic * (1 - loss))
+            return Behaviour("gauge", value_before=traffic, value_after=traffic * (1 - loss))
+        if role == "rest":
+            return Behaviour("counter", rate_before=traffic * errors, rate_after=traffic * errors * (1 - loss))
+        return _steady(metric, traffic, scale)
+    raise ValueError(f"unknown failure model {model!r}")
+
+
+def _steady(metric: str, traffic: float, scale: float) -> Behaviour:
+    """A series the failure does not move: a counter of the subject's traffic, a histogram of
+    healthy latencies, or a gauge at a plain level."""
+    healthy = world().healthy
+    if metric.endswith("_bucket"):
+        latency = healthy.latency_seconds * scale
+        return Behaviour("histogram", rate_before=traffic, rate_after=traffic, latency_before=latency, latency_after=latency)
+    if is_counter_name(metric):
+        return Behaviour("counter", rate_before=traffic, rate_after=traffic)
+    return Behaviour("gauge", value_before=1.0, value_after=1.0)
