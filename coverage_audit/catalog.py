@@ -14,6 +14,7 @@ from typing import Mapping
 
 from . import promql
 from .model import BusinessMetric, Component, FailureMode, InputError
+from .scenarios import MODELS
 from .yamlio import YMap, YSeq, load_documents, load_file
 
 DIRECTIONS = ("rise", "drop", "absent")
@@ -34,7 +35,7 @@ class Catalog:
             if mode_id in modes:
                 modes[mode_id] = replace(modes[mode_id], signals=tuple(signals), inverse=())
         for mode in component.failure_modes:
-            modes[mode.id] = mode
+            modes[mode.id] = replace(mode, model=mode.model or _derived_model(mode, modes.get(mode.id)))
         return tuple(modes.values())
 
     def modes_for_business(self, metric: BusinessMetric) -> tuple[FailureMode, ...]:
@@ -47,6 +48,19 @@ class Catalog:
             signals = tuple(s.format(**values) for s in mode.signals)
             modes.append(replace(mode, signals=signals))
         return tuple(modes)
+
+
+def _with_models(modes: tuple[FailureMode, ...]) -> tuple[FailureMode, ...]:
+    return tuple(mode if mode.model else replace(mode, model=_derived_model(mode, None)) for mode in modes)
+
+
+def _derived_model(mode: FailureMode, replaced: FailureMode | None) -> str:
+    """A custom mode's model when it names none: the catalog mode it replaces, if it moves the
+    same way; a success counter that falls when that mode happens (an apdex, a hit count) for
+    one that moves the other way; else by direction."""
+    if replaced is not None and replaced.model and replaced.direction == mode.direction:
+        return replaced.model
+    return {"rise": "events", "drop": "good_events", "absent": "heartbeat"}[mode.direction]
 
     def merged(self, other: "Catalog") -> "Catalog":
         """``other`` on top of this one: new kinds added, a kind's modes replaced by id."""
@@ -96,13 +110,13 @@ def parse_catalog(data: object, name: str) -> Catalog:
         if not isinstance(body, YMap):
             raise InputError(name, data.line_of("kinds"), f"kind {kind!r} must be a mapping")
         descriptions[kind] = str(body.get("description") or "")
-        kinds[kind] = parse_modes(body.get("failure_modes"), name, body.line_of("failure_modes"))
+        kinds[kind] = _with_models(parse_modes(body.get("failure_modes"), name, body.line_of("failure_modes")))
     business: tuple[FailureMode, ...] = ()
     requires: dict[str, str] = {}
     raw_business = data.get("business")
     if isinstance(raw_business, YMap):
         raw_modes = raw_business.get("failure_modes")
-        business = parse_modes(raw_modes, name, raw_business.line_of("failure_modes"), check_signals=False)
+        business = _with_models(parse_modes(raw_modes, name, raw_business.line_of("failure_modes"), check_signals=False))
         for item in raw_modes if isinstance(raw_modes, YSeq) else ():
             if isinstance(item, YMap) and isinstance(item.get("requires"), str):
                 requires[str(item.get("id"))] = item["requires"]
@@ -129,11 +143,14 @@ def parse_modes(value: object, name: str, line: int, check_signals: bool = True)
         seen.add(mode_id)
         if direction not in DIRECTIONS:
             raise InputError(name, item.line_of("direction"), f"failure mode {mode_id!r}: direction must be one of {', '.join(DIRECTIONS)}")
+        model = item.get("model") or ""
+        if model and model not in MODELS:
+            raise InputError(name, item.line_of("model"), f"failure mode {mode_id!r}: model must be one of {', '.join(MODELS)}")
         signals = selector_list(item.get("signals"), name, item.line_of("signals"), check_signals)
         inverse = selector_list(item.get("inverse"), name, item.line_of("inverse"), check_signals)
         if not signals:
             raise InputError(name, where, f"failure mode {mode_id!r} has no signals")
-        modes.append(FailureMode(mode_id, direction, signals, str(item.get("description") or ""), inverse))  # type: ignore[arg-type]
+        modes.append(FailureMode(mode_id, direction, signals, str(item.get("description") or ""), inverse, str(model)))  # type: ignore[arg-type]
     return tuple(modes)
 
 

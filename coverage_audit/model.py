@@ -247,6 +247,7 @@ class FailureMode:
     signals: tuple[str, ...]  # PromQL vector selectors, e.g. 'http_requests_total{code=~"5.."}'
     description: str = ""
     inverse: tuple[str, ...] = ()  # selectors that move the other way (misses, for hit_ratio_drop)
+    model: str = ""  # how the signal responds to a failure (scenarios.MODELS); "" derives one
 
 
 @dataclass(frozen=True, slots=True)

@@ -229,3 +229,4 @@ def _steady(metric: str, traffic: float, scale: float) -> Behaviour:
     if is_counter_name(metric):
         return Behaviour("counter", rate_before=traffic, rate_after=traffic)
     return Behaviour("gauge", value_before=1.0, value_after=1.0)
+
