@@ -12,6 +12,7 @@ from .commands import EXIT_ERROR
 from .config import FAIL_ON, load_config, merge
 from .durations import parse_duration
 from .model import InputError
+from .scenarios import SCENARIOS
 
 
 def _duration(text: str) -> float:
@@ -48,6 +49,12 @@ def _change(parser: argparse.ArgumentParser) -> None:
     change.add_argument("--repo", default=".", metavar="DIR", help="git repository for --git-range (default .)")
     parser.add_argument("--budget", type=_duration, metavar="DURATION", help="time-to-detect budget (default 15m)")
     parser.add_argument("--fail-on", choices=FAIL_ON, default=None, help="exit 1 at this status or worse (default uncovered)")
+    _scenario(parser)
+
+
+def _scenario(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scenario", choices=SCENARIOS, default=None,
+                        help="the failure verdicts are judged against: outage, partial or canary (default outage)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--budget", type=_duration, metavar="DURATION", help="time-to-detect budget (default 15m)")
     report.add_argument("--push-gateway", metavar="URL", help="also push the coverage metrics to a Pushgateway")
     report.add_argument("--fail-on", choices=FAIL_ON, default=None, help="exit 1 at this status or worse (default never)")
+    _scenario(report)
 
     rules = sub.add_parser("rules", help="inventory of every parsed rule, with the metrics it watches")
     _common(rules, ("text", "json", "markdown", "sarif"))
@@ -99,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             evaluation_interval=args.evaluation_interval,
             budget=getattr(args, "budget", None),
             fail_on=getattr(args, "fail_on", None),
+            scenario=getattr(args, "scenario", None),
             format=args.format,
             output=args.output,
             jobs=args.jobs,

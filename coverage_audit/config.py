@@ -9,6 +9,7 @@ from typing import Any, Mapping
 
 from .durations import parse_duration
 from .model import InputError
+from .scenarios import DEFAULT_SCENARIO, SCENARIOS
 from .yamlio import YMap, YSeq, load_file
 
 DEFAULT_CONFIG = "coverage-audit.yaml"
@@ -24,10 +25,25 @@ _KEYS = {
     "budget": "duration",
     "evaluation_interval": "duration",
     "fail_on": "text",
+    "scenario": "text",
+    "canary_selector": "text",
+    "tiers": "mapping",
     "infrastructure_prefixes": "list",
     "application_prefixes": "list",
 }
 FAIL_ON = ("uncovered", "weak", "never")
+TIERS = ("critical", "standard", "low")
+
+
+def _check_selector(text: str, path: str, line: int) -> None:
+    from . import promql  # the parser is only needed when a canary selector is configured
+
+    try:
+        selector = promql.parse_selector(text)
+    except promql.PromQLError as exc:
+        raise InputError(path, line, f"canary_selector: {exc}") from None
+    if selector.metric is not None:
+        raise InputError(path, line, "canary_selector must be label matchers only, such as '{track=\"canary\"}'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +56,9 @@ class Settings:
     budget: float = DEFAULT_BUDGET
     evaluation_interval: float = DEFAULT_EVALUATION_INTERVAL
     fail_on: str = "uncovered"
+    scenario: str = DEFAULT_SCENARIO  # the failure the verdicts judge (DESIGN 5.1)
+    canary_selector: str = ""  # e.g. '{track="canary"}': the label that tells a canary apart
+    tiers: Mapping[str, str] = field(default_factory=dict)  # custom tier name -> critical|standard|low
     infrastructure_prefixes: tuple[str, ...] = ()
     application_prefixes: tuple[str, ...] = ()
     format: str = "text"
@@ -77,6 +96,13 @@ def load_config(path: str | None) -> Settings:
         values[key] = _coerce(kind, value, base, path, line, key)
     if values.get("fail_on", "uncovered") not in FAIL_ON:
         raise InputError(path, data.line_of("fail_on"), f"fail_on must be one of {', '.join(FAIL_ON)}")
+    if values.get("scenario", DEFAULT_SCENARIO) not in SCENARIOS:
+        raise InputError(path, data.line_of("scenario"), f"scenario must be one of {', '.join(SCENARIOS)}")
+    if values.get("canary_selector"):
+        _check_selector(values["canary_selector"], path, data.line_of("canary_selector"))
+    for name, tier in values.get("tiers", {}).items():
+        if tier not in TIERS:
+            raise InputError(path, data.line_of("tiers"), f"tiers: {name!r} must map onto one of {', '.join(TIERS)}, not {tier!r}")
     return Settings(**values)
 
 
@@ -86,6 +112,10 @@ def _coerce(kind: str, value: object, base: str, path: str, line: int, key: str)
         if not all(isinstance(item, str) for item in items):
             raise InputError(path, line, f"{key} must be a path or a list of paths")
         return tuple(display_path(os.path.join(base, item)) for item in items)  # type: ignore[arg-type]
+    if kind == "mapping":
+        if not isinstance(value, YMap) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise InputError(path, line, f"{key} must be a mapping of names to names")
+        return dict(value.items())
     if kind == "list":
         items = value if isinstance(value, YSeq) else [value]
         if not all(isinstance(item, str) for item in items):
