@@ -36,7 +36,9 @@ MODELS: tuple[Model, ...] = ("bad_events", "good_events", "all_events", "latency
 Role = Literal["signal", "total", "rest", "other"]
 
 # Behaviour kinds a drill writes and the model evaluates.
-SeriesKind = Literal["counter", "gauge", "histogram"]
+SeriesKind = Literal["counter", "gauge", "histogram", "timestamp"]
+EPOCH = 1_700_000_000.0  # "now" at the step, for timestamps (a realistic Unix time)
+HEARTBEAT_RATE = 1.0 / 3600  # a job that succeeds hourly, for counters of runs
 
 EVENTS_SCALE = 1.0  # events with no natural scale: one per second once the failure starts
 
@@ -48,7 +50,6 @@ class Scenario:
     failing_share: float  # share of requests that fail or are slow
     traffic_loss: float  # share of traffic that stops
     canary: bool  # confined to one instance of `instances`
-    reports: bool  # the failing part goes on exporting its series
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +89,12 @@ class Behaviour:
 
     counter    ``rate_before`` / ``rate_after``: increase per second
     gauge      ``value_before``; after t0 it moves to ``value_after`` at once, or grows by
-               ``slope_after`` per second (a backlog, the age of a last success)
+               ``slope_after`` per second (a backlog)
     histogram  ``rate_*`` requests per second; every request takes ``latency_before`` before
                t0; after it, ``slow_share_after`` of them take ``latency_after``
+    timestamp  a last-success time: ``value_before`` seconds old and keeping up with the clock
+               while healthy (``EPOCH + t - value_before``); after t0 it stops advancing when
+               ``slope_after`` is 0
     ``vanishes``: the series is no longer reported after t0 (its exporter stopped).
     """
 
@@ -126,6 +130,7 @@ def time_unit(metric: str) -> str:
 
 
 _COUNTER = re.compile(r"(_total|_count|_sum|_bucket|_created)$")
+_TIMESTAMP = re.compile(r"(timestamp|_time$|_time_seconds$|unixtime|last_success|last_run)")
 
 
 def is_counter_name(metric: str) -> bool:
@@ -158,14 +163,18 @@ def behaviour(
             failing, loss = failing / healthy.instances, loss / healthy.instances
     scale = time_unit_scale(metric)
     errors = healthy.error_share
-    # Series stop being reported when everything that exports them failed outright.
-    vanish = not scenario.reports and (whole_instance or not scenario.canary)
 
     if model == "heartbeat":
         if role == "other":
             return _steady(metric, traffic, scale)
-        return Behaviour("gauge", value_before=healthy.heartbeat_age_seconds, slope_after=1.0,
-                         vanishes=vanish if role == "signal" else False)
+        stops = scenario.failing_share >= 1.0 and (whole_instance or not scenario.canary)
+        if is_counter_name(metric):  # runs or successes counted: they stop coming
+            return Behaviour("counter", rate_before=HEARTBEAT_RATE, rate_after=0.0 if stops else HEARTBEAT_RATE)
+        if _TIMESTAMP.search(metric):
+            # A last-success timestamp stops advancing; the series itself stays (the Pushgateway
+            # or kube-state-metrics keeps exporting the last value).
+            return Behaviour("timestamp", value_before=healthy.heartbeat_age_seconds, slope_after=0.0 if stops else 1.0)
+        return Behaviour("gauge", value_before=1.0, value_after=1.0, vanishes=stops)  # it stops reporting
     if model == "backlog":
         if role == "signal":
             return Behaviour("gauge", value_before=healthy.backlog, value_after=healthy.backlog,

@@ -1,0 +1,388 @@
+"""Values and presence over time around a failure's step at t = 0 (DESIGN 5.1).
+
+A :class:`Curve` is a piecewise-linear function of time: ``points[0]`` holds the healthy value
+(everything before t = 0), two points at one time make a jump, and the last value holds for ever
+after. :class:`Span` is a set of time intervals (when an expression returns the subject's series);
+an interval starting at ``-inf`` means "already while healthy".
+
+These are the only numbers the model computes with: a windowed function over ``[W]`` after a step
+from h to f is a ramp over W, so crossing a threshold T takes about W·(T−h)/(f−h), and never if f
+does not cross T. Everything is exact for linear pieces and sampled (a few points per piece) where
+an operation bends them (ratios); "about" is what the model promises.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+INF = math.inf
+HORIZON = 1.0e7  # about four months: long enough that a ramp's end never matters
+_SAMPLES = 4  # interior samples per piece where an operation bends a line (a ratio of ramps)
+_EPS = 1e-9
+
+Point = tuple[float, float]
+
+
+def _finite(value: float) -> bool:
+    return not math.isnan(value) and not math.isinf(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Curve:
+    points: tuple[Point, ...]  # times ascending from 0 (repeated at a jump); last value holds
+
+    # ------------------------------------------------------------------ making curves
+
+    @staticmethod
+    def constant(value: float) -> "Curve":
+        return Curve(((0.0, value),))
+
+    @staticmethod
+    def step(before: float, after: float, at: float = 0.0) -> "Curve":
+        if before == after:
+            return Curve.constant(before)
+        return Curve(((0.0, before), (at, before), (at, after))) if at > 0 else Curve(((0.0, before), (0.0, after)))
+
+    @staticmethod
+    def ramp(before: float, slope: float, at: float = 0.0, until: float = HORIZON) -> "Curve":
+        """``before`` until ``at``, then growing by ``slope`` per second."""
+        if slope == 0:
+            return Curve.constant(before)
+        end = max(until, at + 1.0)
+        points: list[Point] = [(0.0, before)]
+        if at > 0:
+            points.append((at, before))
+        points.append((end, before + slope * (end - at)))
+        return Curve(tuple(points))
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def healthy(self) -> float:
+        return self.points[0][1]
+
+    @property
+    def final(self) -> float:
+        return self.points[-1][1]
+
+    @property
+    def constant_value(self) -> float | None:
+        first = self.points[0][1]
+        return first if all(v == first or (math.isnan(v) and math.isnan(first)) for _, v in self.points) else None
+
+    def at(self, t: float) -> float:
+        """The value at ``t`` (the right limit at a jump)."""
+        points = self.points
+        if t < 0:
+            return points[0][1]
+        previous = points[0]
+        for point in points[1:]:
+            if point[0] > t:
+                t0, v0 = previous
+                t1, v1 = point
+                if t1 == t0:
+                    return v1
+                if not (_finite(v0) and _finite(v1)):
+                    return v0 if t < t1 else v1
+                return v0 + (v1 - v0) * (t - t0) / (t1 - t0)
+            previous = point
+        return previous[1]
+
+    def times(self) -> list[float]:
+        return [t for t, _ in self.points]
+
+    # ------------------------------------------------------------------ transforming
+
+    def map(self, fn: Callable[[float], float], bends: bool = False) -> "Curve":
+        if not bends:
+            return Curve(tuple((t, _safe(fn, v)) for t, v in self.points))
+        return Curve.sample(lambda t: _safe(fn, self.at(t)), self._grid(self.times()), self)
+
+    def shift(self, delay: float) -> "Curve":
+        """What a read ``offset delay`` sees: the same curve, later."""
+        if delay <= 0 or self.constant_value is not None:
+            return self
+        return Curve(((0.0, self.healthy),) + tuple((t + delay, v) for t, v in self.points))
+
+    @staticmethod
+    def combine(curves: list["Curve"], fn: Callable[..., float], bends: bool = True) -> "Curve":
+        """``fn`` applied pointwise to several curves (arithmetic between series)."""
+        constants = [c.constant_value for c in curves]
+        if all(v is not None for v in constants):
+            return Curve.constant(_safe(fn, *constants))  # type: ignore[arg-type]
+        times = sorted({t for c in curves for t in c.times()})
+        grid = Curve._grid(times) if bends else times
+        points: list[Point] = []
+        for t in grid:
+            left = _safe(fn, *(c._left(t) for c in curves))
+            right = _safe(fn, *(c.at(t) for c in curves))
+            if t > 0 and not _same(left, right):
+                points.append((t, left))
+            points.append((t, right))
+        if points[0][0] != 0.0:
+            points.insert(0, (0.0, _safe(fn, *(c.healthy for c in curves))))
+        else:
+            points[0] = (0.0, _safe(fn, *(c.healthy for c in curves)))
+            if len(points) > 1 and points[1][0] == 0.0 and _same(points[0][1], points[1][1]):
+                points.pop(1)
+        return Curve(_compact(points))
+
+    @staticmethod
+    def sample(fn: Callable[[float], float], grid: Iterable[float], like: "Curve | None" = None) -> "Curve":
+        points = [(0.0, fn(-1.0))]
+        points += [(t, fn(t)) for t in grid if t >= 0]
+        return Curve(_compact(points))
+
+    def window(self, width: float, how: str) -> "Curve":
+        """The function over a sliding window ``[t - width, t]``: ``avg`` (rate of a counter's
+        instantaneous rate, avg_over_time), ``max``, ``min``, ``delta`` (last minus first)."""
+        if width <= 0 or self.constant_value is not None:
+            return self if how != "delta" else Curve.constant(0.0)
+        times = self.times()
+        grid = sorted({t for t in times} | {t + width for t in times})
+        grid = Curve._grid(grid)
+        if how == "avg":
+            fn = lambda t: self._average(t - width, t)  # noqa: E731
+        elif how == "max":
+            fn = lambda t: self._extreme(t - width, t, max)  # noqa: E731
+        elif how == "min":
+            fn = lambda t: self._extreme(t - width, t, min)  # noqa: E731
+        elif how == "delta":
+            fn = lambda t: self.at(t) - self.at(t - width)  # noqa: E731
+        else:
+            raise ValueError(how)
+        return Curve.sample(fn, grid)
+
+    def integral(self, start: float, end: float) -> float:
+        """∫ of the curve over [start, end] (healthy value before 0)."""
+        if end <= start:
+            return 0.0
+        total = 0.0
+        if start < 0:
+            total += self.healthy * (min(end, 0.0) - start)
+            start = 0.0
+            if end <= 0:
+                return total
+        times = [t for t in self.times() if start < t < end]
+        edges = [start, *times, end]
+        for a, b in zip(edges, edges[1:]):
+            if b > a:
+                va, vb = self.at(a), self._left(b)
+                total += (va + vb) / 2 * (b - a) if _finite(va) and _finite(vb) else va * (b - a)
+        return total
+
+    def _average(self, start: float, end: float) -> float:
+        return self.integral(start, end) / (end - start)
+
+    def _extreme(self, start: float, end: float, pick: Callable[..., float]) -> float:
+        values = [self.at(start), self._left(end), self.at(end)]
+        values += [v for t, v in self.points if start <= t <= end]
+        if start < 0:
+            values.append(self.healthy)
+        return pick(values)
+
+    def _left(self, t: float) -> float:
+        """The left limit at ``t``: at a jump, the value before it."""
+        if t <= 0:
+            return self.points[0][1]
+        for time, value in self.points:
+            if time == t:
+                return value  # the first point at t: before a jump, or the continuous value
+            if time > t:
+                break
+        return self.at(t)
+
+    @staticmethod
+    def _grid(times: list[float]) -> list[float]:
+        """Breakpoints plus a few samples inside each piece (for bending operations)."""
+        grid: list[float] = []
+        ordered = sorted(set(times))
+        for a, b in zip(ordered, ordered[1:]):
+            grid.append(a)
+            if b < HORIZON / 2:
+                grid += [a + (b - a) * k / (_SAMPLES + 1) for k in range(1, _SAMPLES + 1)]
+        if ordered:
+            grid.append(ordered[-1])
+        return grid
+
+    # ------------------------------------------------------------------ comparing
+
+    def holds(self, op: str, threshold: float) -> "Span":
+        """When ``value op threshold`` is true (NaN never compares true)."""
+        return Span.where(self, lambda v: _compare(v, op, threshold), threshold)
+
+
+def _compare(value: float, op: str, threshold: float) -> bool:
+    if math.isnan(value) or math.isnan(threshold):
+        return False
+    return {
+        ">": value > threshold,
+        "<": value < threshold,
+        ">=": value >= threshold,
+        "<=": value <= threshold,
+        "==": value == threshold,
+        "!=": value != threshold,
+    }[op]
+
+
+def _safe(fn: Callable[..., float], *args: float) -> float:
+    try:
+        result = fn(*args)
+    except (ZeroDivisionError, OverflowError, ValueError):
+        return math.nan
+    return float(result)
+
+
+def _same(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def _compact(points: list[Point]) -> tuple[Point, ...]:
+    """Drop points that lie on the line through their neighbours (keeps curves short)."""
+    kept: list[Point] = []
+    for point in points:
+        if kept and kept[-1] == point:
+            continue
+        while len(kept) >= 2:
+            (t0, v0), (t1, v1) = kept[-2], kept[-1]
+            t2, v2 = point
+            if t0 < t1 < t2 and all(map(_finite, (v0, v1, v2))):
+                expected = v0 + (v2 - v0) * (t1 - t0) / (t2 - t0)
+                if abs(expected - v1) <= 1e-12 * max(1.0, abs(v1)):
+                    kept.pop()
+                    continue
+            if _same(v0, v1) and _same(v1, point[1]) and t0 < t1:
+                kept.pop()
+                continue
+            break
+        kept.append(point)
+    return tuple(kept)
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Disjoint, sorted time intervals [start, end); ``-inf`` starts mean "while healthy"."""
+
+    intervals: tuple[tuple[float, float], ...]
+
+    @staticmethod
+    def where(curve: Curve, predicate: Callable[[float], bool], threshold: float = math.nan) -> "Span":
+        """When ``predicate(value)`` holds. Each linear piece is cut where it passes the
+        threshold and judged at the middle of each part, so crossings are exact."""
+        intervals: list[tuple[float, float]] = []
+        start: float | None = -INF if predicate(curve.healthy) else None
+        points = curve.points
+        for (t0, v0), (t1, v1) in zip(points, points[1:]):
+            if t1 == t0:
+                continue  # a jump: the piece that follows (or the final value) decides
+            cuts = [t0]
+            crossing = _crossing(t0, v0, t1, v1, threshold)
+            if crossing is not None:
+                cuts.append(crossing)
+            cuts.append(t1)
+            for a, b in zip(cuts, cuts[1:]):
+                middle = (a + b) / 2
+                value = v0 + (v1 - v0) * (middle - t0) / (t1 - t0) if _finite(v0) and _finite(v1) else v0
+                start = _toggle(intervals, start, predicate(value), a)
+        start = _toggle(intervals, start, predicate(curve.final), points[-1][0])
+        if start is not None:
+            intervals.append((start, INF))
+        return Span(_merge(intervals))
+
+    @property
+    def healthy(self) -> bool:
+        return bool(self.intervals) and self.intervals[0][0] == -INF
+
+    @property
+    def empty(self) -> bool:
+        return not self.intervals
+
+    def first_lasting(self, duration: float) -> float | None:
+        """The first time t >= 0 at which the span has held for ``duration`` without a break
+        (an alert's ``for``); None if never. While-healthy intervals count from before 0."""
+        for start, end in self.intervals:
+            ready = start + duration
+            if end - start >= duration or end == INF:
+                return max(ready, 0.0) if start > -INF else 0.0
+        return None
+
+    def both(self, other: "Span") -> "Span":
+        result: list[tuple[float, float]] = []
+        for a0, a1 in self.intervals:
+            for b0, b1 in other.intervals:
+                lo, hi = max(a0, b0), min(a1, b1)
+                if lo < hi:
+                    result.append((lo, hi))
+        return Span(_merge(result))
+
+    def either(self, other: "Span") -> "Span":
+        return Span(_merge(list(self.intervals) + list(other.intervals)))
+
+    def without(self, other: "Span") -> "Span":
+        return self.both(other.complement())
+
+    def complement(self) -> "Span":
+        result: list[tuple[float, float]] = []
+        cursor = -INF
+        for start, end in self.intervals:
+            if start > cursor:
+                result.append((cursor, start))
+            cursor = max(cursor, end)
+        if cursor < INF:
+            result.append((cursor, INF))
+        return Span(_merge(result))
+
+    def shift(self, delay: float) -> "Span":
+        if delay <= 0:
+            return self
+        shifted: list[tuple[float, float]] = []
+        for start, end in self.intervals:
+            shifted.append((start if start == -INF else start + delay, end if end == INF else end + delay))
+        # what was true while healthy stays true until the delayed change arrives
+        return Span(_merge(shifted))
+
+    def extend(self, width: float) -> "Span":
+        """Each interval lasting ``width`` longer (a range read still has samples in its window)."""
+        if width <= 0:
+            return self
+        return Span(_merge([(s, e if e == INF else e + width) for s, e in self.intervals]))
+
+    def delay_start(self, width: float) -> "Span":
+        """Each interval starting ``width`` later (absent_over_time needs a whole window)."""
+        return Span(_merge([(s if s == -INF else s + width, e) for s, e in self.intervals if s == -INF or e == INF or e - s > width]))
+
+
+ALWAYS = Span(((-INF, INF),))
+NEVER = Span(())
+
+
+def _toggle(intervals: list[tuple[float, float]], start: float | None, inside: bool, t: float) -> float | None:
+    if inside and start is None:
+        return t
+    if not inside and start is not None:
+        if t > start:
+            intervals.append((start, t))
+        return None
+    return start
+
+
+def _crossing(t0: float, v0: float, t1: float, v1: float, threshold: float) -> float | None:
+    """Where a linear piece passes the threshold strictly inside (t0, t1), if it does."""
+    if not (_finite(v0) and _finite(v1)) or math.isnan(threshold) or v0 == v1:
+        return None
+    if (v0 - threshold) * (v1 - threshold) >= 0:
+        return None
+    return t0 + (threshold - v0) * (t1 - t0) / (v1 - v0)
+
+
+def _merge(intervals: list[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
+    ordered = sorted(i for i in intervals if i[0] < i[1])
+    merged: list[tuple[float, float]] = []
+    for start, end in ordered:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return tuple(merged)
