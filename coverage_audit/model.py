@@ -263,7 +263,8 @@ class Component:
     # Optional: matchers picking this component's series instead of the service selector, for
     # series an exporter publishes under its own job (consumer lag, CronJob status).
     selector: str = ""
-    matchers: tuple[LabelMatcher, ...] = ()
+    matchers: tuple[LabelMatcher, ...] = ()  # the first alternative
+    alternatives: tuple[tuple[LabelMatcher, ...], ...] = ()  # every alternative selector
 
     @property
     def subject(self) -> str:
@@ -275,13 +276,29 @@ class Service:
     name: str
     owner: str
     tier: Tier = "standard"
-    selector: str = ""  # PromQL matchers text as written, e.g. '{job="payments"}'
-    matchers: tuple[LabelMatcher, ...] = ()  # parsed from selector: what picks its series
+    selector: str = ""  # PromQL matchers text as written, e.g. '{job="payments"}' (alternatives joined by " or ")
+    matchers: tuple[LabelMatcher, ...] = ()  # parsed from selector: what picks its series (first alternative)
     depends_on: tuple[str, ...] = ()
     components: tuple[Component, ...] = ()
     system: str | None = None  # Backstage spec.system
     file: str = ""
     line: int = 0
+    alternatives: tuple[tuple[LabelMatcher, ...], ...] = ()  # every alternative selector (DESIGN 3.3)
+    traffic: float | None = None  # typical requests (or messages) per second, for absolute thresholds
+
+
+Selectors = tuple[tuple[LabelMatcher, ...], ...]  # alternatives: a series of the subject passes one
+
+
+def subject_selectors(service: "Service | None", component: "Component | None" = None) -> Selectors:
+    """The alternative matcher sets that pick a subject's series: a component's own selector
+    replaces its service's (series an exporter publishes under its own job); none for a
+    business metric. The one place that answers this for impact, judging and drafts."""
+    if component is not None and component.matchers:
+        return component.alternatives or (component.matchers,)
+    if service is None or not service.matchers:
+        return ((),)
+    return service.alternatives or (service.matchers,)
 
 
 @dataclass(frozen=True, slots=True)

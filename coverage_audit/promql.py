@@ -91,6 +91,9 @@ class Binary(Compact):
     lhs: "Expr"
     rhs: "Expr"
     return_bool: bool = False
+    on: tuple[str, ...] | None = None  # on(...) labels; None: no on()
+    ignoring: tuple[str, ...] = ()  # ignoring(...) labels
+    group: str = ""  # "left" / "right" for group_left / group_right
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +261,11 @@ def _build_query(node: object) -> Query:
     )
 
 
+_GROUPS = {
+    str(_pp.VectorMatchCardinality.ManyToOne): "left",
+    str(_pp.VectorMatchCardinality.OneToMany): "right",
+}
+
 _MATCH_OPS = {  # the parser's MatchOp is not hashable; its str() is stable
     str(_pp.MatchOp.Equal): MatchOp.EQ,
     str(_pp.MatchOp.NotEqual): MatchOp.NE,
@@ -294,11 +302,25 @@ class _Collector:
             return Call(name, tuple(self.convert(arg) for arg in node.args))  # type: ignore[attr-defined]
         if kind is _pp.BinaryExpr:
             modifier = node.modifier  # type: ignore[attr-defined]
+            on: tuple[str, ...] | None = None
+            ignoring: tuple[str, ...] = ()
+            group = ""
+            if modifier is not None:
+                matching = modifier.matching
+                if matching is not None:
+                    if matching.type == _pp.LabelModifierType.Include:
+                        on = tuple(matching.labels)
+                    else:
+                        ignoring = tuple(matching.labels)
+                group = _GROUPS.get(str(modifier.card), "")
             return Binary(
                 str(node.op),  # type: ignore[attr-defined]
                 self.convert(node.lhs),  # type: ignore[attr-defined]
                 self.convert(node.rhs),  # type: ignore[attr-defined]
                 bool(modifier and modifier.return_bool),
+                on,
+                ignoring,
+                group,
             )
         if kind is _pp.AggregateExpr:
             op = str(node.op)  # type: ignore[attr-defined]

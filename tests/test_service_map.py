@@ -292,11 +292,21 @@ SERVICE_ERRORS = [
       - name: bad
         owner: ""
     """, [(9, "service 'bad': 'owner' must be a non-empty string")]),
-    ("invalid tier", """\
+    ("invalid tier type", """\
       - name: bad
         owner: x
-        tier: gold
-    """, [(10, "service 'bad': invalid tier 'gold': expected one of critical, standard, low")]),
+        tier: [gold]
+    """, [(10, "service 'bad': invalid tier: expected one of critical, standard, low")]),
+    ("bad traffic", """\
+      - name: bad
+        owner: x
+        traffic: -3
+    """, [(10, "service 'bad': 'traffic' must be a positive number of requests per second")]),
+    ("selector list with a metric", """\
+      - name: bad
+        owner: x
+        selector: ['{job="a"}', 'up{job="b"}']
+    """, [(10, "must hold label matchers only")]),
     ("bad selector", """\
       - name: bad
         owner: x
@@ -379,13 +389,6 @@ SERVICE_ERRORS = [
                 direction: up
                 signals: [x]
     """, [(16, "component svc/c: failure mode 'backlog': direction must be one of rise, drop, absent")]),
-    ("self dependency", """\
-      - name: loop
-        owner: x
-        depends_on:
-          - ok
-          - loop
-    """, [(12, "service 'loop' depends on itself")]),
     ("unknown dependency", """\
       - name: svc
         owner: x
@@ -418,7 +421,7 @@ def test_entries_with_errors_are_left_out_and_the_rest_kept() -> None:
     load = load_text(HEAD + """\
       - name: bad-tier
         owner: x
-        tier: gold
+        tier: [gold]
       - name: svc
         owner: x
         extra: ignored-but-reported
@@ -671,7 +674,7 @@ def test_embedded_yaml_in_a_quoted_annotation_points_at_the_annotation() -> None
 @pytest.mark.parametrize(
     "annotations, line, text",
     [
-        ("coverage-audit/tier: gold\n", 6, "invalid coverage-audit/tier 'gold'"),
+        ("coverage-audit/tier: [gold]\n", 6, "invalid coverage-audit/tier"),
         ("coverage-audit/selector: 'up'\n", 6, "must hold label matchers only"),
         ("coverage-audit/selector: '{}'\n", 6, "has no matcher"),
         ("coverage-audit/components: {a: b}\n", 6, "must be YAML text"),
@@ -699,7 +702,6 @@ def test_backstage_unknown_annotation_does_not_leave_the_service_out() -> None:
         ("spec: {owner: 'group:'}", 7, "'spec.owner' is not an entity reference"),
         ("spec: {owner: x, dependsOn: component:a}", 7, "'dependsOn' must be a list"),
         ("spec: {owner: x, dependsOn: [component:ghost]}", 7, "depends on unknown service 'ghost'"),
-        ("spec: {owner: x, dependsOn: [component:svc]}", 7, "service 'svc' depends on itself"),
         ("spec: [owner]", 7, "'spec' must be a mapping"),
     ],
 )
@@ -772,3 +774,56 @@ _TOKENS = ["name: ", "services:", "  ", "\n  - ", "kind: ", "components:", "path
 def test_arbitrary_text_produces_diagnostics_not_exceptions(text: str) -> None:
     load = load_service_map_text("apiVersion: coverage-audit/v1\nkind: ServiceMap\n" + text, "fuzz.yaml", CATALOG)
     assert all(isinstance(d, Diagnostic) for d in load.errors)
+
+
+# --------------------------------------------------------------------------- issue 8: identity, tiers, traffic
+
+
+def test_custom_tiers_map_onto_the_three_and_unknown_ones_are_reported_once() -> None:
+    text = HEAD + """\
+      - {name: api, owner: x, tier: sv}
+      - {name: db, owner: x, tier: db}
+      - {name: lb, owner: x, tier: lb}
+      - {name: lb2, owner: x, tier: lb}
+    """
+    load = load_service_map_text(text, "map.yaml", CATALOG, tiers={"sv": "critical", "db": "critical"})
+    services = load.service_map.services
+    assert load.errors == []
+    assert (services["api"].tier, services["db"].tier, services["lb"].tier, services["lb2"].tier) == ("critical", "critical", "standard", "standard")
+    (warning,) = load.warnings  # "lb" twice, said once
+    assert warning.line == 10 and "unknown tier 'lb'" in warning.message and "tiers:" in warning.message
+
+
+def test_a_service_that_depends_on_itself_is_a_warning_not_an_error() -> None:
+    load = load_text(HEAD + """\
+      - name: gitaly
+        owner: x
+        depends_on: [ok, gitaly]
+    """)
+    assert load.errors == []
+    assert load.service_map.services["gitaly"].depends_on == ("ok",)
+    (warning,) = load.warnings
+    assert warning.line == 10 and "depends on itself" in warning.message
+
+
+def test_selector_alternatives_and_traffic() -> None:
+    load = load_text(HEAD + """\
+      - name: cart
+        owner: x
+        traffic: 40
+        selector: ['{job="cart"}', '{service_name="cart"}', '{job="cart"}']
+        components:
+          - name: web
+            kind: http_api
+            paths: [cart/**]
+            selector: '{job="cart-exporter"}'
+    """)
+    assert load.errors == []
+    cart = load.service_map.services["cart"]
+    assert cart.traffic == 40.0
+    assert [[str(m) for m in alternative] for alternative in cart.alternatives] == [['job="cart"'], ['service_name="cart"']]
+    assert [str(m) for m in cart.matchers] == ['job="cart"']
+    from coverage_audit.model import subject_selectors
+
+    assert subject_selectors(cart) == cart.alternatives
+    assert [[str(m) for m in a] for a in subject_selectors(cart, cart.components[0])] == [['job="cart-exporter"']]

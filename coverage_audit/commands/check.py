@@ -31,7 +31,7 @@ def check(settings: Settings, args: Mapping[str, Any]) -> int:
         routing_checked=inputs.alertmanager is not None,
     )
     write_output(render(report, settings), settings.output)
-    report_errors(inputs.errors)
+    report_errors(inputs.errors, inputs.warnings)
     if inputs.errors:
         return EXIT_ERROR
     return EXIT_GAPS if report.at_or_above(settings.fail_on) else EXIT_OK

@@ -40,6 +40,7 @@ class Inputs:
     service_map: ServiceMap
     catalog: Catalog
     errors: list[Diagnostic] = field(default_factory=list)
+    warnings: list[Diagnostic] = field(default_factory=list)
 
 
 def load_ruleset(settings: Settings) -> RuleSet:
@@ -76,11 +77,11 @@ def load_inputs(settings: Settings) -> Inputs:
         rules = read_rules(settings, pool)
         # The workers are free again: one reads the service maps while this process expands
         # the rule set and reads the Alertmanager configuration.
-        maps = pool.submit(load_service_maps, settings.service_maps, catalog) if pool else None
+        maps = pool.submit(load_service_maps, settings.service_maps, catalog, settings.tiers) if pool else None
         ruleset = build_rules(settings, rules)
         am_file = settings.alertmanager
         alertmanager = _optional(lambda: load_alertmanager(am_file), errors) if am_file else None
-        loaded = maps.result() if maps else load_service_maps(settings.service_maps, catalog)
+        loaded = maps.result() if maps else load_service_maps(settings.service_maps, catalog, settings.tiers)
     errors[:0] = ruleset.errors
     errors += loaded.errors
     service_map = loaded.service_map
@@ -90,7 +91,7 @@ def load_inputs(settings: Settings) -> Inputs:
         if owners is not None:
             service_map = replace(service_map, codeowners=owners, codeowners_file=owners_file)
     gc.freeze()  # the service map too (see load_ruleset)
-    return Inputs(ruleset, alertmanager, service_map, catalog, errors)
+    return Inputs(ruleset, alertmanager, service_map, catalog, errors, list(loaded.warnings))
 
 
 def _optional(load: Callable[[], Any], errors: list[Diagnostic]) -> Any:

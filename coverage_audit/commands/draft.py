@@ -44,7 +44,7 @@ def draft(settings: Settings, args: Mapping[str, Any]) -> int:
     else:
         refused = write_files(out, files, force=bool(args.get("force")))
     sys.stdout.write(_summary(planned, verdicts, skipped, files, out, refused, bool(args.get("dry_run")), len(gaps)))
-    report_errors(inputs.errors)
+    report_errors(inputs.errors, inputs.warnings)
     for path in refused:
         print(f"coverage-audit: error: {path}:0: exists; not overwritten (use --force)", file=sys.stderr)
     return EXIT_ERROR if inputs.errors or refused else EXIT_OK

@@ -14,5 +14,5 @@ def graph(settings: Settings) -> int:
     exported = build_graph(inputs.service_map, inputs.catalog, inputs.ruleset, inputs.alertmanager)
     add_findings(exported, judge_everything(inputs, settings))
     write_output(graph_reporter.render(exported, settings.format or "json"), settings.output)
-    report_errors(inputs.errors)
+    report_errors(inputs.errors, inputs.warnings)
     return EXIT_ERROR if inputs.errors else EXIT_OK

@@ -10,7 +10,10 @@ from typing import Iterable
 from ..model import Diagnostic
 
 
-def report_errors(errors: Iterable[Diagnostic]) -> None:
+def report_errors(errors: Iterable[Diagnostic], warnings: Iterable[Diagnostic] = ()) -> None:
+    """Problems with the inputs, one line each: warnings do not change the exit code."""
+    for warning in warnings:
+        print(f"coverage-audit: warning: {warning}", file=sys.stderr)
     for error in errors:
         print(f"coverage-audit: error: {error}", file=sys.stderr)
 

@@ -91,7 +91,7 @@ def report(settings: Settings, args: Mapping[str, Any]) -> int:
     else:
         written = [os.path.join(out, name) for name in (*documents, "coverage.prom")]
         write_output(text.render_report_summary(overview, written, history_note, pushed), settings.output)
-    report_errors(errors)
+    report_errors(errors, inputs.warnings)
     if push_error:
         print(f"coverage-audit: error: {push_error}", file=sys.stderr)
     if errors or push_error:

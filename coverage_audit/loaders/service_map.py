@@ -28,10 +28,11 @@ backslash-separated folders, a bare ``/``, and what pathspec cannot compile.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 from dataclasses import dataclass, field, replace
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from .. import promql
 from ..catalog import Catalog, parse_modes, selector_list
@@ -64,7 +65,7 @@ BUSINESS_ANNOTATION = "coverage-audit/business-metrics"
 ANNOTATIONS = (SELECTOR_ANNOTATION, TIER_ANNOTATION, COMPONENTS_ANNOTATION, BUSINESS_ANNOTATION)
 
 _NATIVE_KEYS = ("apiVersion", "kind", "metadata", "services", "business_metrics")
-_SERVICE_KEYS = ("name", "owner", "tier", "selector", "depends_on", "components", "system")
+_SERVICE_KEYS = ("name", "owner", "tier", "selector", "depends_on", "components", "system", "traffic")
 _COMPONENT_KEYS = ("name", "kind", "paths", "signals", "failure_modes", "selector")
 _BUSINESS_KEYS = ("name", "owner", "metric", "failure_metric", "depends_on")
 # ``key: |`` (a literal block scalar): its text keeps its lines, so line N of the embedded YAML
@@ -82,11 +83,13 @@ class ServiceMapLoad:
     errors: list[Diagnostic] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     files: int = 0  # files read
+    warnings: list[Diagnostic] = field(default_factory=list)  # reported, but the run is sound
 
 
-def load_service_maps(paths: Sequence[str], catalog: Catalog) -> ServiceMapLoad:
-    """Load and merge every service map under ``paths``; never raises for bad content."""
-    builder = _Builder(catalog)
+def load_service_maps(paths: Sequence[str], catalog: Catalog, tiers: Mapping[str, str] | None = None) -> ServiceMapLoad:
+    """Load and merge every service map under ``paths``; never raises for bad content.
+    ``tiers`` maps an organisation's own tier names onto critical|standard|low."""
+    builder = _Builder(catalog, tiers)
     for path in discover(paths):
         if os.path.exists(path):
             builder.read_file(path)
@@ -95,9 +98,9 @@ def load_service_maps(paths: Sequence[str], catalog: Catalog) -> ServiceMapLoad:
     return builder.finish()
 
 
-def load_service_map_text(text: str, name: str, catalog: Catalog) -> ServiceMapLoad:
+def load_service_map_text(text: str, name: str, catalog: Catalog, tiers: Mapping[str, str] | None = None) -> ServiceMapLoad:
     """One YAML text, as if it were the only file (for tests and embedded maps)."""
-    builder = _Builder(catalog)
+    builder = _Builder(catalog, tiers)
     builder.read_text(text, name)
     return builder.finish()
 
@@ -136,8 +139,11 @@ class _Entry:
 
 
 class _Builder:
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, tiers: Mapping[str, str] | None = None) -> None:
         self.catalog = catalog
+        self.tiers = dict(tiers or {})
+        self.unknown_tiers: set[str] = set()
+        self.warnings: list[Diagnostic] = []
         self.errors: list[Diagnostic] = []
         self.skipped: list[Skipped] = []
         self.files = 0
@@ -228,16 +234,17 @@ class _Builder:
         what = f"service {name!r}" if name else "a service"
         owner = self._text(item, "owner", what, where, required=True)
         tier = self._tier(item.get("tier"), what, where, item.line_of("tier"))
-        selector, matchers = self._service_selector(item.get("selector"), what, where, item.line_of("selector"))
+        selector, alternatives = self._service_selector(item.get("selector"), what, where, item.line_of("selector"))
         system = self._text(item, "system", what, where, required=False)
         depends_on = self._names(item, "depends_on", what, where)
+        traffic = self._traffic(item, what, where)
         own_fields_ok = len(self.errors) == mark
         components = self._components(item.get("components"), name or "", where, item.line_of("components"))
         self._unknown_keys(item, _SERVICE_KEYS, what, where)
         if not own_fields_ok or depends_on is None:
             self._reject(name)
             return
-        self._register(name, owner, tier, selector, matchers, depends_on, components, system, where, item.line)
+        self._register(name, owner, tier, selector, alternatives, depends_on, components, system, where, item.line, traffic)
 
     # ----------------------------------------------------------------- Backstage
 
@@ -264,7 +271,7 @@ class _Builder:
             annotations = None
         ours = _OurAnnotations(annotations, lines)
         tier = self._tier(ours.value(TIER_ANNOTATION), what, where, ours.line(TIER_ANNOTATION), TIER_ANNOTATION)
-        selector, matchers = self._service_selector(
+        selector, alternatives = self._service_selector(
             ours.value(SELECTOR_ANNOTATION), what, where, ours.line(SELECTOR_ANNOTATION), SELECTOR_ANNOTATION
         )
         own_fields_ok = len(self.errors) == mark
@@ -286,7 +293,7 @@ class _Builder:
         if not own_fields_ok:
             self._reject(name)
             return
-        self._register(name, owner, tier, selector, matchers, depends_on, components, system, where, entity.line)
+        self._register(name, owner, tier, selector, alternatives, depends_on, components, system, where, entity.line)
 
     def _reject(self, name: str | None) -> None:
         """A service left out: dependencies on it get no second message."""
@@ -299,12 +306,13 @@ class _Builder:
         owner: str | None,
         tier: str,
         selector: str,
-        matchers: tuple[LabelMatcher, ...],
+        alternatives: tuple[tuple[LabelMatcher, ...], ...],
         depends_on: dict[str, int],
         components: tuple[Component, ...],
         system: str | None,
         where: _Where,
         line: int,
+        traffic: float | None = None,
     ) -> None:
         """A service from either format, once its own fields passed."""
         if name is None or owner is None:
@@ -315,12 +323,14 @@ class _Builder:
             owner=owner,
             tier=tier,  # type: ignore[arg-type]
             selector=selector,
-            matchers=matchers,
+            matchers=alternatives[0] if alternatives else (),
+            alternatives=alternatives,
             depends_on=tuple(depends_on),
             components=components,
             system=system,
             file=where.file,
             line=where.line(line),
+            traffic=traffic,
         )
         self._add_service(service, {dep: where.line(n) for dep, n in depends_on.items()})
 
@@ -411,7 +421,7 @@ class _Builder:
         if kind is not None:
             self._check_kind(kind, modes, what, where, item.line_of("kind"))
         signals = self._signals(item, kind, modes, what, where)
-        selector, matchers = self._service_selector(item.get("selector"), what, where, item.line_of("selector"))
+        selector, alternatives = self._service_selector(item.get("selector"), what, where, item.line_of("selector"))
         ok = len(self.errors) == mark
         self._unknown_keys(item, _COMPONENT_KEYS, what, where)
         if not ok or name is None or kind is None or paths is None or modes is None:
@@ -426,7 +436,8 @@ class _Builder:
             file=where.file,
             line=where.line(item.line),
             selector=selector,
-            matchers=matchers,
+            matchers=alternatives[0] if alternatives else (),
+            alternatives=alternatives,
         )
 
     def _check_kind(self, kind: str, modes: tuple[FailureMode, ...] | None, what: str, where: _Where, line: int) -> None:
@@ -608,34 +619,66 @@ class _Builder:
         return names
 
     def _tier(self, value: object, what: str, where: _Where, line: int, label: str = "tier") -> str:
+        """critical | standard | low, or an organisation's own name mapped onto one by the
+        config's ``tiers:``. An unknown name is reported once (a warning) and read as standard:
+        a whole service map in GitLab's ``sv``/``db`` tiers must not be thrown away."""
         if value is None:
             return "standard"
+        if isinstance(value, str) and value in self.tiers:
+            return self.tiers[value]
         if value not in TIERS:
-            shown = f" {value!r}" if isinstance(value, str) else ""
-            self.error(where, line, f"{what}: invalid {label}{shown}: expected one of {', '.join(TIERS)}")
+            if not isinstance(value, str):
+                self.error(where, line, f"{what}: invalid {label}: expected one of {', '.join(TIERS)}")
+            elif value not in self.unknown_tiers:
+                self.unknown_tiers.add(value)
+                self.warnings.append(Diagnostic(where.file, where.line(line), (
+                    f"unknown {label} {value!r} (first in {what}), read as standard: map it onto "
+                    f"{', '.join(TIERS)} with 'tiers: {{{value}: critical}}' in coverage-audit.yaml"
+                )))  # fmt: skip
             return "standard"
         return value  # type: ignore[return-value]
 
+    def _traffic(self, item: YMap, what: str, where: _Where) -> float | None:
+        value = item.get("traffic")
+        if value is None:
+            return None
+        try:
+            traffic = float(value)  # scalars stay text: "40", "2.5"
+        except (TypeError, ValueError):
+            traffic = math.nan
+        if not math.isfinite(traffic) or traffic <= 0:
+            self.error(where, item.line_of("traffic"), f"{what}: 'traffic' must be a positive number of requests per second, not {value!r}")
+            return None
+        return traffic
+
     def _service_selector(
         self, value: object, what: str, where: _Where, line: int, label: str = "selector"
-    ) -> tuple[str, tuple[LabelMatcher, ...]]:
-        if value is None or not isinstance(value, str):
-            if value is not None:
-                self.error(where, line, f"{what}: '{label}' must be a string such as '{{job=\"payments\"}}'")
+    ) -> tuple[str, tuple[tuple[LabelMatcher, ...], ...]]:
+        """A selector, or a list of alternative selectors (DESIGN 3.3); each label matchers
+        only. Returns the text as written and the parsed alternatives."""
+        if value is None:
             return "", ()
-        text = value.strip()
-        try:
-            selector = _parse_selector(text)
-        except promql.PromQLError as exc:
-            self.error(where, line, f"{what}: bad {label} {text!r}: {exc}")
+        items = list(value) if isinstance(value, YSeq) else [value]
+        if not items or not all(isinstance(item, str) for item in items):
+            self.error(where, line, f"{what}: '{label}' must be a string such as '{{job=\"payments\"}}' or a list of them")
             return "", ()
-        if selector.metric is not None:
-            self.error(where, line, f"{what}: {label} {text!r} must hold label matchers only, e.g. '{{job=\"payments\"}}', not a metric name")
-            return "", ()
-        if not selector.matchers:
-            self.error(where, line, f"{what}: {label} {text!r} has no matcher, e.g. '{{job=\"payments\"}}'")
-            return "", ()
-        return text, selector.matchers
+        alternatives: list[tuple[LabelMatcher, ...]] = []
+        for item in items:
+            text = str(item).strip()
+            try:
+                selector = _parse_selector(text)
+            except promql.PromQLError as exc:
+                self.error(where, line, f"{what}: bad {label} {text!r}: {exc}")
+                return "", ()
+            if selector.metric is not None:
+                self.error(where, line, f"{what}: {label} {text!r} must hold label matchers only, e.g. '{{job=\"payments\"}}', not a metric name")
+                return "", ()
+            if not selector.matchers:
+                self.error(where, line, f"{what}: {label} {text!r} has no matcher, e.g. '{{job=\"payments\"}}'")
+                return "", ()
+            if selector.matchers not in alternatives:
+                alternatives.append(selector.matchers)
+        return " or ".join(str(item).strip() for item in items), tuple(alternatives)
 
     def _unknown_keys(self, item: YMap, known: tuple[str, ...], what: str, where: _Where) -> None:
         for key in item:
@@ -661,7 +704,7 @@ class _Builder:
         service_map = ServiceMap(services=services, business_metrics=metrics)  # type: ignore[arg-type]
         order = {name: number for number, name in enumerate(self.read)}
         errors = sorted(self.errors, key=lambda d: (order.get(d.file, -1), d.line))  # stable: file, line
-        return ServiceMapLoad(service_map, errors, self.skipped, self.files)
+        return ServiceMapLoad(service_map, errors, self.skipped, self.files, self.warnings)
 
     def _checked(self, entry: _Entry, what: str) -> Service | BusinessMetric:
         item = entry.item
@@ -669,7 +712,8 @@ class _Builder:
         for dependency in item.depends_on:
             line = entry.dependency_lines[dependency]
             if what == "service" and dependency == item.name:
-                self.errors.append(Diagnostic(item.file, line, f"service {item.name!r} depends on itself"))
+                # GitLab's gitaly and kas list themselves: harmless, worth a word, not an error.
+                self.warnings.append(Diagnostic(item.file, line, f"service {item.name!r} depends on itself (ignored)"))
             elif dependency not in self.services:
                 if dependency not in self.rejected:  # that one's own error is reported already
                     hint = _suggest(dependency, self.services)
