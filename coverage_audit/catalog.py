@@ -13,8 +13,13 @@ from importlib import resources
 from typing import Mapping
 
 from . import promql
+from typing import TYPE_CHECKING
+
 from .model import BusinessMetric, Component, FailureMode, InputError
 from .scenarios import MODELS
+
+if TYPE_CHECKING:
+    from .levels import LevelClassifier
 from .yamlio import YMap, YSeq, load_documents, load_file
 
 DIRECTIONS = ("rise", "drop", "absent")
@@ -36,7 +41,7 @@ class Catalog:
                 modes[mode_id] = replace(modes[mode_id], signals=tuple(signals), inverse=())
         for mode in component.failure_modes:
             modes[mode.id] = replace(mode, model=mode.model or _derived_model(mode, modes.get(mode.id)))
-        return tuple(modes.values())
+        return tuple(_with_companions(list(modes.values())))
 
     def modes_for_business(self, metric: BusinessMetric) -> tuple[FailureMode, ...]:
         values = {"metric": metric.metric, "failure_metric": metric.failure_metric}
@@ -49,18 +54,17 @@ class Catalog:
             modes.append(replace(mode, signals=signals))
         return tuple(modes)
 
-
-def _with_models(modes: tuple[FailureMode, ...]) -> tuple[FailureMode, ...]:
-    return tuple(mode if mode.model else replace(mode, model=_derived_model(mode, None)) for mode in modes)
-
-
-def _derived_model(mode: FailureMode, replaced: FailureMode | None) -> str:
-    """A custom mode's model when it names none: the catalog mode it replaces, if it moves the
-    same way; a success counter that falls when that mode happens (an apdex, a hit count) for
-    one that moves the other way; else by direction."""
-    if replaced is not None and replaced.model and replaced.direction == mode.direction:
-        return replaced.model
-    return {"rise": "events", "drop": "good_events", "absent": "heartbeat"}[mode.direction]
+    def owned_prefixes(self, kind: str, classifier: "LevelClassifier") -> tuple[str, ...]:
+        """Infrastructure metric families that are a kind's own application signals: a data
+        store's exporter metrics are how that data store fails, while staying infrastructure for
+        everyone else. They are the infrastructure prefixes its default signals use."""
+        found: dict[str, None] = {}
+        for mode in self.kinds.get(kind, ()):
+            for text in mode.signals:
+                metric = text.split("{", 1)[0].strip()
+                if metric and classifier.is_infrastructure(metric):
+                    found.setdefault(classifier.prefix_of(metric), None)
+        return tuple(found)
 
     def merged(self, other: "Catalog") -> "Catalog":
         """``other`` on top of this one: new kinds added, a kind's modes replaced by id."""
@@ -77,6 +81,29 @@ def _derived_model(mode: FailureMode, replaced: FailureMode | None) -> str:
             business=tuple(business.values()),
             business_requires={**self.business_requires, **other.business_requires},
         )
+
+
+def _with_companions(modes: list[FailureMode]) -> list[FailureMode]:
+    """Each mode with the sibling modes that fail along with it (a stalled consumer's backlog
+    grows): an alert may use their signals as a guard."""
+    by_id = {mode.id: mode for mode in modes}
+    return [
+        replace(mode, implied=tuple(by_id[c] for c in mode.companions if c in by_id and c != mode.id)) if mode.companions else mode
+        for mode in modes
+    ]
+
+
+def _with_models(modes: tuple[FailureMode, ...]) -> tuple[FailureMode, ...]:
+    return tuple(mode if mode.model else replace(mode, model=_derived_model(mode, None)) for mode in modes)
+
+
+def _derived_model(mode: FailureMode, replaced: FailureMode | None) -> str:
+    """A custom mode's model when it names none: the catalog mode it replaces, if it moves the
+    same way; a success counter that falls when that mode happens (an apdex, a hit count) for
+    one that moves the other way; else by direction."""
+    if replaced is not None and replaced.model and replaced.direction == mode.direction:
+        return replaced.model
+    return {"rise": "events", "drop": "good_events", "absent": "heartbeat"}[mode.direction]
 
 
 @lru_cache(maxsize=1)
@@ -150,7 +177,10 @@ def parse_modes(value: object, name: str, line: int, check_signals: bool = True)
         inverse = selector_list(item.get("inverse"), name, item.line_of("inverse"), check_signals)
         if not signals:
             raise InputError(name, where, f"failure mode {mode_id!r} has no signals")
-        modes.append(FailureMode(mode_id, direction, signals, str(item.get("description") or ""), inverse, str(model)))  # type: ignore[arg-type]
+        companions = item.get("companions") or ()
+        if not isinstance(companions, (YSeq, list, tuple)) or not all(isinstance(c, str) for c in companions):
+            raise InputError(name, item.line_of("companions"), f"failure mode {mode_id!r}: companions must be a list of failure-mode ids")
+        modes.append(FailureMode(mode_id, direction, signals, str(item.get("description") or ""), inverse, str(model), tuple(companions)))  # type: ignore[arg-type]
     return tuple(modes)
 
 

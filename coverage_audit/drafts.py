@@ -27,16 +27,14 @@ from .analysis.routing import owner_route_matchers, route
 from .durations import format_duration
 from .model import AlertmanagerConfig, FailureMode, LabelMatcher, MatchOp
 from .promql import Selector
+from .scenarios import is_progress_name, is_timestamp_name, world
 
 WINDOW_LADDER = (3600, 1800, 900, 600, 300, 180, 120, 60)  # "nice" rate windows, seconds
 PAGING_INTEGRATIONS = ("pagerduty", "opsgenie", "victorops", "pushover", "incidentio", "rocketchat")
 DEFAULT_SEVERITY = "critical"
 SLO_OBJECTIVE = 0.999  # the burn-rate draft's starting objective; reviewers tune it
 FAST_BURN = 14.4  # SRE Workbook: 2 % of a 30-day budget in one hour
-STALE_AFTER = 26 * 3600  # a daily job, with two hours of slack
 _COUNTER_SUFFIXES = ("_total", "_count", "_sum", "_bucket")
-_TIMESTAMP = re.compile(r"(timestamp|_time$|_time_seconds$|unixtime)")
-_PROGRESS = re.compile(r"(offset|position|_sequence)")  # gauges that only ever advance
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -169,9 +167,9 @@ def _plan_one(
         window=window,
         short_window=max(60, _ladder_at_most(window // 12)),
         for_seconds=for_seconds,
-        threshold=_threshold(shape, metric),
+        threshold=_threshold(shape, metric, budget - for_seconds - evaluation_interval - group_wait),
         labels=labels,
-        annotations=_annotations(finding, alert, shape, gap_source, window),
+        annotations=_annotations(finding, alert, shape, gap_source, window, _threshold(shape, metric, budget - for_seconds - evaluation_interval - group_wait)),
         bad_series=bad_labels,
         good_series=good_labels,
         expected={**carried, **labels},
@@ -186,13 +184,13 @@ def choose_shape(mode: FailureMode, signal: Selector) -> str:
     metric = signal.metric or ""
     counter = metric.endswith(_COUNTER_SUFFIXES)
     if mode.direction == "absent":
-        return "staleness" if _TIMESTAMP.search(metric) else "absence"
+        return "staleness" if is_timestamp_name(metric) else "absence"
     if mode.direction == "drop":
         if mode.inverse:
             return "hit_ratio"
         if counter:
             return "drop_vs_last_week"
-        return "stalled_progress" if _PROGRESS.search(metric) else "gauge_below"
+        return "stalled_progress" if is_progress_name(metric) else "gauge_below"
     if metric.endswith("_bucket"):
         return "latency_quantile"
     if metric.endswith("_sum"):
@@ -267,7 +265,7 @@ def _healthy_labels(bad: Mapping[str, str], pinned: tuple[LabelMatcher, ...]) ->
     return labels
 
 
-def _threshold(shape: str, metric: str) -> float:
+def _threshold(shape: str, metric: str, room: float) -> float:
     if shape == "burn_rate":
         return round(FAST_BURN * (1 - SLO_OBJECTIVE), 6)
     if shape in ("latency_quantile", "latency_average"):
@@ -277,7 +275,9 @@ def _threshold(shape: str, metric: str) -> float:
     if shape == "hit_ratio":
         return 0.8
     if shape == "staleness":
-        return float(STALE_AFTER)
+        # Within the budget for a job that succeeds as often as the healthy world says; a job
+        # that runs less often needs its period here (the description says so).
+        return float(round(world().healthy.heartbeat_age_seconds + max(60.0, room)))
     return 0.0
 
 
@@ -305,15 +305,20 @@ def _renamed(draft: Draft, name: str) -> Draft:
     return replace(draft, alert=name, annotations=annotations)
 
 
-def _annotations(finding: Finding, alert: str, shape: str, gap_source: str, window: int) -> dict[str, str]:
+def _annotations(finding: Finding, alert: str, shape: str, gap_source: str, window: int, threshold: float = 0.0) -> dict[str, str]:
     subject, mode = finding.subject, finding.mode
     what = mode.description or f"{mode.id} ({mode.direction})"
+    period = (
+        f" It assumes the job succeeds at least every {format_duration(threshold)}: for a job that runs less often, "
+        "set its period plus some slack (and accept that a missed run is then seen that late)."
+        if shape == "staleness" else ""
+    )
     return {
         "summary": _plain(f"{subject.name}: {what}"),
         "description": _plain(
             f"{what[:1].upper() + what[1:]} on {subject.name} (owner {subject.owner}). "
             f"Drafted by coverage-audit as a {shape.replace('_', ' ')} alert over {format_duration(window) if window else 'the latest samples'}; "
-            "review the thresholds before merging."
+            f"review the thresholds before merging.{period}"
         ),
         "runbook_url": f"https://runbooks.example.com/{subject.owner}/{alert}",
         "coverage_audit_gap": _plain(f"{finding.status}: {finding.reason}"),

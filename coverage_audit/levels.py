@@ -31,6 +31,24 @@ class LevelClassifier:
             return False
         return name in self.names or name.startswith(self.prefixes)
 
+    def prefix_of(self, metric: str) -> str:
+        """The infrastructure name or prefix a metric belongs to ("" if none)."""
+        if metric in self.names:
+            return metric
+        return next((p for p in self.prefixes if metric.startswith(p)), "")
+
+    def application_for(self, metric: str, owned: tuple[str, ...]) -> bool:
+        """Is a read of ``metric`` application-level for a subject whose kind owns ``owned``?"""
+        if not self.is_infrastructure(metric):
+            return True
+        return metric not in self.names and any(metric.startswith(p) for p in owned if p)
+
+    def always_infrastructure(self, metric: str) -> bool:
+        """Metrics that never show an application's failure, whatever the subject declares
+        (``up``, ``ALERTS``, scrape metadata). Prefixes are infrastructure only for others: a
+        data store's own exporter metrics are that data store's application signals."""
+        return metric in self.names
+
     def level(self, metrics: Iterable[str]) -> Level:
         """Infrastructure when every metric is (an expression with no metric, like the
         ``vector(1)`` watchdog, watches no application either); application otherwise."""

@@ -248,6 +248,8 @@ class FailureMode:
     description: str = ""
     inverse: tuple[str, ...] = ()  # selectors that move the other way (misses, for hit_ratio_drop)
     model: str = ""  # how the signal responds to a failure (scenarios.MODELS); "" derives one
+    companions: tuple[str, ...] = ()  # ids of sibling modes that fail along with this one
+    implied: tuple["FailureMode", ...] = ()  # those sibling modes, resolved for a component
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,8 @@ MODELS: tuple[Model, ...] = ("bad_events", "good_events", "all_events", "latency
 # A read's role towards the failing signal:
 #   signal   selects the failing series (``code=~"5.."`` for errors, the success counter for a drop)
 #   total    the same family without that narrowing (all requests)
-#   rest     the same family narrowed to what the signal leaves out (``code!~"5.."``)
+#   rest     the same family narrowed to what the signal leaves out (``code!~"5.."``); where the
+#            signal is a whole family (throughput), the part of it that failed (``code=~"5.."``)
 #   other    a series the failure does not move
 Role = Literal["signal", "total", "rest", "other"]
 
@@ -40,7 +41,10 @@ SeriesKind = Literal["counter", "gauge", "histogram", "timestamp"]
 EPOCH = 1_700_000_000.0  # "now" at the step, for timestamps (a realistic Unix time)
 HEARTBEAT_RATE = 1.0 / 3600  # a job that succeeds hourly, for counters of runs
 
-EVENTS_SCALE = 1.0  # events with no natural scale: one per second once the failure starts
+# Events with no natural scale (failures of a batch job, a custom backlog): once the failure
+# starts they are taken to pass any threshold at once; their timing is then the alert's own
+# windows, ``for`` and delivery.
+EVENTS_SCALE = 1.0e9
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +81,16 @@ class World:
 def world() -> World:
     text = resources.files("coverage_audit").joinpath("data/scenarios.yaml").read_text(encoding="utf-8")
     data = yaml.load(text, Loader=yaml.CSafeLoader)
-    healthy = Healthy(**{k: float(v) if k != "instances" else int(v) for k, v in data["healthy"].items()})
+    values = dict(data["healthy"])
+    healthy = Healthy(
+        traffic_per_second=float(values["traffic_per_second"]),
+        error_share=float(values["error_share"]),
+        latency_seconds=float(values["latency_seconds"]),
+        slow_latency_seconds=float(values["slow_latency_seconds"]),
+        instances=int(values["instances"]),
+        backlog=float(values["backlog"]),
+        heartbeat_age_seconds=float(values["heartbeat_age_seconds"]),
+    )
     scenarios = {name: Scenario(name=name, **body) for name, body in data["scenarios"].items()}
     assert tuple(scenarios) == SCENARIOS, "data/scenarios.yaml must define exactly outage, partial, canary"
     return World(healthy, scenarios, tuple(data["models"]))
@@ -131,6 +144,17 @@ def time_unit(metric: str) -> str:
 
 _COUNTER = re.compile(r"(_total|_count|_sum|_bucket|_created)$")
 _TIMESTAMP = re.compile(r"(timestamp|_time$|_time_seconds$|unixtime|last_success|last_run)")
+_PROGRESS = re.compile(r"(offset|position|_sequence)")  # gauges that only ever advance
+
+
+def is_timestamp_name(metric: str) -> bool:
+    """A gauge holding a Unix time (a last success, a last schedule)."""
+    return _TIMESTAMP.search(metric) is not None
+
+
+def is_progress_name(metric: str) -> bool:
+    """A gauge that only advances while work is done (a consumer offset, a position)."""
+    return _PROGRESS.search(metric) is not None
 
 
 def is_counter_name(metric: str) -> bool:
@@ -154,6 +178,22 @@ def behaviour(
     ``traffic``: the subject's requests per second. ``whole_instance``: the read keeps the label
     that tells the canary apart, so in the canary scenario it sees the failing instance alone
     (its share of traffic, failing outright) rather than the service's sum."""
+    found = _behaviour(model, role, scenario, traffic, metric, whole_instance)
+    if found.kind == "counter" and not (is_counter_name(metric) or is_progress_name(metric)):
+        # A gauge of events (connected clients, in-flight work): a level, not a rate.
+        return Behaviour("gauge", value_before=found.rate_before, value_after=found.rate_after)
+    return found
+
+
+def _behaviour(
+    model: str,
+    role: Role,
+    scenario: Scenario,
+    traffic: float,
+    metric: str,
+    whole_instance: bool = False,
+) -> Behaviour:
+    """See :func:`behaviour`."""
     healthy = world().healthy
     failing, loss = scenario.failing_share, scenario.traffic_loss
     if scenario.canary:
@@ -170,7 +210,7 @@ def behaviour(
         stops = scenario.failing_share >= 1.0 and (whole_instance or not scenario.canary)
         if is_counter_name(metric):  # runs or successes counted: they stop coming
             return Behaviour("counter", rate_before=HEARTBEAT_RATE, rate_after=0.0 if stops else HEARTBEAT_RATE)
-        if _TIMESTAMP.search(metric):
+        if is_timestamp_name(metric):
             # A last-success timestamp stops advancing; the series itself stays (the Pushgateway
             # or kube-state-metrics keeps exporting the last value).
             return Behaviour("timestamp", value_before=healthy.heartbeat_age_seconds, slope_after=0.0 if stops else 1.0)
@@ -219,7 +259,7 @@ def behaviour(
         return _steady(metric, traffic, scale)
     if model == "all_events":
         if role in ("signal", "total"):
-            if is_counter_name(metric) or metric.endswith("_bucket"):
+            if is_counter_name(metric) or is_progress_name(metric):  # advances with the work done
                 return Behaviour("counter", rate_before=traffic, rate_after=traffic * (1 - loss))
             return Behaviour("gauge", value_before=traffic, value_after=traffic * (1 - loss))
         if role == "rest":

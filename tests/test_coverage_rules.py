@@ -125,7 +125,8 @@ def test_errors_mode(tmp_path: Path, expr: str, expected: str) -> None:
         ("sum(rate(shop_orders_completed_total[5m])) > 1000", "uncovered"),
         ("sum(rate(shop_orders_completed_total[5m])) < 1", "covered"),
         ("sum(increase(shop_orders_completed_total[10m])) == 0", "covered"),
-        ("absent(shop_orders_completed_total)", "covered"),
+        # The counter stays exported (at its last value) when orders stop: absent() never fires.
+        ("absent(shop_orders_completed_total)", "uncovered"),
         ("sum(rate(shop_orders_completed_total[10m])) < 0.5 * sum(rate(shop_orders_completed_total[10m] offset 1w))", "covered"),
         ("sum(rate(shop_orders_completed_total[10m] offset 1w)) > 1", "uncovered"),  # only the past
         ("sum(rate(shop_orders_failed_total[5m])) / sum(rate(shop_orders_completed_total[5m])) > 0.1", "uncovered"),  # a divisor
@@ -152,7 +153,9 @@ def test_recording_rules_are_expanded_transitively(tmp_path: Path) -> None:
 
 
 def test_no_service_matcher_is_diluted(tmp_path: Path) -> None:
-    assert status(tmp_path, 'sum by (job) (rate(http_requests_total{code=~"5.."}[5m])) > 1', ERRORS) == ("weak", ("diluted",))
+    # DESIGN 5: `sum by (job)` evaluates per service: it isolates the subject (issue 8, item 4).
+    assert status(tmp_path, 'sum by (job) (rate(http_requests_total{code=~"5.."}[5m])) > 1', ERRORS) == ("covered", ())
+    assert status(tmp_path, 'rate(http_requests_total{code=~"5.."}[5m]) > 1', ERRORS) == ("covered", ())  # no aggregation
     assert status(tmp_path, 'sum(rate(http_requests_total{job=~".+",code=~"5.."}[5m])) > 1', ERRORS) == ("weak", ("diluted",))
     assert status(tmp_path, 'sum(rate(http_requests_total{job!="payments",code=~"5.."}[5m])) > 1', ERRORS) == ("weak", ("diluted",))
 
@@ -181,28 +184,38 @@ def test_time_to_detect_model(tmp_path: Path) -> None:
                 labels: {team: orders, severity: page}
     """)
     finding = judge(tmp_path, rules)[ERRORS]
-    # 10m window + 3m for + 30s evaluation + 30s group_wait (inherited by orders-pager from the root)
-    assert finding.best.detect_seconds == 600 + 180 + 30 + 30
+    # DESIGN 5.1: in an outage the 5xx rate steps from 0 to the default 10/s, so its [10m] rate
+    # passes 1/s after 600 * (1 - 0) / (10 - 0) = 60 s; + 3m for + 30s evaluation + 30s
+    # group_wait (inherited by orders-pager from the root).
+    assert finding.best.detect_seconds == 60 + 180 + 30 + 30
+    # partial: 10 % of 10/s fail, exactly 1/s, never above 1; canary: 5 % of the sum, never either
+    assert finding.best.detect == {"outage": 300, "partial": None, "canary": None}
     assert finding.status == "covered"
-    finding = judge(tmp_path, rules, budget=800)[ERRORS]
+    finding = judge(tmp_path, rules, budget=240)[ERRORS]
     assert finding.status == "weak" and finding.best.problems == ("over_budget",)
 
 
 def test_and_needs_both_windows_or_takes_the_faster(tmp_path: Path) -> None:
     both = '(sum(rate(http_requests_total{job="orders",code=~"5.."}[1h])) > 1 and sum(rate(http_requests_total{job="orders",code=~"5.."}[5m])) > 1)'
     either = '(sum(rate(http_requests_total{job="orders",code=~"5.."}[1h])) > 1 or sum(rate(http_requests_total{job="orders",code=~"5.."}[5m])) > 1)'
-    assert judge(tmp_path, rule(both))[ERRORS].best.detect_seconds == 3600 + 60 + 30
-    assert judge(tmp_path, rule(either))[ERRORS].best.detect_seconds == 300 + 60 + 30
+    # [1h] passes 1/s of a 10/s outage after 360 s, [5m] after 30 s; `and` waits for the later,
+    # `or` takes the earlier (+ 1m evaluation + 30s group_wait).
+    assert judge(tmp_path, rule(both))[ERRORS].best.detect_seconds == 360 + 60 + 30
+    assert judge(tmp_path, rule(either))[ERRORS].best.detect_seconds == 30 + 60 + 30
 
 
 def test_direction_we_cannot_read_is_weak_not_covered(tmp_path: Path) -> None:
     assert status(tmp_path, 'stddev_over_time(rate(http_requests_total{job="orders",code=~"5.."}[5m])[5m:]) > 1', ERRORS) == ("weak", ("direction_unclear",))
 
 
-def test_missed_run_is_covered_by_staleness_or_absence(tmp_path: Path) -> None:
+def test_missed_run_is_covered_by_staleness_not_by_absence(tmp_path: Path) -> None:
     key = ("orders/nightly", "missed_run")
-    assert status(tmp_path, 'time() - kube_cronjob_status_last_successful_time{job="orders"} > 93600', key)[0] == "covered"
-    assert status(tmp_path, 'absent_over_time(job_last_success_timestamp_seconds{job="orders"}[10m])', key)[0] == "covered"
+    # A last-success timestamp stops advancing (1m old while healthy): `> 10m` fires 9m later.
+    assert status(tmp_path, 'time() - kube_cronjob_status_last_successful_time{job="orders"} > 600', key) == ("covered", ())
+    # A daily threshold is reached a day after the last success: over a 15m budget.
+    assert status(tmp_path, 'time() - kube_cronjob_status_last_successful_time{job="orders"} > 93600', key) == ("weak", ("over_budget",))
+    # The timestamp stays exported at its last value: absence never comes.
+    assert status(tmp_path, 'absent_over_time(job_last_success_timestamp_seconds{job="orders"}[10m])', key)[0] == "uncovered"
     assert status(tmp_path, 'kube_cronjob_status_last_successful_time{job="orders"} > 0', key)[0] == "uncovered"
 
 

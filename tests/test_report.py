@@ -236,7 +236,7 @@ def test_metrics_pass_promtool_check_metrics(example) -> None:
 def remove_rule(path: Path, alert: str) -> None:
     """Deletes one rule block (from its ``- alert:`` line to the next rule) from a rule file."""
     text = path.read_text(encoding="utf-8")
-    pattern = re.compile(rf"^(\s*)- alert: {re.escape(alert)}\n(?:\1  .*\n|\s*\n)*", re.MULTILINE)
+    pattern = re.compile(rf"^([ \t]*)- alert: {re.escape(alert)}\n(?:\1  .*\n|[ \t]*\n)*", re.MULTILINE)
     changed, count = pattern.subn("", text)
     assert count == 1, f"{alert} not found once in {path}"
     path.write_text(changed, encoding="utf-8")
@@ -252,28 +252,28 @@ def test_history_gives_a_trend_and_the_changes_since_the_previous_run(shop, caps
     assert changes["previous_run"]["total"] == 57
     assert all(changes[kind] == [] for kind in ("newly_uncovered", "newly_weak", "newly_covered", "added", "removed"))
 
-    original = (shop / "rulesets" / "payments.yaml").read_text()
-    remove_rule(shop / "rulesets" / "payments.yaml", "PaymentsNoTraffic")
+    original = (shop / "rulesets" / "orders.yaml").read_text()
+    remove_rule(shop / "rulesets" / "orders.yaml", "OrdersDBQueryErrors")
     capsys.readouterr()
     assert main(["report", "--out", str(out)]) == 0
     stdout = capsys.readouterr().out
     third = json.loads((out / "report.json").read_text())
     assert len(third["trend"]) == 3
     newly = third["changes_since_previous"]["newly_uncovered"]
-    assert [(c["subject"], c["failure_mode"], c["before"], c["after"]) for c in newly] == [("payments/api", "traffic_drop", "covered", "uncovered")]
+    assert [(c["subject"], c["failure_mode"], c["before"], c["after"]) for c in newly] == [("orders/migrations", "query_errors", "covered", "uncovered")]
     assert third["summary"]["uncovered"] == second["summary"]["uncovered"] + 1
-    assert "1 newly uncovered" in stdout and "payments/api traffic_drop" in stdout
+    assert "1 newly uncovered" in stdout and "orders/migrations query_errors" in stdout
     html = (out / "index.html").read_text()
     changed = section(html, '<section id="changes">', "</section>")
-    assert "Newly uncovered (1)" in changed and "<code>payments/api</code> traffic_drop" in changed and "was covered" in changed
+    assert "Newly uncovered (1)" in changed and "<code>orders/migrations</code> query_errors" in changed and "was covered" in changed
     assert "Newly uncovered (1)" in (out / "report.md").read_text()
     assert 'class="dot covered"' in html and html.count('<circle class="dot covered"') == 3
 
-    (shop / "rulesets" / "payments.yaml").write_text(original)
+    (shop / "rulesets" / "orders.yaml").write_text(original)
     assert main(["report", "--out", str(out)]) == 0
     fourth = json.loads((out / "report.json").read_text())
     covered_again = fourth["changes_since_previous"]["newly_covered"]
-    assert [(c["subject"], c["failure_mode"], c["before"]) for c in covered_again] == [("payments/api", "traffic_drop", "uncovered")]
+    assert [(c["subject"], c["failure_mode"], c["before"]) for c in covered_again] == [("orders/migrations", "query_errors", "uncovered")]
     families = {f.name: f for f in text_string_to_metric_families((out / "coverage.prom").read_text())}
     changes_metric = {s.labels["change"]: s.value for s in families["coverage_audit_status_changes"].samples}
     assert changes_metric["newly_covered"] == 1 and changes_metric["newly_uncovered"] == 0

@@ -1,53 +1,38 @@
-"""Does an alert cover a failure mode? DESIGN 5, rule by rule.
+"""Does an alert cover a failure mode? DESIGN 5 and 5.1.
 
-An alerting rule covers a failure mode of a subject when (1) its expression, with recording
-rules expanded, reads a signal of the mode — the signal's metric, narrowed at least as the
-signal narrows it (``code=~"5.."``); (2) its matchers can select the subject's series; (3) it
-fires when the signal moves the failure's way; (4) it is application-level. Its problems make
-the coverage weak: only blackholed or unrouted, slower than the budget, diluted (no service
-matcher), delivered only inside time intervals, or a direction we cannot read.
+An alerting rule covers a failure mode of a subject when, evaluated in the failure's scenario
+(``evaluate``: recording rules followed, offsets, joins and magnitudes modelled), it starts firing
+on the subject's failing series, it reaches a person, and it does so within the budget. Its
+problems (``problems``) make the coverage weak. When the model is unsure, the answer is weak,
+never covered.
 
-When the analysis is unsure it says ``weak`` with the reason — never ``covered``.
+Built once per run: alerts are indexed by the raw metrics they read and by the label values they
+pin, so judging a failure mode costs what the alerts that can select it cost.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from .. import promql
 from ..durations import format_duration
-from ..model import AlertmanagerConfig, FailureMode, LabelMatcher, MatchOp, Rule
+from ..model import AlertmanagerConfig, FailureMode, LabelMatcher, MatchOp, Rule, Selectors
 from ..promql import Selector
 from ..ruleset import RuleSet, _common
-from .effects import Use, detection_window, uses
-from .expansion import Expander
-from .findings import AlertCoverage, Finding, Impact, Related, Subject
-from .matching import compatible, is_specific, narrows_like, requires_value
+from ..scenarios import DEFAULT_SCENARIO, SCENARIOS, subject_traffic, world
+from .evaluate import Evaluator, Outcome, World, describe_never, describe_noisy
+from .findings import AlertCoverage, Finding, Impact, Related, Subject, Target
+from .matching import is_specific, outcome_label
 from .routing import route
 
 _OPPOSITE = {"rise": "drop", "drop": "rise", "absent": "rise"}
-
-
-@dataclass(frozen=True, slots=True)
-class Signal:
-    selector: Selector
-    direction: str  # the way this series moves when the failure happens
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Analysed:
-    expanded: promql.Expr
-    uses: tuple[Use, ...]
+CANARY_LABELS = ("instance", "pod")  # what tells one replica's series from the others'
 
 
 class CoverageJudge:
-    """Judges failure modes against one rule set and one Alertmanager configuration.
-
-    Built once per run; alerts are indexed by the raw metrics they watch, and each alert is
-    expanded and analysed at most once, so judging a change costs what the change touches.
-    """
+    """Judges failure modes against one rule set and one Alertmanager configuration."""
 
     def __init__(
         self,
@@ -55,13 +40,16 @@ class CoverageJudge:
         alertmanager: AlertmanagerConfig | None,
         budget: float,
         evaluation_interval: float,
+        scenario: str = DEFAULT_SCENARIO,
+        canary_selector: str = "",
     ) -> None:
         self.ruleset = ruleset
         self.alertmanager = alertmanager
         self.budget = budget
         self.evaluation_interval = evaluation_interval
-        self._expander = Expander(ruleset.records)
-        self._analysed: dict[Rule, _Analysed] = {}
+        self.scenario = scenario
+        canary = promql.parse_selector(canary_selector).matchers if canary_selector else ()
+        self.canary_labels = frozenset(CANARY_LABELS) | {m.name for m in canary}
         self._by_metric: dict[str, list[Rule]] = {}
         self._pins: dict[Rule, dict[str, str]] = {}
         self._pin_tables: dict[tuple[str, str], dict[str | None, list[Rule]]] = {}
@@ -77,17 +65,20 @@ class CoverageJudge:
         self,
         subject: Subject,
         mode: FailureMode,
-        service_matchers: tuple[LabelMatcher, ...],
+        target: Target | tuple[LabelMatcher, ...],
         impact: Impact | None,
     ) -> Finding:
-        signals = self._signals(mode)
+        if not isinstance(target, Target):  # a plain matcher tuple: one alternative
+            target = Target(((tuple(target)),))
+        signals, inverse = self._signals(mode)
+        worlds = _Worlds(self, subject, mode, target, signals, inverse)
         covering: list[AlertCoverage] = []
         related: dict[Rule, Related] = {}
         elsewhere: list[Related] = []
-        candidates, others = self._candidates(signals, service_matchers)
+        candidates, others = self._candidates(signals + inverse, target)
         elsewhere += [_OtherSeries(rule, self.ruleset.levels[rule], f"watches it only for {_pins_text(self._pins_of(rule))}") for rule in others[:1]]
         for rule in candidates:
-            verdict = self._judge_alert(rule, signals, service_matchers, subject.service is not None)
+            verdict = self._judge_alert(rule, worlds, target, subject.service is not None)
             if isinstance(verdict, AlertCoverage):
                 covering.append(verdict)
             elif isinstance(verdict, _OtherSeries):
@@ -95,7 +86,7 @@ class CoverageJudge:
             elif verdict is not None:
                 related.setdefault(rule, verdict)
         if subject.service is not None:
-            for rule in self._infrastructure_alerts(service_matchers):
+            for rule in self._infrastructure_alerts(target.selectors):
                 related.setdefault(rule, Related(rule, "infrastructure", "infrastructure-level: does not watch the application"))
         covering.sort(key=lambda a: (len(a.problems), a.detect_seconds, a.rule.name, a.rule.file, a.rule.line))
         status = "covered" if covering and covering[0].ok else "weak" if covering else "uncovered"
@@ -107,35 +98,36 @@ class CoverageJudge:
             status=status,  # type: ignore[arg-type]
             alerts=tuple(covering),
             related=ordered_related,
-            reason=self._reason(status, covering, ordered_related, elsewhere, signals),
+            reason=self._reason(status, covering, ordered_related, elsewhere, mode, target),
         )
 
-    def _signals(self, mode: FailureMode) -> list[Signal]:
-        found = [Signal(promql.parse_selector(text), mode.direction, text) for text in mode.signals]
-        found += [Signal(promql.parse_selector(text), _OPPOSITE[mode.direction], text) for text in mode.inverse]
-        return [s for s in found if s.selector.metric]
+    def _signals(self, mode: FailureMode) -> tuple[tuple[Selector, ...], tuple[Selector, ...]]:
+        signals = tuple(s for s in (promql.parse_selector(t) for t in mode.signals) if s.metric)
+        inverse = tuple(s for s in (promql.parse_selector(t) for t in mode.inverse) if s.metric)
+        return signals, inverse
 
-    def _candidates(self, signals: Sequence[Signal], service: tuple[LabelMatcher, ...]) -> tuple[list[Rule], list[Rule]]:
+    def _candidates(self, signals: Sequence[Selector], target: Target) -> tuple[list[Rule], list[Rule]]:
         """Alerts that read a signal's metric, split into those that may select the subject's
         series and a few of those whose every selector pins a service label to another value
         (most of an organisation's alerts on a shared metric are of that kind: an index by
         pinned value sets them aside without looking at each)."""
-        wanted = [m for m in service if m.op is MatchOp.EQ]
         maybe: dict[Rule, None] = {}
         others: list[Rule] = []
-        for signal in signals:
-            metric = signal.selector.metric or ""
-            if not wanted:
-                maybe.update(dict.fromkeys(self._by_metric.get(metric, ())))
-                continue
-            first = wanted[0]
-            table = self._pin_table(metric, first.name)
-            for rule in table.get(first.value, []) + table.get(None, []):
-                pins = self._pins_of(rule)
-                if all(pins.get(m.name, m.value) == m.value for m in wanted[1:]):
-                    maybe.setdefault(rule, None)
-            if not others:
-                others = next((rules[:1] for value, rules in table.items() if value not in (None, first.value)), [])
+        for alternative in target.selectors:
+            wanted = [m for m in alternative if m.op is MatchOp.EQ]
+            for signal in signals:
+                metric = signal.metric or ""
+                if not wanted:
+                    maybe.update(dict.fromkeys(self._by_metric.get(metric, ())))
+                    continue
+                first = wanted[0]
+                table = self._pin_table(metric, first.name)
+                for rule in table.get(first.value, []) + table.get(None, []):
+                    pins = self._pins_of(rule)
+                    if all(pins.get(m.name, m.value) == m.value for m in wanted[1:]):
+                        maybe.setdefault(rule, None)
+                if not others:
+                    others = next((rules[:1] for value, rules in table.items() if value not in (None, first.value)), [])
         return list(maybe), others
 
     def _pins_of(self, rule: Rule) -> dict[str, str]:
@@ -155,90 +147,75 @@ class CoverageJudge:
                 table.setdefault(self._pins_of(rule).get(label), []).append(rule)
         return table
 
-    def _analyse(self, rule: Rule) -> _Analysed:
-        """The alert with recording rules expanded, and every read in it (candidates always
-        have a parsed query: they were indexed by the metrics it reads)."""
-        found = self._analysed.get(rule)
-        if found is None:
-            assert rule.query is not None
-            expanded = self._expander.expand(rule.query.ast)
-            found = self._analysed[rule] = _Analysed(expanded, tuple(uses(expanded)))
-        return found
-
-    def _judge_alert(
-        self,
-        rule: Rule,
-        signals: Sequence[Signal],
-        service_matchers: tuple[LabelMatcher, ...],
-        has_service: bool,
-    ) -> AlertCoverage | Related | None:
+    def _judge_alert(self, rule: Rule, worlds: "_Worlds", target: Target, has_service: bool) -> AlertCoverage | Related | None:
         level = self.ruleset.levels[rule]
-        analysed = self._analyse(rule)
-        reads = [(use, signal) for use in analysed.uses for signal in signals if use.selector.metric == signal.selector.metric]
-        if not reads:
-            return None
-        selecting = [(u, s) for u, s in reads if compatible(u.selector.matchers, s.selector.matchers, service_matchers)]
-        if not selecting:  # about another service: not related, but worth naming in the reason
-            return _OtherSeries(rule, level, f"watches it only for other series ({reads[0][0].selector})")
-        narrowed = [(u, s) for u, s in selecting if _narrows_like(u.selector, s.selector)]
-        if not narrowed:
-            use, signal = selecting[0]
-            return Related(rule, level, f"reads {use.selector} but not the failing series {signal.text}")
-        selecting = narrowed
-        if level != "application":
-            return Related(rule, level, "infrastructure-level: its metrics never cover an application failure")
-        firing = [(u, s) for u, s in selecting if u.fires_on(s.direction)]
+        if _contradicts(self._pins_of(rule), target.context):
+            return _OtherSeries(rule, level, f"watches it only for {_pins_text(self._pins_of(rule))}")
+        outcomes = worlds.outcomes(rule)
+        judged = outcomes[self.scenario]
+        if not judged.facts.signal:
+            if judged.facts.empty_reads:
+                return Related(rule, "application", f"reads {judged.facts.empty_reads[0]}, which no recording rule produces for these labels")
+            if judged.facts.near:
+                wanted = " or ".join(dict.fromkeys(worlds.mode.signals))
+                return Related(rule, level, f"reads {judged.facts.near[0]} but not the failing series {_shorten(wanted, 160)}")
+            return _OtherSeries(rule, level, "watches it only for other series")
+        watch = judged.facts.watch
+        watched = str(watch) if watch is not None else "the signal"
+        if watch is not None and not self.ruleset.classifier.application_for(watch.metric or "", target.owns):
+            return Related(rule, "infrastructure", "infrastructure-level: its metrics never cover an application failure")
+        if judged.noisy:
+            return Related(rule, "application", describe_noisy(judged.facts))
         problems: list[str] = []
         details: list[str] = []
-        if not firing:
-            unsure = [(u, s) for u, s in selecting if u.unsure]
-            if not unsure:
-                divisors = [(u, s) for u, s in selecting if u.divisor and s.direction != "rise"]
-                if divisors:
-                    use = divisors[0][0]
-                    return Related(rule, level, f"reads {use.selector} only as a divisor: a ratio cannot fire when it drops to zero")
-                use, signal = selecting[0]
-                moved = "falls" if signal.direction == "rise" else "rises"
-                return Related(rule, level, f"fires when {use.selector} {moved}, not when it {_verb(signal.direction)}")
-            firing = unsure
+        fallback = judged.fires_at is None
+        if fallback:
+            if not judged.facts.unsure:
+                if judged.facts.empty_reads:
+                    return Related(rule, "application", f"reads {judged.facts.empty_reads[0]}, which no recording rule produces for these labels")
+                if self.scenario != "outage" and outcomes["outage"].fires_at is not None:
+                    return Related(rule, "application", f"never fires in the {self.scenario} scenario ({describe_never(judged.facts, watched)}); it fires in an outage")
+                return Related(rule, "application", describe_never(judged.facts, watched))
+        if judged.facts.unsure:
             problems.append("direction_unclear")
-            details.append(f"cannot tell whether it fires when {firing[0][0].selector} {_verb(firing[0][1].direction)}")
-        relevant = {u.path for u, _ in firing}
-        window = detection_window(analysed.expanded, lambda path: path in relevant) or 0.0
-        labels = self.alert_labels(rule, firing, service_matchers)
+            details.append(f"cannot tell how it responds when {watched} moves ({', '.join(judged.facts.unsure)} on the failing path)")
+        labels = self.alert_labels(rule, judged)
         receivers, group_wait = self._delivery(labels, problems, details)
-        detect = window + rule.for_seconds + (rule.interval or self.evaluation_interval) + rule.query_offset + group_wait
-        if detect > self.budget:
+        latency = (rule.interval or self.evaluation_interval) + rule.query_offset + group_wait
+        detect: dict[str, float | None] = {
+            name: (float(round(o.fires_at + latency)) if o.fires_at is not None else None) for name, o in outcomes.items()
+        }
+        seconds = detect[self.scenario]
+        if seconds is None:  # unsure and not firing in the model: the windows it reads, at least
+            seconds = (rule.query.max_range if rule.query is not None else 0.0) + rule.for_seconds + latency
+        if seconds > self.budget:
             problems.append("over_budget")
-            details.append(f"detects in ~{format_duration(detect)}, over the {format_duration(self.budget)} budget")
-        if has_service and not _selects_service(firing, service_matchers):
+            scenario = "" if self.scenario == DEFAULT_SCENARIO else f" in the {self.scenario} scenario"
+            details.append(f"detects in ~{format_duration(seconds)}{scenario}, over the {format_duration(self.budget)} budget")
+        if has_service and not judged.facts.isolated:
             problems.append("diluted")
-            details.append("has no service matcher, so one service's (or a canary's) failure may not cross its threshold")
+            details.append("does not isolate the subject (no matcher or grouping keeps its labels), so its failure is averaged with other series")
+        if judged.facts.filters:
+            problems.append("filtered")
+            details.append(f"fires only for series that pass {judged.facts.filters[0]}, which the rule set cannot tell")
         return AlertCoverage(
             rule=rule,
-            level=level,
-            watches=str(firing[0][0].selector),
+            level="application",
+            watches=watched,
             receivers=receivers,
-            detect_seconds=detect,
+            detect_seconds=seconds,
             problems=tuple(problems),
             details=tuple(details),
             labels=tuple(sorted(labels.items())),
+            detect=detect,
         )
 
     # ------------------------------------------------------------------ routing
 
-    def alert_labels(self, rule: Rule, firing: Iterable[tuple[Use, Signal]], service_matchers: tuple[LabelMatcher, ...]) -> dict[str, str]:
-        """The labels the alert would carry for this subject: the service's and the alert's own
-        equality matchers that survive its aggregations, then the rule's labels and alertname."""
-        labels: dict[str, str] = {}
-        firing = list(firing)
-        for matcher in service_matchers:
-            if matcher.op is MatchOp.EQ and all(use.keeps(matcher.name) for use, _ in firing):
-                labels[matcher.name] = matcher.value
-        for use, _ in firing:
-            for matcher in use.selector.matchers:
-                if matcher.op is MatchOp.EQ and use.keeps(matcher.name):
-                    labels.setdefault(matcher.name, matcher.value)
+    def alert_labels(self, rule: Rule, outcome: Outcome) -> dict[str, str]:
+        """The labels the alert would carry for this subject: the equality matchers of its
+        failing reads that survive its aggregations, then the rule's labels and alertname."""
+        labels = dict(outcome.facts.labels)
         labels.update(rule.labels)
         labels["alertname"] = rule.name
         return labels
@@ -267,7 +244,7 @@ class CoverageJudge:
 
     # ------------------------------------------------------------------ related
 
-    def _infrastructure_alerts(self, service_matchers: tuple[LabelMatcher, ...]) -> list[Rule]:
+    def _infrastructure_alerts(self, selectors: Selectors) -> list[Rule]:
         """Infrastructure-level alerts pointed at this service (``up{job="payments"} == 0``)."""
         if self._infra_by_label is None:
             index: dict[tuple[str, str], list[Rule]] = {}
@@ -278,10 +255,11 @@ class CoverageJudge:
                         index.setdefault(key, []).append(rule)
             self._infra_by_label = index
         found: dict[Rule, None] = {}
-        for matcher in service_matchers:
-            if matcher.op is MatchOp.EQ:
-                for rule in self._infra_by_label.get((matcher.name, matcher.value), ()):
-                    found.setdefault(rule, None)
+        for alternative in selectors:
+            for matcher in alternative:
+                if matcher.op is MatchOp.EQ:
+                    for rule in self._infra_by_label.get((matcher.name, matcher.value), ()):
+                        found.setdefault(rule, None)
         return list(found)
 
     # ------------------------------------------------------------------ reason
@@ -292,7 +270,8 @@ class CoverageJudge:
         covering: list[AlertCoverage],
         related: tuple[Related, ...],
         elsewhere: list[Related],
-        signals: Sequence[Signal],
+        mode: FailureMode,
+        target: Target,
     ) -> str:
         if status == "covered":
             best = covering[0]
@@ -301,7 +280,7 @@ class CoverageJudge:
         if status == "weak":
             best = covering[0]
             return f"only weak coverage: {best.rule.name} {'; '.join(best.details)}"
-        wanted = ", ".join(dict.fromkeys(s.text for s in signals)) or "its signals"
+        wanted = ", ".join(dict.fromkeys(mode.signals)) or "its signals"
         application = [r for r in related if r.level == "application"]
         if application:
             return f"no alert covers it: {application[0].rule.name} {application[0].why}"
@@ -314,6 +293,76 @@ class CoverageJudge:
         return f"no alert watches {_shorten(wanted)}"
 
 
+class _Worlds:
+    """The worlds one failure mode is judged in — each alternative selector of the subject in
+    each scenario — with one evaluator each, shared by every candidate alert (recording rules
+    they share are evaluated once)."""
+
+    def __init__(self, judge: CoverageJudge, subject: Subject, mode: FailureMode, target: Target,
+                 signals: tuple[Selector, ...], inverse: tuple[Selector, ...]) -> None:
+        self.judge = judge
+        self.evaluators: dict[tuple[int, str], Evaluator] = {}
+        self.subject, self.mode, self.target = subject, mode, target
+        self.signals, self.inverse = signals, inverse
+        signal_identity = {m.name for s in signals for m in s.matchers if is_specific(m) and not outcome_label(m.name)}
+        self.identity_labels = [
+            frozenset({m.name for m in alternative if is_specific(m)} | signal_identity) for alternative in target.selectors
+        ]
+        self.traffic = subject_traffic(target.traffic)
+
+    def evaluator(self, index: int, scenario: str) -> Evaluator:
+        key = (index, scenario)
+        found = self.evaluators.get(key)
+        if found is None:
+            world_ = World(
+                identity=self.target.selectors[index],
+                identity_labels=self.identity_labels[index],
+                signals=self.signals,
+                inverse=self.inverse,
+                model=self.mode.model or {"rise": "events", "drop": "good_events", "absent": "heartbeat"}[self.mode.direction],
+                scenario=world().scenario(scenario),
+                traffic=self.traffic,
+                canary_labels=self.judge.canary_labels,
+                companions=tuple(
+                    (m.model, tuple(x for x in (promql.parse_selector(t) for t in m.signals) if x.metric)) for m in self.mode.implied
+                ),
+            )
+            found = self.evaluators[key] = Evaluator(self.judge.ruleset.records, world_)
+        return found
+
+    def outcomes(self, rule: Rule) -> dict[str, Outcome]:
+        """The alert's outcome per scenario, for the alternative selector it does best with."""
+        best: dict[str, Outcome] | None = None
+        for index in range(len(self.target.selectors)):
+            outcomes: dict[str, Outcome] = {name: self.evaluator(index, name).outcome(rule) for name in SCENARIOS}
+            if best is None or _better(outcomes[self.judge.scenario], best[self.judge.scenario]):
+                best = outcomes
+        assert best is not None
+        return best
+
+
+def _better(a: Outcome, b: Outcome) -> bool:
+    def rank(o: Outcome) -> tuple[int, float]:
+        if not o.facts.signal:
+            return (3, math.inf)
+        if o.noisy or o.fires_at is None:
+            return (2, math.inf)
+        return (0 if o.facts.isolated else 1, o.fires_at)
+
+    return rank(a) < rank(b)
+
+
+def _contradicts(pins: dict[str, str], context: Selectors) -> bool:
+    """Does the alert pin a label of the service (whose selector the component's own replaced)
+    to a value none of the service's alternatives allows? Then it is about another service."""
+    if not context or not pins:
+        return False
+    for alternative in context:
+        if all(pins.get(m.name) is None or m.matches(pins[m.name]) for m in alternative):
+            return False
+    return True
+
+
 def _pins_text(pins: dict[str, str]) -> str:
     return "{" + ",".join(f'{k}="{v}"' for k, v in sorted(pins.items())) + "}"
 
@@ -322,24 +371,6 @@ class _OtherSeries(Related):
     """An alert on the signal for other series (another service): named in the reason only."""
 
     __slots__ = ()
-
-
-def _narrows_like(read: Selector, signal: Selector) -> bool:
-    """Does the alert read the failing series, not merely the same metric? For every label the
-    signal pins (``code=~"5.."``), the read must narrow that label too (compatibility is checked
-    next)."""
-    return all(narrows_like(read.matchers, m) for m in signal.matchers if requires_value(m))
-
-
-def _selects_service(firing: list[tuple[Use, Signal]], service_matchers: tuple[LabelMatcher, ...]) -> bool:
-    labels = {m.name for m in service_matchers}
-    if not labels:
-        return True  # a service without a selector cannot be told apart anyway
-    return any(is_specific(m) and m.name in labels for use, _ in firing for m in use.selector.matchers)
-
-
-def _verb(direction: str) -> str:
-    return {"rise": "rises", "drop": "falls", "absent": "stops"}[direction]
 
 
 def _shorten(text: str, limit: int = 120) -> str:

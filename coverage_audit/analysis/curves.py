@@ -114,19 +114,13 @@ class Curve:
             return Curve.constant(_safe(fn, *constants))  # type: ignore[arg-type]
         times = sorted({t for c in curves for t in c.times()})
         grid = Curve._grid(times) if bends else times
-        points: list[Point] = []
+        points: list[Point] = [(0.0, _safe(fn, *(c.healthy for c in curves)))]
         for t in grid:
             left = _safe(fn, *(c._left(t) for c in curves))
             right = _safe(fn, *(c.at(t) for c in curves))
             if t > 0 and not _same(left, right):
                 points.append((t, left))
             points.append((t, right))
-        if points[0][0] != 0.0:
-            points.insert(0, (0.0, _safe(fn, *(c.healthy for c in curves))))
-        else:
-            points[0] = (0.0, _safe(fn, *(c.healthy for c in curves)))
-            if len(points) > 1 and points[1][0] == 0.0 and _same(points[0][1], points[1][1]):
-                points.pop(1)
         return Curve(_compact(points))
 
     @staticmethod

@@ -54,6 +54,7 @@ class World:
     scenario: Scenario
     traffic: float
     canary_labels: frozenset[str]  # labels that tell a canary apart (instance, pod, ...)
+    companions: tuple[tuple[str, tuple[Selector, ...]], ...] = ()  # (model, signals) that move along
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,8 @@ class Facts:
     unsure: tuple[str, ...] = ()  # functions on the failing path the model does not know
     comparison: Comparison | None = None
     empty_reads: tuple[str, ...] = ()  # recorded names no recording produces for these labels
+    absence: bool = False  # the failing series reach the result only through their absence
+    near: tuple[str, ...] = ()  # reads of the signal's family that miss its failing series
 
     def merge(self, other: "Facts") -> "Facts":
         if other is _NO_FACTS:
@@ -93,6 +96,8 @@ class Facts:
             unsure=_union(self.unsure, other.unsure),
             comparison=self.comparison or other.comparison,
             empty_reads=_union(self.empty_reads, other.empty_reads),
+            absence=(self.absence or not self.signal) and (other.absence or not other.signal),
+            near=_union(self.near, other.near),
         )
 
 
@@ -127,6 +132,7 @@ class Value:
     range: float | None = None  # the range window of a range read or subquery
     scalar: bool = False
     static: tuple[Mapping[str, str], ...] | None = None  # a recording of constants: its label sets
+    unknown: bool = False  # a gauge the failure does not touch and whose level nobody knows
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,17 +257,32 @@ class Evaluator:
 
     def _raw(self, read: Selector, ctx: _Ctx) -> Value:
         world = self.world
-        role = role_of(read, world.signals, world.inverse) if compatible(read.matchers, world.identity) else "other"
+        selects = compatible(read.matchers, world.identity)
+        role = role_of(read, world.signals, world.inverse) if selects else "other"
         whole = any(ctx.grouping.keeps(label) for label in world.canary_labels)
         metric = read.metric or ""
-        seen = behaviour(world.model, role, world.scenario, world.traffic, metric, whole)
+        model = world.model
+        unknown = False
+        if role == "other":
+            for companion_model, companion_signals in world.companions if selects else ():
+                companion = role_of(read, companion_signals)
+                if companion != "other":  # moved by the failure, but not its signal: a guard
+                    model, role = companion_model, companion
+                    break
+        seen = behaviour(model, role, world.scenario, world.traffic, metric, whole)
+        own = model == world.model  # not a companion's series
+        moves = own and role != "other" and _moves(seen)
+        unknown = own and seen.kind == "gauge" and not moves and role in ("other", "total")
         facts = _NO_FACTS
-        if role != "other":
+        if moves or (own and role in ("signal", "rest")):
             kept = tuple((m.name, m.value) for m in read.matchers if m.op is MatchOp.EQ and ctx.grouping.keeps(m.name))
+            kept += tuple((m.name, m.value) for m in world.identity if m.op is MatchOp.EQ and ctx.grouping.keeps(m.name))
             isolated = any(is_specific(m) and m.name in world.identity_labels for m in read.matchers) or any(
                 ctx.grouping.keeps(label) for label in world.identity_labels
             )
             facts = Facts(signal=True, watch=read if role in ("signal", "rest") else None, labels=kept, isolated=isolated)
+        elif own and role == "total":  # the family, but not the failing series: a near miss
+            facts = Facts(near=(str(read),))
         offset = read.offset
         span = ALWAYS
         if seen.vanishes:
@@ -287,7 +308,7 @@ class Evaluator:
             curve = Curve.ramp(seen.value_before, seen.slope_after, offset)
         else:
             curve = Curve.step(seen.value_before, seen.value_after, offset)
-        return Value(curve, span, facts, range=read.range)
+        return Value(curve, span, facts, range=read.range, unknown=unknown)
 
     def _histogram_read(self, read: Selector, seen: Behaviour, span: Span, facts: Facts) -> Value:
         metric = read.metric or ""
@@ -329,7 +350,7 @@ class Evaluator:
             return Value(Curve.constant(0.0), inner.span, facts)
         # sum, avg, min, max, topk, bottomk, quantile, limitk: the subject's series carry the
         # failure whole, so the aggregate of the subject moves as they do.
-        return Value(inner.curve, inner.span, inner.facts, inner.hist, static=inner.static)
+        return Value(inner.curve, inner.span, inner.facts, inner.hist, static=inner.static, unknown=inner.unknown)
 
     # ------------------------------------------------------------------ functions
 
@@ -361,7 +382,7 @@ class Evaluator:
         if name in ("rate", "increase", "irate", "delta", "idelta", "deriv"):
             return self._rate(name, main, facts)
         if name.endswith("_over_time"):
-            return self._over_time(name, main, values, facts)
+            return replace(self._over_time(name, main, values, facts), unknown=main.unknown)
         if name == "histogram_quantile":
             return self._quantile(values[0], main, facts)
         if name == "scalar":
@@ -373,7 +394,7 @@ class Evaluator:
             if main.curve is None:
                 return replace(main, facts=facts)
             params = [v.curve.healthy if v.curve is not None else math.nan for v in values[1:]]
-            return Value(main.curve.map(lambda v: fn(v, *params), bends=name in _BENDING), main.span, facts, range=main.range, static=main.static)
+            return Value(main.curve.map(lambda v: fn(v, *params), bends=name in _BENDING), main.span, facts, range=main.range, static=main.static, unknown=main.unknown)
         if name in _PASS_THROUGH:
             return replace(main, facts=facts)
         # holt_winters, changes, resets, histogram_fraction, native-histogram functions, ...
@@ -474,7 +495,7 @@ class Evaluator:
             span = left.span.either(right.span)
             curve = chosen.curve
             facts = left.facts.merge(right.facts)
-            return Value(curve, span, facts, chosen.hist, static=_or_static(left, right))
+            return Value(curve, span, facts, chosen.hist, static=_or_static(left, right), unknown=chosen.unknown)
         if op in _COMPARISONS:
             return self._compare(node, left, right)
         return self._arithmetic(node, left, right)
@@ -484,7 +505,8 @@ class Evaluator:
         if right.static is not None:
             matched = self._join(node, left, right)
             if matched is None:  # cannot tell from the rule set which series pass
-                facts = facts.merge(Facts(filters=(f"{node.op} {_describe(node.rhs)}",))) if left.facts.signal else facts
+                if left.facts.signal and node.op == "and":
+                    facts = facts.merge(Facts(filters=(f"{node.op} {_describe(node.rhs)}",)))
                 keep = True
             else:
                 keep = matched
@@ -493,10 +515,20 @@ class Evaluator:
             else:
                 span = NEVER if keep and matched is not None else left.span
             return Value(left.curve, span, facts, left.hist, static=left.static)
+        if right.unknown and not right.facts.signal:
+            # A condition on a level nobody knows (a maintenance flag, a queue depth). ``and``
+            # lets only some series through: a filter the rule set cannot evaluate. ``unless``
+            # suppresses while it holds (maintenance): taken as not holding.
+            if left.facts.signal and node.op == "and":
+                facts = facts.merge(Facts(filters=(f"{node.op} {_describe(node.rhs)}",)))
+            return Value(left.curve, left.span, facts, left.hist, static=left.static, unknown=left.unknown)
+        if left.unknown and right.facts.signal and not left.facts.signal and node.op == "and":
+            facts = right.facts.merge(Facts(filters=(f"and {_describe(node.lhs)}",)))
+            return Value(right.curve, right.span, facts, right.hist)
         if right.facts.signal and not left.facts.signal:
             facts = facts.merge(Facts(signal=True, watch=right.facts.watch, labels=right.facts.labels, isolated=right.facts.isolated, comparison=right.facts.comparison))
         span = left.span.both(right.span) if node.op == "and" else left.span.without(right.span)
-        return Value(left.curve, span, facts, left.hist, static=left.static)
+        return Value(left.curve, span, facts, left.hist, static=left.static, unknown=left.unknown)
 
     def _join(self, node: Binary, left: Value, right: Value) -> bool | None:
         """Does a series of the subject pass a join with a recording of constants? None when
@@ -525,6 +557,15 @@ class Evaluator:
             left, right, op = right, left, _FLIPPED[op]
         if left.curve is None or right.curve is None:
             return Value(None, NEVER if left.curve is None and left.hist is None else left.span, facts)
+        if left.unknown or right.unknown:
+            # Cannot tell when it holds. On the failing path: taken as holding from the step
+            # (unsure, so at best weak); elsewhere: a condition that passes, said where it is used.
+            span = left.span if right.scalar else left.span.both(right.span)
+            if facts.signal:
+                unknown_side = node.lhs if left.unknown else node.rhs
+                facts = facts.merge(Facts(unsure=(f"a comparison with {_describe(unknown_side)}",)))
+                span = span.both(Span(((0.0, INF),)))
+            return Value(left.curve, span, facts, static=left.static, unknown=True)
         difference = Curve.combine([left.curve, right.curve], lambda a, b: a - b)
         holds = difference.holds(op, 0.0)
         if facts.signal and (left.facts.signal or right.facts.signal):
@@ -552,7 +593,7 @@ class Evaluator:
         else:
             span = left.span.both(right.span)
         static = left.static if left.static is not None and (right.scalar or right.static is not None) else None
-        return Value(curve, span, facts, scalar=left.scalar and right.scalar, static=static)
+        return Value(curve, span, facts, scalar=left.scalar and right.scalar, static=static, unknown=left.unknown or right.unknown)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -563,6 +604,17 @@ def _pushed(selector: Selector, ctx: _Ctx) -> Selector:
         return selector
     extra = tuple(m for m in ctx.push if m not in selector.matchers)
     return Selector(selector.metric, selector.matchers + extra, selector.range, selector.offset + ctx.offset)
+
+
+def _moves(seen: Behaviour) -> bool:
+    """Does the failure change this series at all?"""
+    return (
+        seen.rate_before != seen.rate_after
+        or seen.value_before != seen.value_after
+        or bool(seen.slope_after) != (seen.kind == "timestamp")
+        or seen.slow_share_after > 0
+        or seen.vanishes
+    )
 
 
 def _le(read: Selector) -> float | None:
@@ -577,7 +629,7 @@ def _le(read: Selector) -> float | None:
 
 def _presence(facts: Facts) -> Facts:
     """absent() and friends respond to series vanishing, not to their values."""
-    return facts
+    return replace(facts, absence=True) if facts.signal else facts
 
 
 def _or_static(left: Value, right: Value) -> tuple[Mapping[str, str], ...] | None:
@@ -657,6 +709,8 @@ _TIME_OF_DAY = {  # 2023-11-14 22:13:20 UTC, a Tuesday: EPOCH's calendar
 def describe_never(facts: Facts, read: str) -> str:
     """Why an alert never fires on the failure, from the comparison the signal reached."""
     comparison = facts.comparison
+    if facts.absence:
+        return f"fires only when {read} disappears, not when its value moves (the series stay while the failure lasts)"
     if comparison is None:
         return f"never fires when {read} moves as the failure moves it"
     h, f, t = comparison.healthy, comparison.failed, comparison.threshold

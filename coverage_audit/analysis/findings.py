@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Mapping
 
-from ..model import Change, Diagnostic, FailureMode, Level, Rule
+from ..model import Change, Diagnostic, FailureMode, Level, Rule, Selectors
 from .problems import REGISTRY
 
 Status = Literal["covered", "weak", "uncovered", "waived"]
@@ -29,6 +29,18 @@ class _ProblemSummaries(Mapping[str, str]):
 
 
 PROBLEMS: Mapping[str, str] = _ProblemSummaries()
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What picks a subject's series, for judging: alternative selectors (a series passes one),
+    the selectors of its service when a component's own replaced them (an alert pinned to
+    another service is not about this one), and its traffic (None: the default)."""
+
+    selectors: Selectors = ((),)
+    context: Selectors = ()
+    traffic: float | None = None
+    owns: tuple[str, ...] = ()  # infrastructure families that are this subject's own signals
 
 
 @dataclass(frozen=True, slots=True)

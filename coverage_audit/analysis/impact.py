@@ -17,8 +17,9 @@ import networkx as nx
 
 from ..catalog import Catalog
 from ..graph import callers
-from ..model import BusinessMetric, Change, Component, FailureMode, InputError, LabelMatcher, Service, ServiceMap
-from .findings import Impact, Subject
+from ..levels import default_levels
+from ..model import BusinessMetric, Change, Component, FailureMode, InputError, LabelMatcher, Service, ServiceMap, subject_selectors
+from .findings import Impact, Subject, Target
 from .paths import PathIndex, services_for_owner_paths
 
 DEPENDENCY_MODES = ("errors", "latency")
@@ -28,8 +29,21 @@ DEPENDENCY_MODES = ("errors", "latency")
 class ImpactedMode:
     subject: Subject
     mode: FailureMode
-    service_matchers: tuple[LabelMatcher, ...]
+    target: Target
     impact: Impact | None
+
+    @property
+    def service_matchers(self) -> tuple[LabelMatcher, ...]:
+        """The first alternative selector (drafts write one)."""
+        return self.target.selectors[0]
+
+
+def target_of(service: Service, component: Component | None, catalog: Catalog | None = None) -> Target:
+    """How a component's series are picked (one place for impact, judging and drafts)."""
+    own = component is not None and bool(component.matchers)
+    context = subject_selectors(service) if own else ()
+    owns = catalog.owned_prefixes(component.kind, default_levels()) if catalog is not None and component is not None else ()
+    return Target(subject_selectors(service, component), context if context != ((),) else (), service.traffic, owns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,10 +122,10 @@ def _named_component(service_map: ServiceMap, name: str, source: str) -> tuple[S
 
 def _component_modes(service: Service, component: Component, catalog: Catalog, impact: Impact | None) -> list[ImpactedMode]:
     subject = component_subject(service, component)
-    matchers = component.matchers or service.matchers  # a component's own selector wins
-    return [ImpactedMode(subject, mode, matchers, impact) for mode in catalog.modes_for(component)]
+    target = target_of(service, component, catalog)
+    return [ImpactedMode(subject, mode, target, impact) for mode in catalog.modes_for(component)]
 
 
 def _business_modes(metric: BusinessMetric, catalog: Catalog, impact: Impact | None) -> list[ImpactedMode]:
     subject = business_subject(metric)
-    return [ImpactedMode(subject, mode, (), impact) for mode in catalog.modes_for_business(metric)]
+    return [ImpactedMode(subject, mode, Target(), impact) for mode in catalog.modes_for_business(metric)]

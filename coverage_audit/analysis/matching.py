@@ -97,6 +97,19 @@ HEALTHY_VALUES: dict[str, tuple[str, ...]] = {
 }
 
 
+# Labels that carry an outcome (which requests failed), not an identity (whose requests they
+# are): a signal's matcher on one of these narrows to the failure; on any other label it tells
+# the subject's series apart (``endpoint_id=~"..."``, ``route="/v2/..."``, ``storage="cache"``).
+OUTCOME_LABELS = frozenset(HEALTHY_VALUES) | {
+    "le", "quantile", "error", "errors", "success", "failed", "state", "response_code_class", "code_class",
+    "status_class", "request_rejected", "reason", "exception", "result_type",
+}
+
+
+def outcome_label(name: str) -> bool:
+    return name in OUTCOME_LABELS
+
+
 def narrows_like(read: Iterable[LabelMatcher], signal: LabelMatcher) -> bool:
     """Does a read narrow a label the way a failure signal does (``code=~"5.."``)?
 

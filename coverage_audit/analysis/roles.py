@@ -12,17 +12,20 @@ from typing import Iterable
 from ..model import LabelMatcher
 from ..promql import Selector
 from ..scenarios import Role
-from .matching import narrows_like, requires_value
+from .matching import HEALTHY_VALUES, narrows_like, requires_value
 
 
 def role_of(read: Selector, signals: Iterable[Selector], inverse: Iterable[Selector] = ()) -> Role:
     """The role of ``read`` for a mode whose failing series are ``signals`` (and whose
     ``inverse`` selectors move the other way, as cache misses against hits)."""
-    for signal in signals:
+    best: Role = "other"
+    for signal in signals:  # the closest of the mode's signals decides (several conventions)
         if read.metric == signal.metric:
             role = _against(read.matchers, signal)
-            if role != "other":
-                return role
+            if _RANK[role] < _RANK[best]:
+                best = role
+    if best != "other":
+        return best
     for opposite in inverse:
         if read.metric == opposite.metric and _against(read.matchers, opposite) == "signal":
             return "rest"
@@ -32,12 +35,27 @@ def role_of(read: Selector, signals: Iterable[Selector], inverse: Iterable[Selec
 def _against(read: tuple[LabelMatcher, ...], signal: Selector) -> Role:
     narrowing = [m for m in signal.matchers if requires_value(m)]
     if not narrowing:
-        return "signal"  # the signal is the whole family (a throughput counter, a histogram)
+        # The signal is the whole family (a throughput counter, a histogram): a read narrowed
+        # to failed outcomes (``code=~"5.."``) is its failing part, anything else is the family.
+        return "rest" if failing_part(read) else "signal"
     if all(narrows_like(read, m) for m in narrowing):
         return "signal"
     if any(_excludes(read, m) for m in narrowing):
         return "rest"
     return "total"
+
+
+_RANK = {"signal": 0, "rest": 1, "total": 2, "other": 3}
+
+
+def failing_part(read: tuple[LabelMatcher, ...]) -> bool:
+    """Does the read keep only failed outcomes of a label whose healthy values conventions
+    know (``code=~"5.."``, ``status_code="STATUS_CODE_ERROR"``)?"""
+    for label in {m.name for m in read}:
+        healthy = HEALTHY_VALUES.get(label)
+        if healthy and all(any(not m.matches(value) for m in read if m.name == label) for value in healthy):
+            return True
+    return False
 
 
 def _excludes(read: tuple[LabelMatcher, ...], signal_matcher: LabelMatcher) -> bool:

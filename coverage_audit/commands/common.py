@@ -126,13 +126,25 @@ def judge_all(
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Finding]:
     """Judge each mode; ``progress(done, total)`` is called along the way when given."""
-    judge = CoverageJudge(inputs.ruleset, inputs.alertmanager, settings.budget, settings.evaluation_interval)
+    judge = make_judge(inputs, settings)
     findings = []
     for index, mode in enumerate(modes):
-        findings.append(judge.judge(mode.subject, mode.mode, mode.service_matchers, mode.impact))
+        findings.append(judge.judge(mode.subject, mode.mode, mode.target, mode.impact))
         if progress is not None:
             progress(index + 1, len(modes))
     return findings
+
+
+def make_judge(inputs: Inputs, settings: Settings, ruleset: RuleSet | None = None) -> CoverageJudge:
+    """The judge for a run's settings (one place: check, report, draft and drill agree)."""
+    return CoverageJudge(
+        ruleset or inputs.ruleset,
+        inputs.alertmanager,
+        settings.budget,
+        settings.evaluation_interval,
+        scenario=settings.scenario,
+        canary_selector=settings.canary_selector,
+    )
 
 
 def judge_everything(

@@ -8,8 +8,7 @@ import tempfile
 from typing import Any, Mapping
 
 from .. import drafts
-from ..analysis.coverage import CoverageJudge
-from ..analysis.findings import SEVERITY, Finding
+from ..analysis.findings import SEVERITY, Finding, Target
 from ..analysis.impact import ImpactedMode, every_mode, impact_of
 from ..analysis.paths import PathIndex
 from ..config import Settings
@@ -17,7 +16,7 @@ from ..graph import build_graph
 from ..loaders.rules import load_rules
 from ..reporters.table import format_table
 from ..ruleset import build_ruleset
-from .common import EXIT_ERROR, EXIT_OK, Inputs, judge_all, load_inputs, read_change
+from .common import EXIT_ERROR, EXIT_OK, Inputs, judge_all, load_inputs, make_judge, read_change
 from .output import report_errors, write_atomically
 
 
@@ -35,7 +34,7 @@ def draft(settings: Settings, args: Mapping[str, Any]) -> int:
     )
     fmt = settings.format if settings.format in ("prometheus", "prometheusrule") else "prometheus"
     files = drafts.render(planned, fmt)
-    verdicts = verify(planned, files, inputs, settings)
+    verdicts = verify(planned, files, inputs, settings, {m.subject.name: m.target for m in modes})
     out = args.get("out") or "drafts"
     if args.get("dry_run"):
         for file in files:
@@ -60,7 +59,13 @@ def _modes(inputs: Inputs, args: Mapping[str, Any]) -> tuple[list[ImpactedMode],
     return list(impact.modes), described
 
 
-def verify(planned: list[drafts.Draft], files: list[drafts.DraftFile], inputs: Inputs, settings: Settings) -> dict[tuple[str, str], Finding]:
+def verify(
+    planned: list[drafts.Draft],
+    files: list[drafts.DraftFile],
+    inputs: Inputs,
+    settings: Settings,
+    targets: dict[str, Target],
+) -> dict[tuple[str, str], Finding]:
     """Judge every drafted mode against the drafts alone: each must come out covered."""
     with tempfile.TemporaryDirectory(prefix="coverage-audit-drafts-") as folder:
         for file in files:
@@ -70,17 +75,8 @@ def verify(planned: list[drafts.Draft], files: list[drafts.DraftFile], inputs: I
         load = load_rules([folder], jobs=1)
     if load.errors:  # a template bug, not an input problem: say so loudly
         raise RuntimeError(f"drafted rules do not load: {load.errors[0]}")
-    judge = CoverageJudge(build_ruleset(load), inputs.alertmanager, settings.budget, settings.evaluation_interval)
-    matchers = {d.subject.name: _matchers(inputs, d) for d in planned}
-    return {(d.subject.name, d.mode.id): judge.judge(d.subject, d.mode, matchers[d.subject.name], None) for d in planned}
-
-
-def _matchers(inputs: Inputs, draft: drafts.Draft) -> tuple:
-    service = inputs.service_map.services.get(draft.subject.service or "")
-    if service is None:
-        return ()
-    component = next((c for c in service.components if c.subject == draft.subject.name), None)
-    return (component.matchers if component and component.matchers else service.matchers)
+    judge = make_judge(inputs, settings, build_ruleset(load))
+    return {(d.subject.name, d.mode.id): judge.judge(d.subject, d.mode, targets[d.subject.name], None) for d in planned}
 
 
 def write_files(out: str, files: list[drafts.DraftFile], force: bool) -> list[str]:
