@@ -27,6 +27,14 @@ class RuleSet:
     skipped: list[Skipped] = field(default_factory=list)
     files: int = 0
     classifier: LevelClassifier = field(default_factory=default_levels)
+    recorded_metrics: dict[Selector, tuple[str, ...]] = field(default_factory=dict)  # recorded reads -> raw metrics
+
+    def metrics_of(self, selector: Selector) -> tuple[str, ...]:
+        """The raw metrics a read reaches: its own name, or what the recordings behind it read."""
+        found = self.recorded_metrics.get(selector)
+        if found is not None:
+            return found
+        return (selector.metric,) if selector.metric and selector.metric not in self.records else ()
 
     @property
     def alerts(self) -> list[Rule]:
@@ -174,6 +182,7 @@ def build_ruleset(load: RuleLoad, levels: LevelClassifier | None = None) -> Rule
         skipped=list(load.skipped),
         files=load.files,
         classifier=classifier,
+        recorded_metrics={node: metrics for node, metrics in raw.items() if isinstance(node, Selector)},
     )
 
 

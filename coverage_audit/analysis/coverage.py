@@ -14,17 +14,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from .. import promql
 from ..durations import format_duration
-from ..model import AlertmanagerConfig, FailureMode, LabelMatcher, MatchOp, Rule, Selectors
+from ..model import AlertmanagerConfig, FailureMode, LabelMatcher, MatchOp, Route, Rule, Selectors
 from ..promql import Selector
-from ..ruleset import RuleSet, _common
+from ..ruleset import RuleSet
 from ..scenarios import DEFAULT_SCENARIO, SCENARIOS, subject_traffic, world
-from .evaluate import Evaluator, Outcome, World, describe_never, describe_noisy
+from ..scenarios import Role, behaviour
+from .evaluate import Evaluator, Outcome, Quiet, World, describe_never, describe_noisy, moves as _moves
+from .reads import ReadIndex
+from .roles import role_of
 from .findings import AlertCoverage, Finding, Impact, Related, Subject, Target
-from .matching import is_specific, outcome_label
+from .matching import compatible_pair, is_specific, outcome_label
 from .routing import route
 
 _OPPOSITE = {"rise": "drop", "drop": "rise", "absent": "rise"}
@@ -50,14 +53,17 @@ class CoverageJudge:
         self.scenario = scenario
         canary = promql.parse_selector(canary_selector).matchers if canary_selector else ()
         self.canary_labels = frozenset(CANARY_LABELS) | {m.name for m in canary}
+        self.routing_labels = _route_labels(alertmanager.route) if alertmanager is not None else frozenset()
         self._by_metric: dict[str, list[Rule]] = {}
-        self._pins: dict[Rule, dict[str, str]] = {}
+        self._pins: dict[tuple[Rule, str], dict[str, str]] = {}
         self._pin_tables: dict[tuple[str, str], dict[str | None, list[Rule]]] = {}
         for rule in ruleset.rules:
             if rule.kind == "alert" and rule.query is not None:
                 for metric in ruleset.raw_metrics[rule]:
                     self._by_metric.setdefault(metric, []).append(rule)
         self._infra_by_label: dict[tuple[str, str], list[Rule]] | None = None
+        self._reads = ReadIndex(ruleset.records)
+        self._quiet: dict[tuple[tuple[LabelMatcher, ...], float], dict] = {}  # (selector, traffic) -> values
 
     # ------------------------------------------------------------------ judging
 
@@ -123,19 +129,24 @@ class CoverageJudge:
                 first = wanted[0]
                 table = self._pin_table(metric, first.name)
                 for rule in table.get(first.value, []) + table.get(None, []):
-                    pins = self._pins_of(rule)
+                    pins = self._pins_of(rule, metric)
                     if all(pins.get(m.name, m.value) == m.value for m in wanted[1:]):
                         maybe.setdefault(rule, None)
                 if not others:
                     others = next((rules[:1] for value, rules in table.items() if value not in (None, first.value)), [])
         return list(maybe), others
 
-    def _pins_of(self, rule: Rule) -> dict[str, str]:
-        """Label values every selector of the alert pins, through the recordings it reads."""
-        pins = self._pins.get(rule)
+    def _pins_of(self, rule: Rule, metric: str = "") -> dict[str, str]:
+        """Label values the alert's reads of ``metric`` (all its reads when "") pin, through the
+        recordings they read, where they agree: a guard such as ``unless on(type)
+        mapping{monitor="global"}`` does not read the metric and pins nothing for it."""
+        key = (rule, metric)
+        pins = self._pins.get(key)
         if pins is None:
             selectors = rule.query.selectors if rule.query is not None else ()
-            pins = self._pins[rule] = _common(self.ruleset.records.pins(s) for s in selectors)
+            if metric:
+                selectors = tuple(s for s in selectors if metric in self.ruleset.metrics_of(s))
+            pins = self._pins[key] = _agreeing(self.ruleset.records.pins(s) for s in selectors)
         return pins
 
     def _pin_table(self, metric: str, label: str) -> dict[str | None, list[Rule]]:
@@ -144,13 +155,27 @@ class CoverageJudge:
         if table is None:
             table = self._pin_tables[(metric, label)] = {}
             for rule in self._by_metric.get(metric, ()):
-                table.setdefault(self._pins_of(rule).get(label), []).append(rule)
+                table.setdefault(self._pins_of(rule, metric).get(label), []).append(rule)
         return table
 
     def _judge_alert(self, rule: Rule, worlds: "_Worlds", target: Target, has_service: bool) -> AlertCoverage | Related | None:
         level = self.ruleset.levels[rule]
-        if _contradicts(self._pins_of(rule), target.context):
-            return _OtherSeries(rule, level, f"watches it only for {_pins_text(self._pins_of(rule))}")
+        if target.context:
+            metrics = {s.metric for s in worlds.signals + worlds.inverse if s.metric in self.ruleset.raw_metrics[rule]}
+            pins = _agreeing(self._pins_of(rule, metric) for metric in metrics if metric)
+            if _contradicts(pins, target.context):
+                return _OtherSeries(rule, level, f"watches it only for {_pins_text(pins)}")
+        reads = self._reads.of(rule)
+        if not any(worlds.moves(read) for read in reads.raw):
+            # No failure of this subject moves anything it reads: it cannot fire on one.
+            # Said without evaluating it (most candidates of a large rule set end here).
+            if reads.empty:
+                return Related(rule, "application", f"reads {min(map(str, reads.empty))}, which no recording rule produces for these labels")
+            near = sorted(str(r) for r in reads.raw if worlds.near(r))
+            if near:
+                wanted = " or ".join(dict.fromkeys(worlds.mode.signals))
+                return Related(rule, level, f"reads {near[0]} but not the failing series {_shorten(wanted, 160)}")
+            return _OtherSeries(rule, level, "watches it only for other series")
         outcomes = worlds.outcomes(rule)
         judged = outcomes[self.scenario]
         if not judged.facts.signal:
@@ -173,7 +198,7 @@ class CoverageJudge:
             if not judged.facts.unsure:
                 if judged.facts.empty_reads:
                     return Related(rule, "application", f"reads {judged.facts.empty_reads[0]}, which no recording rule produces for these labels")
-                if self.scenario != "outage" and outcomes["outage"].fires_at is not None:
+                if self.scenario != "outage" and "outage" in outcomes and outcomes["outage"].fires_at is not None:
                     return Related(rule, "application", f"never fires in the {self.scenario} scenario ({describe_never(judged.facts, watched)}); it fires in an outage")
                 return Related(rule, "application", describe_never(judged.facts, watched))
         if judged.facts.unsure:
@@ -302,6 +327,8 @@ class _Worlds:
                  signals: tuple[Selector, ...], inverse: tuple[Selector, ...]) -> None:
         self.judge = judge
         self.evaluators: dict[tuple[int, str], Evaluator] = {}
+        self.still: dict[int, dict] = {}  # per alternative: values no scenario moves
+        self.quiet: dict[int, Quiet] = {}
         self.subject, self.mode, self.target = subject, mode, target
         self.signals, self.inverse = signals, inverse
         signal_identity = {m.name for s in signals for m in s.matchers if is_specific(m) and not outcome_label(m.name)}
@@ -309,6 +336,40 @@ class _Worlds:
             frozenset({m.name for m in alternative if is_specific(m)} | signal_identity) for alternative in target.selectors
         ]
         self.traffic = subject_traffic(target.traffic)
+        self.model = mode.model or {"rise": "events", "drop": "good_events", "absent": "heartbeat"}[mode.direction]
+        self.companions = tuple(
+            (m.model, tuple(x for x in (promql.parse_selector(t) for t in m.signals) if x.metric)) for m in mode.implied
+        )
+        self._moving: dict[Selector, bool] = {}
+        self._roles: dict[Selector, Role] = {}
+
+    def moves(self, read: Selector) -> bool:
+        """Does a failure of the subject (an outage, the strongest) move this raw read?"""
+        found = self._moving.get(read)
+        if found is None:
+            found = self._moving[read] = self._role(read) in ("signal", "rest", "total") and _moves(
+                behaviour(self.model, self._role(read), world().scenario("outage"), self.traffic, read.metric or "", True)
+            ) or any(
+                compatible_pair(read.matchers, alternative) and role_of(read, signals) != "other"
+                for alternative in self.target.selectors for _, signals in self.companions
+            )
+        return found
+
+    def touches(self, read: Selector) -> bool:
+        """Does the failure concern this raw read at all (its family, or a companion's)?"""
+        return self._role(read) != "other" or any(
+            role_of(read, signals) != "other" for _, signals in self.companions
+        )
+
+    def near(self, read: Selector) -> bool:
+        return self._role(read) == "total"
+
+    def _role(self, read: Selector) -> Role:
+        found = self._roles.get(read)
+        if found is None:
+            selects = any(compatible_pair(read.matchers, alternative) for alternative in self.target.selectors)
+            found = self._roles[read] = role_of(read, self.signals, self.inverse) if selects else "other"
+        return found
 
     def evaluator(self, index: int, scenario: str) -> Evaluator:
         key = (index, scenario)
@@ -319,26 +380,37 @@ class _Worlds:
                 identity_labels=self.identity_labels[index],
                 signals=self.signals,
                 inverse=self.inverse,
-                model=self.mode.model or {"rise": "events", "drop": "good_events", "absent": "heartbeat"}[self.mode.direction],
+                model=self.model,
                 scenario=world().scenario(scenario),
                 traffic=self.traffic,
                 canary_labels=self.judge.canary_labels,
-                companions=tuple(
-                    (m.model, tuple(x for x in (promql.parse_selector(t) for t in m.signals) if x.metric)) for m in self.mode.implied
-                ),
+                routing_labels=self.judge.routing_labels,
+                companions=self.companions,
             )
-            found = self.evaluators[key] = Evaluator(self.judge.ruleset.records, world_)
+            identity = self.target.selectors[index]
+            values = self.judge._quiet.setdefault((identity, self.traffic), {})
+            quiet = self.quiet.get(index)
+            if quiet is None:
+                quiet = self.quiet[index] = Quiet(self.judge._reads, values, self.touches)
+            found = self.evaluators[key] = Evaluator(self.judge.ruleset.records, world_, self.still.setdefault(index, {}), quiet)
         return found
 
     def outcomes(self, rule: Rule) -> dict[str, Outcome]:
-        """The alert's outcome per scenario, for the alternative selector it does best with."""
-        best: dict[str, Outcome] | None = None
-        for index in range(len(self.target.selectors)):
-            outcomes: dict[str, Outcome] = {name: self.evaluator(index, name).outcome(rule) for name in SCENARIOS}
-            if best is None or _better(outcomes[self.judge.scenario], best[self.judge.scenario]):
-                best = outcomes
-        assert best is not None
-        return best
+        """The alert's outcome per scenario, for the alternative selector it does best with. The
+        other scenarios are only asked of an alert that fires in the judged one (or, for a
+        message, of one that does not: whether it would in an outage)."""
+        judged = self.judge.scenario
+        best_index, best = 0, self.evaluator(0, judged).outcome(rule)
+        for index in range(1, len(self.target.selectors)):
+            found = self.evaluator(index, judged).outcome(rule)
+            if _better(found, best):
+                best_index, best = index, found
+        outcomes: dict[str, Outcome] = {judged: best}
+        fires = best.facts.signal and not best.noisy and (best.fires_at is not None or bool(best.facts.unsure))
+        for name in SCENARIOS:
+            if name != judged and (fires or (name == "outage" and best.facts.signal and not best.noisy)):
+                outcomes[name] = self.evaluator(best_index, name).outcome(rule)
+        return outcomes
 
 
 def _better(a: Outcome, b: Outcome) -> bool:
@@ -350,6 +422,30 @@ def _better(a: Outcome, b: Outcome) -> bool:
         return (0 if o.facts.isolated else 1, o.fires_at)
 
     return rank(a) < rank(b)
+
+
+def _route_labels(route: Route) -> frozenset[str]:
+    """Every label name the routing tree matches on: the labels an alert's routing depends on."""
+    names: set[str] = set()
+    stack = [route]
+    while stack:
+        node = stack.pop()
+        names.update(m.name for m in node.matchers)
+        stack.extend(node.routes)
+    return frozenset(names)
+
+
+def _agreeing(mappings: Iterable[dict[str, str]]) -> dict[str, str]:
+    """Every label some mapping pins, unless two of them pin it differently."""
+    agreed: dict[str, str] = {}
+    conflicts: set[str] = set()
+    for mapping in mappings:
+        for label, value in mapping.items():
+            if agreed.setdefault(label, value) != value:
+                conflicts.add(label)
+    for label in conflicts:
+        del agreed[label]
+    return agreed
 
 
 def _contradicts(pins: dict[str, str], context: Selectors) -> bool:

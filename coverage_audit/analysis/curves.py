@@ -93,12 +93,45 @@ class Curve:
     def times(self) -> list[float]:
         return [t for t, _ in self.points]
 
+    def sample_sorted(self, times: list[float]) -> list[tuple[float, float]]:
+        """(left limit, value) at each of ``times`` (ascending), in one pass."""
+        points = self.points
+        count = len(points)
+        result: list[tuple[float, float]] = []
+        index = 0  # points[index] is the first point with time >= t
+        for t in times:
+            if t <= 0:
+                value = points[0][1] if t < 0 else self.at(0.0)
+                result.append((points[0][1], value))
+                continue
+            while index < count and points[index][0] < t:
+                index += 1
+            if index == count:
+                last = points[-1][1]
+                result.append((last, last))
+                continue
+            if points[index][0] == t:
+                left = points[index][1]
+                right_index = index
+                while right_index + 1 < count and points[right_index + 1][0] == t:
+                    right_index += 1
+                result.append((left, points[right_index][1]))
+                continue
+            t0, v0 = points[index - 1]
+            t1, v1 = points[index]
+            if _finite(v0) and _finite(v1):
+                value = v0 + (v1 - v0) * (t - t0) / (t1 - t0)
+            else:
+                value = v0
+            result.append((value, value))
+        return result
+
     # ------------------------------------------------------------------ transforming
 
     def map(self, fn: Callable[[float], float], bends: bool = False) -> "Curve":
         if not bends:
             return Curve(tuple((t, _safe(fn, v)) for t, v in self.points))
-        return Curve.sample(lambda t: _safe(fn, self.at(t)), self._grid(self.times()), self)
+        return Curve.combine([self], fn)
 
     def shift(self, delay: float) -> "Curve":
         """What a read ``offset delay`` sees: the same curve, later."""
@@ -108,26 +141,37 @@ class Curve:
 
     @staticmethod
     def combine(curves: list["Curve"], fn: Callable[..., float], bends: bool = True) -> "Curve":
-        """``fn`` applied pointwise to several curves (arithmetic between series)."""
+        """``fn`` applied pointwise to several curves (arithmetic between series). Where ``fn``
+        bends straight pieces (a ratio of ramps), pieces get interior samples."""
         constants = [c.constant_value for c in curves]
         if all(v is not None for v in constants):
             return Curve.constant(_safe(fn, *constants))  # type: ignore[arg-type]
         times = sorted({t for c in curves for t in c.times()})
-        grid = Curve._grid(times) if bends else times
+        columns = [c.sample_sorted(times) for c in curves]
         points: list[Point] = [(0.0, _safe(fn, *(c.healthy for c in curves)))]
-        for t in grid:
-            left = _safe(fn, *(c._left(t) for c in curves))
-            right = _safe(fn, *(c.at(t) for c in curves))
+        previous_t: float | None = None
+        previous_v = 0.0
+        for index, t in enumerate(times):
+            left = _safe(fn, *(column[index][0] for column in columns))
+            right = _safe(fn, *(column[index][1] for column in columns))
+            if bends and previous_t is not None and t - previous_t > 0 and t < HORIZON / 2:
+                points.extend(Curve._bent(curves, fn, previous_t, previous_v, t, left))
             if t > 0 and not _same(left, right):
                 points.append((t, left))
             points.append((t, right))
+            previous_t, previous_v = t, right
         return Curve(_compact(points))
 
     @staticmethod
-    def sample(fn: Callable[[float], float], grid: Iterable[float], like: "Curve | None" = None) -> "Curve":
-        points = [(0.0, fn(-1.0))]
-        points += [(t, fn(t)) for t in grid if t >= 0]
-        return Curve(_compact(points))
+    def _bent(curves: list["Curve"], fn: Callable[..., float], t0: float, v0: float, t1: float, v1: float) -> list[Point]:
+        """Interior samples of ``fn`` over (t0, t1) where it is not a straight line there."""
+        middle = (t0 + t1) / 2
+        value = _safe(fn, *(c.at(middle) for c in curves))
+        if not (_finite(value) and _finite(v0) and _finite(v1)):
+            return []
+        if abs(value - (v0 + v1) / 2) <= 1e-9 * max(1.0, abs(value)):
+            return []
+        return [(t0 + (t1 - t0) * k / (_SAMPLES + 1), _safe(fn, *(c.at(t0 + (t1 - t0) * k / (_SAMPLES + 1)) for c in curves))) for k in range(1, _SAMPLES + 1)]
 
     def window(self, width: float, how: str) -> "Curve":
         """The function over a sliding window ``[t - width, t]``: ``avg`` (rate of a counter's
@@ -136,39 +180,46 @@ class Curve:
             return self if how != "delta" else Curve.constant(0.0)
         times = self.times()
         grid = sorted({t for t in times} | {t + width for t in times})
-        grid = Curve._grid(grid)
         if how == "avg":
-            fn = lambda t: self._average(t - width, t)  # noqa: E731
-        elif how == "max":
-            fn = lambda t: self._extreme(t - width, t, max)  # noqa: E731
-        elif how == "min":
-            fn = lambda t: self._extreme(t - width, t, min)  # noqa: E731
+            ends = self.integrals(grid)
+            starts = self.integrals([t - width for t in grid])
+            values = [(b - a) / width for a, b in zip(starts, ends)]
         elif how == "delta":
-            fn = lambda t: self.at(t) - self.at(t - width)  # noqa: E731
+            now = self.sample_sorted(grid)
+            then = self.sample_sorted([t - width for t in grid])
+            values = [b[1] - a[1] for a, b in zip(then, now)]
+        elif how in ("max", "min"):
+            pick = max if how == "max" else min
+            values = [self._extreme(t - width, t, pick) for t in grid]
         else:
             raise ValueError(how)
-        return Curve.sample(fn, grid)
+        healthy = self.healthy if how != "delta" else 0.0
+        return Curve(_compact([(0.0, healthy)] + [(t, v) for t, v in zip(grid, values) if t >= 0]))
 
-    def integral(self, start: float, end: float) -> float:
-        """∫ of the curve over [start, end] (healthy value before 0)."""
-        if end <= start:
-            return 0.0
-        total = 0.0
-        if start < 0:
-            total += self.healthy * (min(end, 0.0) - start)
-            start = 0.0
-            if end <= 0:
-                return total
-        times = [t for t in self.times() if start < t < end]
-        edges = [start, *times, end]
-        for a, b in zip(edges, edges[1:]):
-            if b > a:
-                va, vb = self.at(a), self._left(b)
-                total += (va + vb) / 2 * (b - a) if _finite(va) and _finite(vb) else va * (b - a)
-        return total
-
-    def _average(self, start: float, end: float) -> float:
-        return self.integral(start, end) / (end - start)
+    def integrals(self, times: list[float]) -> list[float]:
+        """The running integral F(t), with F(0) = 0 and the healthy value before 0, at each of
+        ``times`` (ascending), in one pass over the pieces."""
+        points = self.points
+        result: list[float] = []
+        cumulative = 0.0  # F at points[index][0]
+        index = 0
+        for t in times:
+            if t <= 0:
+                result.append(self.healthy * t)
+                continue
+            while index + 1 < len(points) and points[index + 1][0] <= t:
+                t0, v0 = points[index]
+                t1, v1 = points[index + 1]
+                cumulative += _area(t0, v0, t1, v1)
+                index += 1
+            t0, v0 = points[index]
+            if index + 1 < len(points):
+                t1, v1 = points[index + 1]
+                value = v0 + (v1 - v0) * (t - t0) / (t1 - t0) if t1 > t0 and _finite(v0) and _finite(v1) else v0
+            else:
+                value = v0
+            result.append(cumulative + _area(t0, v0, t, value))
+        return result
 
     def _extreme(self, start: float, end: float, pick: Callable[..., float]) -> float:
         values = [self.at(start), self._left(end), self.at(end)]
@@ -188,19 +239,6 @@ class Curve:
                 break
         return self.at(t)
 
-    @staticmethod
-    def _grid(times: list[float]) -> list[float]:
-        """Breakpoints plus a few samples inside each piece (for bending operations)."""
-        grid: list[float] = []
-        ordered = sorted(set(times))
-        for a, b in zip(ordered, ordered[1:]):
-            grid.append(a)
-            if b < HORIZON / 2:
-                grid += [a + (b - a) * k / (_SAMPLES + 1) for k in range(1, _SAMPLES + 1)]
-        if ordered:
-            grid.append(ordered[-1])
-        return grid
-
     # ------------------------------------------------------------------ comparing
 
     def holds(self, op: str, threshold: float) -> "Span":
@@ -219,6 +257,14 @@ def _compare(value: float, op: str, threshold: float) -> bool:
         "==": value == threshold,
         "!=": value != threshold,
     }[op]
+
+
+def _area(t0: float, v0: float, t1: float, v1: float) -> float:
+    if t1 <= t0:
+        return 0.0
+    if _finite(v0) and _finite(v1):
+        return (v0 + v1) / 2 * (t1 - t0)
+    return v0 * (t1 - t0)
 
 
 def _safe(fn: Callable[..., float], *args: float) -> float:

@@ -19,7 +19,8 @@ used to be a list of special cases:
   keeps ``instance`` it is the whole of one series.
 
 Work is linear in the rule DAG: every node is evaluated once per context (the labels that
-survive above it, the matchers and offset pushed into a recording), however many paths reach it.
+survive above it, the matchers pushed into a recording), however many paths reach it; an offset
+shifts an answer in time instead of asking again.
 """
 
 from __future__ import annotations
@@ -27,14 +28,15 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass, field, replace
-from typing import Callable, Mapping
+from typing import Callable, Mapping, NamedTuple
 
 from ..model import LabelMatcher, MatchOp, Rule
 from ..promql import Aggregate, Binary, Call, Expr, Number, Selector, String, Subquery, Unary, constant
 from ..ruleset import RecordIndex
+from .reads import ReadIndex
 from ..scenarios import EPOCH, Behaviour, Scenario, behaviour
 from .curves import ALWAYS, INF, NEVER, Curve, Span
-from .matching import compatible, is_specific
+from .matching import compatible_pair, is_specific
 from .roles import role_of
 
 MAX_RECORDING_DEPTH = 16  # recording rules on recording rules; real sets use 3-4 levels
@@ -55,6 +57,7 @@ class World:
     traffic: float
     canary_labels: frozenset[str]  # labels that tell a canary apart (instance, pod, ...)
     companions: tuple[tuple[str, tuple[Selector, ...]], ...] = ()  # (model, signals) that move along
+    routing_labels: frozenset[str] = frozenset()  # labels the Alertmanager routes match on
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,7 @@ class Facts:
     empty_reads: tuple[str, ...] = ()  # recorded names no recording produces for these labels
     absence: bool = False  # the failing series reach the result only through their absence
     near: tuple[str, ...] = ()  # reads of the signal's family that miss its failing series
+    moved: bool = False  # some read below moves in the scenario (the signal's or a companion's)
 
     def merge(self, other: "Facts") -> "Facts":
         if other is _NO_FACTS:
@@ -98,6 +102,7 @@ class Facts:
             empty_reads=_union(self.empty_reads, other.empty_reads),
             absence=(self.absence or not self.signal) and (other.absence or not other.signal),
             near=_union(self.near, other.near),
+            moved=self.moved or other.moved,
         )
 
 
@@ -146,43 +151,86 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class Grouping:
-    """Labels that survive the aggregations above a node."""
+    """The labels that matter to a verdict (the canary's, the subject's, those routes match on)
+    still present above a node. Only these are tracked, so the contexts a rule DAG is evaluated
+    in stay few however many different aggregations it holds."""
 
-    only: frozenset[str] | None = None  # by (...) lists, intersected; None: no by()
-    removed: frozenset[str] = frozenset()
+    kept: frozenset[str]
 
     def keeps(self, label: str) -> bool:
-        return label not in self.removed and (self.only is None or label in self.only)
+        return label in self.kept
 
     def by(self, labels: tuple[str, ...], without: bool) -> "Grouping":
         chosen = frozenset(labels)
-        if without:
-            return Grouping(self.only, self.removed | chosen)
-        return Grouping(chosen if self.only is None else self.only & chosen, self.removed)
+        return Grouping(self.kept - chosen if without else self.kept & chosen)
+
+    def on(self, labels: tuple[str, ...]) -> "Grouping":
+        return Grouping(self.kept & frozenset(labels))
 
 
-_ALL = Grouping()
-
-
-@dataclass(frozen=True, slots=True)
-class _Ctx:
-    grouping: Grouping = _ALL
+class _Ctx(NamedTuple):
+    grouping: Grouping
     push: tuple[LabelMatcher, ...] = ()  # an alert's matchers pushed into a recording's body
-    offset: float = 0.0
     depth: int = 0  # recording rules entered
+
+
+class Quiet:
+    """Which subtrees read nothing a world's failure touches, and their shared values.
+
+    ``touches(read)`` says whether a raw read matters to the world (its signal, the family, a
+    companion); a subtree is quiet when none of the raw reads under it does. Quiet values only
+    depend on the subject's selector (joins read its labels) and traffic, so one ``values`` table
+    serves every mode and scenario of every subject picked by the same selector.
+    """
+
+    def __init__(self, reads: "ReadIndex", values: dict[tuple[int, tuple[LabelMatcher, ...], int], "Value"],
+                 touches: Callable[[Selector], bool]) -> None:
+        self.reads = reads
+        self.values = values
+        self.touches = touches
+        self._sets: dict[int, bool] = {}
+
+    def holds(self, node: Expr, push: tuple[LabelMatcher, ...], depth: int) -> bool:
+        return not self.touched(node, push, depth)
+
+    def touched(self, node: Expr, push: tuple[LabelMatcher, ...], depth: int) -> bool:
+        reads = self.reads.under(node, push, depth)
+        found = self._sets.get(id(reads))
+        if found is None:
+            found = self._sets[id(reads)] = any(map(self.touches, reads.raw))
+        return found
+
+    def constant(self, node: Expr, push: tuple[LabelMatcher, ...], depth: int) -> bool:
+        """Reads nothing at all (a recording of constants: a mapping, a threshold)."""
+        reads = self.reads.under(node, push, depth)
+        return not reads.raw and not reads.empty
 
 
 class Evaluator:
     """Evaluates alerts against one rule set in one world; memoised per (node, context)."""
 
-    def __init__(self, records: RecordIndex, world: World) -> None:
+    def __init__(
+        self,
+        records: RecordIndex,
+        world: World,
+        still: dict[tuple[object, _Ctx], "Value"] | None = None,
+        quiet: "Quiet | None" = None,
+    ) -> None:
         self.records = records
         self.world = world
         self._memo: dict[tuple[object, _Ctx], Value] = {}
+        # Values no scenario moves (guards, baselines, other series), shared by the evaluators
+        # of the other scenarios of the same subject.
+        self._still = still if still is not None else {}
+        # Subtrees that read nothing of this subject's failure: the same for every subject and
+        # mode of the run (at one traffic), so evaluated once for all of them.
+        self._quiet = quiet
+        self._pushes: dict[tuple[int, tuple[LabelMatcher, ...]], Selector] = {}
+        self._top = _Ctx(Grouping(world.canary_labels | world.identity_labels | world.routing_labels | _labels(world.identity)))
 
     def outcome(self, rule: Rule) -> Outcome:
         assert rule.query is not None
-        value = self.eval(rule.query.ast, _Ctx())
+        value = self.eval(rule.query.ast, self._top)
         span = value.span
         if value.scalar:  # ``expr: 1``: a constant alert (a watchdog) fires always
             span = ALWAYS
@@ -193,11 +241,30 @@ class Evaluator:
     # ------------------------------------------------------------------ dispatch
 
     def eval(self, node: Expr, ctx: _Ctx) -> Value:
-        key = (node if isinstance(node, Selector) else id(node), ctx)
+        # An offset only moves what a read sees in time: evaluate without it (shared by every
+        # offset a rule set reads the same series at) and shift the answer.
+        offset = node.offset if isinstance(node, (Selector, Subquery)) else 0.0
+        if isinstance(node, Selector):
+            key: tuple[object, _Ctx] = (replace(node, offset=0.0) if offset else node, ctx)
+        else:
+            key = (id(node), ctx)
         found = self._memo.get(key)
         if found is None:
-            found = self._memo[key] = self._eval(node, ctx)
-        return found
+            found = self._still.get(key)
+            if found is None:
+                quiet = self._quiet is not None and self._quiet.holds(node, ctx.push, ctx.depth)
+                if quiet:
+                    assert self._quiet is not None
+                    shared = (id(node), ctx.push, ctx.depth)
+                    found = self._quiet.values.get(shared)
+                    if found is None:
+                        found = self._quiet.values[shared] = self._eval(node, ctx)
+                else:
+                    found = self._eval(node, ctx)
+                if not found.facts.moved:
+                    self._still[key] = found
+            self._memo[key] = found
+        return _shifted(found, offset) if offset else found
 
     def _eval(self, node: Expr, ctx: _Ctx) -> Value:
         if isinstance(node, Number):
@@ -210,7 +277,7 @@ class Evaluator:
             inner = self.eval(node.expr, ctx)
             return replace(inner, curve=inner.curve.map(lambda v: -v) if inner.curve else None)
         if isinstance(node, Subquery):
-            inner = self.eval(node.expr, replace(ctx, offset=ctx.offset + node.offset))
+            inner = self.eval(node.expr, ctx)
             return Value(inner.curve, inner.span.extend(node.range), inner.facts, inner.hist, None, node.range, inner.scalar, inner.static)
         if isinstance(node, Aggregate):
             return self._aggregate(node, ctx)
@@ -223,7 +290,10 @@ class Evaluator:
     # ------------------------------------------------------------------ reads
 
     def _selector(self, selector: Selector, ctx: _Ctx) -> Value:
-        read = _pushed(selector, ctx)
+        key = (id(selector), ctx.push)
+        read = self._pushes.get(key)
+        if read is None:
+            read = self._pushes[key] = _pushed(selector, ctx)
         name = read.metric
         if name is not None and name in self.records and ctx.depth < MAX_RECORDING_DEPTH:
             return self._recorded(read, ctx)
@@ -233,12 +303,19 @@ class Evaluator:
         rules = [r for r in self.records.definitions(read) if r.query is not None]
         if not rules:  # recorded under that name, but not for these labels: selects nothing
             return Value(Curve.constant(math.nan), NEVER, Facts(empty_reads=(str(read),)))
+        inner = {id(r): _Ctx(ctx.grouping, tuple(sorted((m for m in read.matchers if m.name not in r.labels), key=_matcher_key)), ctx.depth + 1) for r in rules}
+        if self._quiet is not None and len(rules) > 1:
+            # Copies of one recording (per cluster, per shard) are alike for this subject: the
+            # first that reads its failure stands for them all; the rest are not evaluated.
+            touching = [r for r in rules if self._quiet.touched(r.query.ast, inner[id(r)].push, inner[id(r)].depth)]  # type: ignore[union-attr]
+            if touching:
+                rules = touching[:1]
+            elif not all(self._quiet.constant(r.query.ast, inner[id(r)].push, inner[id(r)].depth) for r in rules):  # type: ignore[union-attr]
+                rules = rules[:1]
         bodies: list[tuple[Rule, Value]] = []
         for rule in rules:
-            pushed = tuple(m for m in read.matchers if m.name not in rule.labels)
-            inner = _Ctx(ctx.grouping, pushed, read.offset, ctx.depth + 1)
             assert rule.query is not None
-            bodies.append((rule, self.eval(rule.query.ast, inner)))
+            bodies.append((rule, self.eval(rule.query.ast, inner[id(rule)])))
         if all(v.static is not None or (v.scalar and not v.facts.signal) for _, v in bodies):
             # A recording of constants (a mapping, a threshold): its series are its labels.
             sets = tuple({**(s if isinstance(s, dict) else {}), **r.labels} for r, v in bodies for s in (v.static or ({},)))
@@ -257,7 +334,7 @@ class Evaluator:
 
     def _raw(self, read: Selector, ctx: _Ctx) -> Value:
         world = self.world
-        selects = compatible(read.matchers, world.identity)
+        selects = compatible_pair(read.matchers, world.identity)
         role = role_of(read, world.signals, world.inverse) if selects else "other"
         whole = any(ctx.grouping.keeps(label) for label in world.canary_labels)
         metric = read.metric or ""
@@ -271,10 +348,10 @@ class Evaluator:
                     break
         seen = behaviour(model, role, world.scenario, world.traffic, metric, whole)
         own = model == world.model  # not a companion's series
-        moves = own and role != "other" and _moves(seen)
-        unknown = own and seen.kind == "gauge" and not moves and role in ("other", "total")
+        moving = own and role != "other" and moves(seen)
+        unknown = own and seen.kind == "gauge" and not moving and role in ("other", "total")
         facts = _NO_FACTS
-        if moves or (own and role in ("signal", "rest")):
+        if moving or (own and role in ("signal", "rest")):
             kept = tuple((m.name, m.value) for m in read.matchers if m.op is MatchOp.EQ and ctx.grouping.keeps(m.name))
             kept += tuple((m.name, m.value) for m in world.identity if m.op is MatchOp.EQ and ctx.grouping.keeps(m.name))
             isolated = any(is_specific(m) and m.name in world.identity_labels for m in read.matchers) or any(
@@ -283,42 +360,35 @@ class Evaluator:
             facts = Facts(signal=True, watch=read if role in ("signal", "rest") else None, labels=kept, isolated=isolated)
         elif own and role == "total":  # the family, but not the failing series: a near miss
             facts = Facts(near=(str(read),))
-        offset = read.offset
-        span = ALWAYS
-        if seen.vanishes:
-            span = Span(((-INF, offset + (read.range or 0.0)),))
-        elif read.range:
-            span = ALWAYS
+        if moves(seen):
+            facts = replace(facts, moved=True)
+        span = Span(((-INF, read.range or 0.0),)) if seen.vanishes else ALWAYS
         if seen.kind == "histogram":
             return self._histogram_read(read, seen, span, facts)
         if seen.kind == "counter":
-            rate = Curve.step(seen.rate_before, seen.rate_after).shift(offset)
+            rate = Curve.step(seen.rate_before, seen.rate_after)
             if read.range is not None:
                 return Value(None, span, facts, rate=rate, range=read.range)
-            total = Curve.ramp(seen.rate_before * 86400, seen.rate_after, offset)  # a counter's own value
+            total = Curve.ramp(seen.rate_before * 86400, seen.rate_after)  # a counter's own value
             return Value(total, span, facts)
         if seen.kind == "timestamp":
             stopped = EPOCH - seen.value_before
-            if seen.slope_after:  # still advancing
-                curve = Curve.ramp(stopped - offset, 1.0)
-            else:
-                curve = Curve(((0.0, stopped - offset), (offset, stopped))) if offset else Curve.constant(stopped)
+            curve = Curve.ramp(stopped, 1.0) if seen.slope_after else Curve.constant(stopped)
             return Value(curve, span, facts, range=read.range)
         if seen.slope_after:
-            curve = Curve.ramp(seen.value_before, seen.slope_after, offset)
+            curve = Curve.ramp(seen.value_before, seen.slope_after)
         else:
-            curve = Curve.step(seen.value_before, seen.value_after, offset)
+            curve = Curve.step(seen.value_before, seen.value_after)
         return Value(curve, span, facts, range=read.range, unknown=unknown)
 
     def _histogram_read(self, read: Selector, seen: Behaviour, span: Span, facts: Facts) -> Value:
         metric = read.metric or ""
-        offset = read.offset
         slow_after = seen.slow_share_after
-        rate = Curve.step(seen.rate_before, seen.rate_after).shift(offset)
+        rate = Curve.step(seen.rate_before, seen.rate_after)
         if metric.endswith("_sum"):
             before = seen.rate_before * seen.latency_before
             after = seen.rate_after * ((1 - slow_after) * seen.latency_before + slow_after * seen.latency_after)
-            return self._counter(read, Curve.step(before, after).shift(offset), span, facts)
+            return self._counter(read, Curve.step(before, after), span, facts)
         if metric.endswith("_count") or not metric.endswith("_bucket"):
             return self._counter(read, rate, span, facts)
         bound = _le(read)
@@ -328,8 +398,8 @@ class Evaluator:
 
             before = seen.rate_before * share(seen.latency_before)
             after = seen.rate_after * ((1 - slow_after) * share(seen.latency_before) + slow_after * share(seen.latency_after))
-            return self._counter(read, Curve.step(before, after).shift(offset), span, facts)
-        hist = Hist(rate, Curve.step(0.0, slow_after).shift(offset), seen.latency_before, seen.latency_after)
+            return self._counter(read, Curve.step(before, after), span, facts)
+        hist = Hist(rate, Curve.step(0.0, slow_after), seen.latency_before, seen.latency_after)
         return Value(None, span, facts, hist=hist, range=read.range)
 
     def _counter(self, read: Selector, rate: Curve, span: Span, facts: Facts) -> Value:
@@ -340,7 +410,7 @@ class Evaluator:
     # ------------------------------------------------------------------ aggregations
 
     def _aggregate(self, node: Aggregate, ctx: _Ctx) -> Value:
-        inner = self.eval(node.expr, replace(ctx, grouping=ctx.grouping.by(node.grouping, node.without)))
+        inner = self.eval(node.expr, _Ctx(ctx.grouping.by(node.grouping, node.without), ctx.push, ctx.depth))
         op = node.op
         if op in ("count", "count_values", "group"):
             return Value(Curve.constant(1.0), inner.span, inner.facts)
@@ -485,7 +555,7 @@ class Evaluator:
 
     def _binary(self, node: Binary, ctx: _Ctx) -> Value:
         op = node.op
-        right_ctx = ctx if node.on is None else replace(ctx, grouping=Grouping(frozenset(node.on) & (ctx.grouping.only or frozenset(node.on)), ctx.grouping.removed))
+        right_ctx = ctx if node.on is None else _Ctx(ctx.grouping.on(node.on), ctx.push, ctx.depth)
         left = self.eval(node.lhs, ctx)
         right = self.eval(node.rhs, right_ctx)
         if op in ("and", "unless"):
@@ -599,14 +669,36 @@ class Evaluator:
 # --------------------------------------------------------------------------- helpers
 
 
+def _matcher_key(matcher: LabelMatcher) -> tuple[str, str, str]:
+    return (matcher.name, matcher.op.value, matcher.value)
+
+
+def _labels(matchers: tuple[LabelMatcher, ...]) -> frozenset[str]:
+    return frozenset(m.name for m in matchers)
+
+
 def _pushed(selector: Selector, ctx: _Ctx) -> Selector:
-    if not ctx.push and not ctx.offset:
+    if not ctx.push:
         return selector
     extra = tuple(m for m in ctx.push if m not in selector.matchers)
-    return Selector(selector.metric, selector.matchers + extra, selector.range, selector.offset + ctx.offset)
+    return Selector(selector.metric, selector.matchers + extra, selector.range, selector.offset) if extra else selector
 
 
-def _moves(seen: Behaviour) -> bool:
+def _shifted(value: Value, delay: float) -> Value:
+    """What a read ``offset delay`` sees: everything happens ``delay`` later."""
+    hist = value.hist
+    if hist is not None:
+        hist = Hist(hist.rate.shift(delay), hist.slow.shift(delay), hist.fast_latency, hist.slow_latency)
+    return replace(
+        value,
+        curve=value.curve.shift(delay) if value.curve is not None else None,
+        span=value.span.shift(delay),
+        rate=value.rate.shift(delay) if value.rate is not None else None,
+        hist=hist,
+    )
+
+
+def moves(seen: Behaviour) -> bool:
     """Does the failure change this series at all?"""
     return (
         seen.rate_before != seen.rate_after

@@ -33,6 +33,13 @@ except ImportError:  # pragma: no cover - older Pythons
     )
 
 
+@lru_cache(maxsize=65536)
+def compatible_pair(a: tuple[LabelMatcher, ...], b: tuple[LabelMatcher, ...]) -> bool:
+    """:func:`compatible` for two matcher tuples, remembered (the judge asks it for every read of
+    every candidate alert, and rule sets repeat the same reads)."""
+    return compatible(a, b)
+
+
 def compatible(*groups: Iterable[LabelMatcher]) -> bool:
     """Is there a label set that passes every matcher of every group?"""
     by_label: dict[str, list[LabelMatcher]] = {}

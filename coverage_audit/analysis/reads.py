@@ -1,0 +1,93 @@
+"""The raw series an alert reads, through its recording rules, with its matchers pushed down.
+
+``rate(job:errors:ratio5m{job="payments"}[1h])`` reads, in the end, ``payments_requests_total``
+with ``job="payments"`` and whatever the recording's own selectors add. The judge asks this to set
+aside, without evaluating them, alerts that no failure of a subject can move; the drill asks it
+to know which series to write. Work is shared over the rule DAG: each recorded selector is
+resolved once per set of pushed matchers, however many alerts and paths reach it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+from ..model import LabelMatcher, Rule
+from ..promql import Expr, Selector, children
+from ..ruleset import RecordIndex
+
+MAX_RECORDING_DEPTH = 16  # recording rules on recording rules; real sets use 3-4 levels
+
+
+@dataclass(frozen=True, slots=True)
+class Reads:
+    """What an expression reads: raw selectors (matchers pushed; ranges as written, offsets
+    left out: who reads what does not depend on when), recording rules passed through, and
+    recorded selectors no recording rule produces (they select nothing)."""
+
+    raw: frozenset[Selector]
+    recordings: frozenset[Rule]
+    empty: frozenset[Selector]
+
+
+_NOTHING = Reads(frozenset(), frozenset(), frozenset())
+
+
+class ReadIndex:
+    """Raw reads of alerts against one rule set; memoised per (node, pushed matchers)."""
+
+    def __init__(self, records: RecordIndex) -> None:
+        self.records = records
+        self._memo: dict[tuple[int, tuple[LabelMatcher, ...], int], Reads] = {}
+
+    def of(self, rule: Rule) -> Reads:
+        if rule.query is None:
+            return _NOTHING
+        return self.under(rule.query.ast, (), 0)
+
+    def under(self, node: Expr, push: tuple[LabelMatcher, ...], depth: int) -> Reads:
+        """What ``node`` reads with ``push`` pushed into it, ``depth`` recordings down."""
+        key = (id(node), push, depth)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = self._walk(node, push, depth)
+        return found
+
+    def _walk(self, node: Expr, push: tuple[LabelMatcher, ...], depth: int) -> Reads:
+        if isinstance(node, Selector):
+            extra = tuple(m for m in push if m not in node.matchers)
+            read = Selector(node.metric, node.matchers + extra, node.range, 0.0)
+            if read.metric is None or read.metric not in self.records or depth >= MAX_RECORDING_DEPTH:
+                return Reads(frozenset((read,)), frozenset(), frozenset())
+            rules = [r for r in self.records.definitions(read) if r.query is not None]
+            if not rules:
+                return Reads(frozenset(), frozenset(), frozenset((read,)))
+            parts = [Reads(frozenset(), frozenset(rules), frozenset())]
+            for rule in rules:
+                pushed = tuple(sorted((m for m in read.matchers if m.name not in rule.labels), key=_key))
+                assert rule.query is not None
+                parts.append(self.under(rule.query.ast, pushed, depth + 1))
+            return _union(parts)
+        return _union([self.under(child, push, depth) for child in children(node)])
+
+
+def _union(parts: list[Reads]) -> Reads:
+    parts = [p for p in parts if p is not _NOTHING]
+    if not parts:
+        return _NOTHING
+    if len(parts) == 1:
+        return parts[0]
+    return Reads(
+        frozenset().union(*(p.raw for p in parts)),
+        frozenset().union(*(p.recordings for p in parts)),
+        frozenset().union(*(p.empty for p in parts)),
+    )
+
+
+def _key(matcher: LabelMatcher) -> tuple[str, str, str]:
+    return (matcher.name, matcher.op.value, matcher.value)
+
+
+def raw_reads(rule: Rule, records: RecordIndex) -> Iterator[Selector]:
+    """The raw selectors one alert reads (a convenience for one-off callers)."""
+    yield from ReadIndex(records).of(rule).raw
