@@ -142,7 +142,7 @@ def time_unit(metric: str) -> str:
     return "seconds"
 
 
-_COUNTER = re.compile(r"(_total|_count|_sum|_bucket|_created)$")
+_COUNTER = re.compile(r"[_:](total|count|sum|bucket|created)$")  # recorded-looking names too
 _TIMESTAMP = re.compile(r"(timestamp|_time$|_time_seconds$|unixtime|last_success|last_run)")
 _PROGRESS = re.compile(r"(offset|position|_sequence)")  # gauges that only ever advance
 

@@ -108,9 +108,21 @@ class CoverageJudge:
         )
 
     def _signals(self, mode: FailureMode) -> tuple[tuple[Selector, ...], tuple[Selector, ...]]:
-        signals = tuple(s for s in (promql.parse_selector(t) for t in mode.signals) if s.metric)
-        inverse = tuple(s for s in (promql.parse_selector(t) for t in mode.inverse) if s.metric)
-        return signals, inverse
+        return self._raw_selectors(mode.signals), self._raw_selectors(mode.inverse)
+
+    def _raw_selectors(self, texts: Sequence[str]) -> tuple[Selector, ...]:
+        """Signal selectors as raw reads: one naming a recording (a map may give
+        ``nginx_ingress_controller_requests:labeled``) stands for what that recording reads."""
+        found: dict[Selector, None] = {}
+        for text in texts:
+            selector = promql.parse_selector(text)
+            if not selector.metric:
+                continue
+            if selector.metric in self.ruleset.records:
+                found.update(dict.fromkeys(sorted(self._reads.under(selector, (), 0).raw, key=str)))
+            else:
+                found[selector] = None
+        return tuple(found)
 
     def _candidates(self, signals: Sequence[Selector], target: Target) -> tuple[list[Rule], list[Rule]]:
         """Alerts that read a signal's metric, split into those that may select the subject's
@@ -310,7 +322,8 @@ class CoverageJudge:
         if application:
             return f"no alert covers it: {application[0].rule.name} {application[0].why}"
         if elsewhere:
-            return f"no alert selects this subject: {elsewhere[0].rule.name} {elsewhere[0].why}"
+            # Alerts on the signal for other subjects are not near misses for this one.
+            return f"no alert selects this subject's series: the alerts on {_shorten(wanted)} watch other series only"
         infrastructure = [r.rule.name for r in related]
         if infrastructure:
             names = ", ".join(infrastructure[:3]) + (" …" if len(infrastructure) > 3 else "")

@@ -335,6 +335,16 @@ class Span:
     def healthy(self) -> bool:
         return bool(self.intervals) and self.intervals[0][0] == -INF
 
+    def indicator(self) -> Curve:
+        """1 while the span holds, 0 otherwise (jumps at its edges)."""
+        points: list[Point] = [(0.0, 1.0 if self.healthy else 0.0)]
+        for start, end in self.intervals:
+            for edge, inside in ((start, 1.0), (end, 0.0)):
+                if 0 <= edge < INF:
+                    points.append((edge, points[-1][1]))
+                    points.append((edge, inside))
+        return Curve(_compact(points))
+
     @property
     def empty(self) -> bool:
         return not self.intervals

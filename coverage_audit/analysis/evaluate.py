@@ -294,6 +294,10 @@ class Evaluator:
         read = self._pushes.get(key)
         if read is None:
             read = self._pushes[key] = _pushed(selector, ctx)
+        if ctx.push and not compatible_pair(read.matchers, ()):
+            # The alert's matchers, pushed into a recording made for other series, contradict
+            # its own (``type="api"`` into a read of ``type="web"``): that path reads nothing.
+            return Value(Curve.constant(math.nan), NEVER)
         name = read.metric
         if name is not None and name in self.records and ctx.depth < MAX_RECORDING_DEPTH:
             return self._recorded(read, ctx)
@@ -379,6 +383,10 @@ class Evaluator:
             curve = Curve.ramp(seen.value_before, seen.slope_after)
         else:
             curve = Curve.step(seen.value_before, seen.value_after)
+        if read.range is not None and model in _EVENT_MODELS and role != "other":
+            # A count of events whose name does not say so (``cloudflare_zone_requests_status``):
+            # as a level it is this curve; under rate() it is a counter growing at it.
+            return Value(curve, span, facts, rate=curve, range=read.range, unknown=unknown)
         return Value(curve, span, facts, range=read.range, unknown=unknown)
 
     def _histogram_read(self, read: Selector, seen: Behaviour, span: Span, facts: Facts) -> Value:
@@ -484,6 +492,11 @@ class Evaluator:
             return Value(None, main.span, facts, hist=window)
         if main.curve is None:
             return Value(None, main.span, facts)
+        if main.unknown and main.curve.constant_value is not None:
+            # rate() says the author reads a counter: one the failure does not move counts the
+            # subject's traffic.
+            steady = self.world.traffic * (width if name in ("increase", "delta") else 1.0)
+            return Value(Curve.constant(steady), main.span, facts)
         change = main.curve.window(width, "delta")
         if name in ("rate", "deriv", "irate"):
             change = change.map(lambda v: v / width if width else math.nan)
@@ -561,11 +574,19 @@ class Evaluator:
         if op in ("and", "unless"):
             return self._filter(node, left, right, ctx)
         if op == "or":
-            chosen = left if left.facts.signal or not right.facts.signal else right
             span = left.span.either(right.span)
-            curve = chosen.curve
             facts = left.facts.merge(right.facts)
-            return Value(curve, span, facts, chosen.hist, static=_or_static(left, right), unknown=chosen.unknown)
+            # The left side's value where it returns series, the right side's elsewhere.
+            if left.span == ALWAYS or right.curve is None or right.span.empty:
+                chosen = left
+            elif left.span.empty or left.curve is None:
+                chosen = right
+            else:
+                chosen = left
+                assert left.curve is not None
+                curve = Curve.combine([left.curve, right.curve, left.span.indicator()], lambda a, b, i: a if i > 0.5 else b, bends=False)
+                return Value(curve, span, facts, static=_or_static(left, right), unknown=left.unknown or right.unknown)
+            return Value(chosen.curve, span, facts, chosen.hist, static=_or_static(left, right), unknown=chosen.unknown)
         if op in _COMPARISONS:
             return self._compare(node, left, right)
         return self._arithmetic(node, left, right)
@@ -741,6 +762,7 @@ def _describe(expr: Expr) -> str:
 
 
 _COMPARISONS = frozenset({">", "<", ">=", "<=", "==", "!="})
+_EVENT_MODELS = frozenset({"bad_events", "good_events", "all_events"})
 _FLIPPED = {">": "<", "<": ">", ">=": "<=", "<=": ">=", "==": "==", "!=": "!="}
 
 

@@ -15,6 +15,7 @@ from typing import Iterator
 from ..model import LabelMatcher, Rule
 from ..promql import Expr, Selector, children
 from ..ruleset import RecordIndex
+from .matching import compatible_pair
 
 MAX_RECORDING_DEPTH = 16  # recording rules on recording rules; real sets use 3-4 levels
 
@@ -57,6 +58,8 @@ class ReadIndex:
         if isinstance(node, Selector):
             extra = tuple(m for m in push if m not in node.matchers)
             read = Selector(node.metric, node.matchers + extra, node.range, 0.0)
+            if extra and not compatible_pair(read.matchers, ()):
+                return _NOTHING  # pushed matchers contradict the read's own: it reads nothing
             if read.metric is None or read.metric not in self.records or depth >= MAX_RECORDING_DEPTH:
                 return Reads(frozenset((read,)), frozenset(), frozenset())
             rules = [r for r in self.records.definitions(read) if r.query is not None]
