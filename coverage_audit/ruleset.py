@@ -13,7 +13,7 @@ from typing import Iterable, Iterator, Union
 from .gcpause import paused_gc
 from .levels import LevelClassifier, default_levels
 from .loaders.rules import RuleLoad
-from .model import Diagnostic, Level, MatchOp, Rule, Skipped
+from .model import Diagnostic, LabelMatcher, Level, MatchOp, Rule, Skipped
 from .promql import Selector
 
 
@@ -60,6 +60,7 @@ class RecordIndex:
         self._position = {id(rule): position for position, rule in enumerate(rules)}
         self._identity: dict[int, dict[str, str]] = {}
         self._local: dict[int, dict[str, str]] = {}
+        self._constraints: dict[int, dict[str, tuple[LabelMatcher, ...]]] = {}
         self._pins: dict[Selector, dict[str, str]] = {}
 
     def __contains__(self, name: object) -> bool:
@@ -126,15 +127,34 @@ class RecordIndex:
     def _accepts(self, selector: Selector, rule: Rule) -> bool:
         """The selector's matchers accept the recording's identifying labels. A value read off
         the rule's selectors might not survive its aggregation, so it only rules a recording
-        out for matchers that need the label (``job="x"``, not ``job!="x"``)."""
+        out for matchers that need the label (``job="x"``, not ``job!="x"``). Nor can a value
+        the rule's every selector refuses (``type="api"`` against ``type=~"websockets"``: GitLab
+        records one name per service, told apart by regex matchers)."""
         identity = self.local_identity(rule)
+        constraints = self._local_constraints(rule)
         for matcher in selector.matchers:
             value = identity.get(matcher.name)
-            if value is None or matcher.matches(value):
-                continue
-            if matcher.name in rule.labels or not matcher.matches(""):
-                return False
+            if value is not None and not matcher.matches(value):
+                if matcher.name in rule.labels or not matcher.matches(""):
+                    return False
+            if matcher.op is MatchOp.EQ and matcher.name not in rule.labels:
+                if any(not c.matches(matcher.value) for c in constraints.get(matcher.name, ())):
+                    return False
         return True
+
+    def _local_constraints(self, rule: Rule) -> dict[str, tuple[LabelMatcher, ...]]:
+        """Matchers every selector of the rule applies, by label."""
+        found = self._constraints.get(id(rule))
+        if found is None:
+            selectors = rule.query.selectors if rule.query is not None else ()
+            common: set[LabelMatcher] | None = None
+            for s in selectors:
+                common = set(s.matchers) if common is None else common & set(s.matchers)
+            by_label: dict[str, tuple[LabelMatcher, ...]] = {}
+            for m in common or ():
+                by_label[m.name] = by_label.get(m.name, ()) + (m,)
+            found = self._constraints[id(rule)] = by_label
+        return found
 
     def _table(self, name: str, label: str, rules: list[Rule]) -> dict[str, list[Rule]]:
         table = self._by_label.get((name, label))

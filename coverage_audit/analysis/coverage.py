@@ -13,6 +13,7 @@ pin, so judging a failure mode costs what the alerts that can select it cost.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -141,7 +142,7 @@ class CoverageJudge:
                 first = wanted[0]
                 table = self._pin_table(metric, first.name)
                 for rule in table.get(first.value, []) + table.get(None, []):
-                    pins = self._pins_of(rule, metric)
+                    pins = self._raw_pins(rule, metric)
                     if all(pins.get(m.name, m.value) == m.value for m in wanted[1:]):
                         maybe.setdefault(rule, None)
                 if not others:
@@ -161,13 +162,25 @@ class CoverageJudge:
             pins = self._pins[key] = _agreeing(self.ruleset.records.pins(s) for s in selectors)
         return pins
 
+    def _raw_pins(self, rule: Rule, metric: str) -> dict[str, str]:
+        """Label values the raw series of ``metric`` the alert reads must carry (matchers pushed
+        through its recordings, where its reads agree). Not what its output carries: a
+        recording may relabel (GitLab's patroni SLI reads ``type="pgbouncer"`` series and
+        records them as ``type="patroni"``)."""
+        key = (rule, "raw:" + metric)
+        pins = self._pins.get(key)
+        if pins is None:
+            reads = [r for r in self._reads.of(rule).raw if r.metric == metric]
+            pins = self._pins[key] = _agreeing(_equal(r.matchers) for r in reads) if reads else {}
+        return pins
+
     def _pin_table(self, metric: str, label: str) -> dict[str | None, list[Rule]]:
         """The alerts reading ``metric`` by the value they pin ``label`` to (None: unpinned)."""
         table = self._pin_tables.get((metric, label))
         if table is None:
             table = self._pin_tables[(metric, label)] = {}
             for rule in self._by_metric.get(metric, ()):
-                table.setdefault(self._pins_of(rule, metric).get(label), []).append(rule)
+                table.setdefault(self._raw_pins(rule, metric).get(label), []).append(rule)
         return table
 
     def _judge_alert(self, rule: Rule, worlds: "_Worlds", target: Target, has_service: bool) -> AlertCoverage | Related | None:
@@ -446,6 +459,20 @@ def _route_labels(route: Route) -> frozenset[str]:
         names.update(m.name for m in node.matchers)
         stack.extend(node.routes)
     return frozenset(names)
+
+
+def _equal(matchers: tuple[LabelMatcher, ...]) -> dict[str, str]:
+    """The values matchers pin a label to: equality, or a regex that is a plain literal."""
+    pinned: dict[str, str] = {}
+    for m in matchers:
+        if m.op is MatchOp.EQ:
+            pinned[m.name] = m.value
+        elif m.op is MatchOp.RE and _LITERAL.fullmatch(m.value):
+            pinned.setdefault(m.name, m.value)
+    return pinned
+
+
+_LITERAL = re.compile(r"[\w\-:/ ]*")  # a regex with no special character matches only itself
 
 
 def _agreeing(mappings: Iterable[dict[str, str]]) -> dict[str, str]:

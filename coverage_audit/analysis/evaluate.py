@@ -200,10 +200,11 @@ class Quiet:
             found = self._sets[id(reads)] = any(map(self.touches, reads.raw))
         return found
 
-    def constant(self, node: Expr, push: tuple[LabelMatcher, ...], depth: int) -> bool:
-        """Reads nothing at all (a recording of constants: a mapping, a threshold)."""
+    def reads_something(self, node: Expr, push: tuple[LabelMatcher, ...], depth: int) -> bool:
+        """Reads some series (not a recording of constants, nor one whose own matchers the
+        pushed ones contradict)."""
         reads = self.reads.under(node, push, depth)
-        return not reads.raw and not reads.empty
+        return bool(reads.raw or reads.empty)
 
 
 class Evaluator:
@@ -310,12 +311,15 @@ class Evaluator:
         inner = {id(r): _Ctx(ctx.grouping, tuple(sorted((m for m in read.matchers if m.name not in r.labels), key=_matcher_key)), ctx.depth + 1) for r in rules}
         if self._quiet is not None and len(rules) > 1:
             # Copies of one recording (per cluster, per shard) are alike for this subject: the
-            # first that reads its failure stands for them all; the rest are not evaluated.
-            touching = [r for r in rules if self._quiet.touched(r.query.ast, inner[id(r)].push, inner[id(r)].depth)]  # type: ignore[union-attr]
+            # first that reads its failure stands for them all, or the first that reads
+            # anything; the rest are not evaluated.
+            quiet = self._quiet
+            reading = [r for r in rules if quiet.reads_something(r.query.ast, inner[id(r)].push, inner[id(r)].depth)]  # type: ignore[union-attr]
+            touching = [r for r in reading if quiet.touched(r.query.ast, inner[id(r)].push, inner[id(r)].depth)]  # type: ignore[union-attr]
             if touching:
                 rules = touching[:1]
-            elif not all(self._quiet.constant(r.query.ast, inner[id(r)].push, inner[id(r)].depth) for r in rules):  # type: ignore[union-attr]
-                rules = rules[:1]
+            elif reading:
+                rules = reading[:1]
         bodies: list[tuple[Rule, Value]] = []
         for rule in rules:
             assert rule.query is not None
@@ -325,7 +329,9 @@ class Evaluator:
             sets = tuple({**(s if isinstance(s, dict) else {}), **r.labels} for r, v in bodies for s in (v.static or ({},)))
             first = bodies[0][1]
             return Value(first.curve, ALWAYS, _NO_FACTS, static=sets, range=read.range)
-        chosen = next((v for _, v in bodies if v.facts.signal), bodies[0][1])
+        # A copy that reads nothing for these labels (pushed matchers contradict it) is no choice.
+        answering = [(r, v) for r, v in bodies if not v.span.empty or v.facts.signal] or bodies
+        chosen = next((v for _, v in answering if v.facts.signal), answering[0][1])
         facts = chosen.facts
         for _, v in bodies:
             if v is not chosen and v.facts.signal:
@@ -576,6 +582,8 @@ class Evaluator:
         if op == "or":
             span = left.span.either(right.span)
             facts = left.facts.merge(right.facts)
+            if not (left.span.empty or right.span.empty):
+                facts = replace(facts, empty_reads=())  # one side answering is enough
             # The left side's value where it returns series, the right side's elsewhere.
             if left.span == ALWAYS or right.curve is None or right.span.empty:
                 chosen = left
@@ -592,7 +600,10 @@ class Evaluator:
         return self._arithmetic(node, left, right)
 
     def _filter(self, node: Binary, left: Value, right: Value, ctx: _Ctx) -> Value:
-        facts = left.facts.merge(Facts(filters=right.facts.filters, unsure=right.facts.unsure, empty_reads=right.facts.empty_reads))
+        # An empty read on the right of ``unless`` suppresses nothing; on the right of ``and`` it
+        # lets nothing through (worth saying).
+        empty = right.facts.empty_reads if node.op == "and" else ()
+        facts = left.facts.merge(Facts(filters=right.facts.filters, unsure=right.facts.unsure, empty_reads=empty))
         if right.static is not None:
             matched = self._join(node, left, right)
             if matched is None:  # cannot tell from the rule set which series pass
