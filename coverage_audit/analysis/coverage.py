@@ -194,8 +194,6 @@ class CoverageJudge:
         if not any(worlds.moves(read) for read in reads.raw):
             # No failure of this subject moves anything it reads: it cannot fire on one.
             # Said without evaluating it (most candidates of a large rule set end here).
-            if reads.empty:
-                return Related(rule, "application", f"reads {min(map(str, reads.empty))}, which no recording rule produces for these labels")
             near = sorted(str(r) for r in reads.raw if worlds.near(r))
             if near:
                 wanted = " or ".join(dict.fromkeys(worlds.mode.signals))

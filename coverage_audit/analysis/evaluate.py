@@ -429,9 +429,9 @@ class Evaluator:
         if op in ("count", "count_values", "group"):
             return Value(Curve.constant(1.0), inner.span, inner.facts)
         if op in ("stddev", "stdvar"):
-            steady = inner.curve is not None and inner.curve.constant_value is not None
-            facts = inner.facts if steady or not inner.facts.signal else inner.facts.merge(Facts(unsure=(op,)))
-            return Value(Curve.constant(0.0), inner.span, facts)
+            # The model's world has no noise: a spread is 0 where a real one is not, so what
+            # is divided by it cannot be judged.
+            return Value(Curve.constant(0.0), inner.span, inner.facts.merge(Facts(unsure=(op,))))
         # sum, avg, min, max, topk, bottomk, quantile, limitk: the subject's series carry the
         # failure whole, so the aggregate of the subject moves as they do.
         return Value(inner.curve, inner.span, inner.facts, inner.hist, static=inner.static, unknown=inner.unknown)
@@ -535,9 +535,8 @@ class Evaluator:
             lag = (1 - q) * width if rising else q * width
             return Value(curve.shift(lag), main.span, facts)
         if name in ("stddev_over_time", "stdvar_over_time", "mad_over_time"):
-            if curve.constant_value is not None:
-                return Value(Curve.constant(0.0), main.span, facts)
-            return Value(Curve.constant(0.0), main.span, facts.merge(Facts(unsure=(name,))) if facts.signal else facts)
+            # No noise in the model's world (see stddev): what depends on a spread is unsure.
+            return Value(Curve.constant(0.0), main.span, facts.merge(Facts(unsure=(name,))))
         return Value(curve, main.span, facts.merge(Facts(unsure=(name,))) if facts.signal else facts)
 
     def _quantile(self, q_value: Value, main: Value, facts: Facts) -> Value:
