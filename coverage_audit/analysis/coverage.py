@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from .. import promql
 from ..durations import format_duration
@@ -26,6 +26,9 @@ from .evaluate import Evaluator, Outcome, World, describe_never, describe_noisy
 from .findings import AlertCoverage, Finding, Impact, Related, Subject, Target
 from .matching import is_specific, outcome_label
 from .routing import route
+
+if TYPE_CHECKING:
+    from ..live.evidence import Evidence
 
 _OPPOSITE = {"rise": "drop", "drop": "rise", "absent": "rise"}
 CANARY_LABELS = ("instance", "pod")  # what tells one replica's series from the others'
@@ -42,7 +45,9 @@ class CoverageJudge:
         evaluation_interval: float,
         scenario: str = DEFAULT_SCENARIO,
         canary_selector: str = "",
+        evidence: "Evidence | None" = None,
     ) -> None:
+        self.evidence = evidence  # live evidence (issue 12): dead and silenced alerts
         self.ruleset = ruleset
         self.alertmanager = alertmanager
         self.budget = budget
@@ -79,6 +84,10 @@ class CoverageJudge:
         elsewhere += [_OtherSeries(rule, self.ruleset.levels[rule], f"watches it only for {_pins_text(self._pins_of(rule))}") for rule in others[:1]]
         for rule in candidates:
             verdict = self._judge_alert(rule, worlds, target, subject.service is not None)
+            if isinstance(verdict, AlertCoverage) and self.evidence is not None:
+                # Live evidence hook (issue 12): a dead alert covers nothing (it becomes related,
+                # with why); a silenced one is weak until the silence ends.
+                verdict = self.evidence.apply(verdict, target.selectors)
             if isinstance(verdict, AlertCoverage):
                 covering.append(verdict)
             elif isinstance(verdict, _OtherSeries):

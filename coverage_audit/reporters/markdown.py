@@ -70,6 +70,9 @@ def render_coverage(report: CoverageReport) -> str:
             for item in finding.related[:5]:
                 lines.append(f"- {code(finding.subject.name)} {finding.mode.id}: {escape(item.rule.name)} ({code(item.rule.location)}) — {escape(item.why)}")
         lines += ["", "</details>"]
+    if report.drift:
+        lines += ["", f"**Map drift** ({len(report.drift)}): the running system and the files disagree:", ""]
+        lines += [f"- {escape(d.message)}" for d in report.drift]
     lines += _errors(report.errors)
     return "\n".join(lines) + "\n"
 
