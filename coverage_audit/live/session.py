@@ -35,6 +35,11 @@ class LiveSession:
         self.alertmanager = self._connect(settings.alertmanager_url, AlertmanagerClient)
         self.discovery = Discovery()
 
+    def note(self, error: Diagnostic) -> None:
+        """A source that failed once is down for the run: its error is said once."""
+        if error not in self.errors:
+            self.errors.append(error)
+
     @property
     def active(self) -> bool:
         return self.prometheus is not None or self.alertmanager is not None
@@ -45,7 +50,7 @@ class LiveSession:
         try:
             transport = Transport(endpoint, timeout=self.settings.timeout, deadline=self.deadline)
         except LiveError as exc:
-            self.errors.append(exc.diagnostic)
+            self.note(exc.diagnostic)
             return None
         self._transports.append(transport)
         return kind(transport)
@@ -74,10 +79,10 @@ class LiveSession:
         try:
             running = self.alertmanager.running_config()
         except LiveError as exc:
-            self.errors.append(exc.diagnostic)
+            self.note(exc.diagnostic)
             return from_file
         except InputError as exc:  # the running configuration does not load: say where
-            self.errors.append(exc.diagnostic)
+            self.note(exc.diagnostic)
             return from_file
         if from_file is None:
             return running
@@ -91,7 +96,7 @@ class LiveSession:
         try:
             return self.alertmanager.silences()
         except LiveError as exc:
-            self.errors.append(exc.diagnostic)
+            self.note(exc.diagnostic)
             return []
 
     # ------------------------------------------------------------------ Prometheus
@@ -104,7 +109,7 @@ class LiveSession:
             try:
                 self.discovery = discover(self.prometheus, service_map, evidence.start, evidence.end)
             except LiveError as exc:
-                self.errors.append(exc.diagnostic)
+                self.note(exc.diagnostic)
             for edge in self.discovery.undeclared:
                 service = service_map.services[edge.client]
                 self.drift.append(Drift(

@@ -146,7 +146,12 @@ class Transport:
             if remaining <= 0:
                 raise LiveError(url, f"gave up: the live sources' total deadline of {format_duration(self.deadline.seconds)} passed")
             wait_for = min(self.timeout, remaining)
-            status, body, retry_after = self._once(url, params, data, accept, wait_for)
+            try:
+                status, body, retry_after = self._once(url, params, data, accept, wait_for)
+            except LiveError:
+                if wait_for < self.timeout and self.deadline.remaining() <= 0.05:  # cut short by the deadline
+                    raise LiveError(url, f"gave up: the live sources' total deadline of {format_duration(self.deadline.seconds)} passed") from None
+                raise
             if status == 200:
                 return body
             if status in RETRY_STATUS and attempt < self.retries:
