@@ -107,6 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     graph = sub.add_parser("graph", help="export the service / failure-mode / alert graph")
     _common(graph, ("json", "graphml", "dot", "mermaid"))
+
+    init = sub.add_parser("init", help="write a first service map from a repository and a running Prometheus")
+    init.add_argument("--repo", default=".", metavar="DIR", help="the repository to read (default .)")
+    init.add_argument("--out", required=True, metavar="FILE", help="where to write the map (never overwritten)")
+    init.add_argument("--config", metavar="FILE", help="settings file (default: ./coverage-audit.yaml if present)")
+    init.add_argument("--catalog", metavar="FILE", help="failure-mode catalog extending the bundled one")
+    _live(init)
     return parser
 
 
@@ -116,18 +123,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = merge(
             load_config(args.config),
-            rules=args.rules,
-            alertmanager=args.alertmanager,
-            service_maps=args.service_maps,
-            codeowners=args.codeowners,
+            rules=getattr(args, "rules", None),
+            alertmanager=getattr(args, "alertmanager", None),
+            service_maps=getattr(args, "service_maps", None),
+            codeowners=getattr(args, "codeowners", None),
             catalog=args.catalog,
-            evaluation_interval=args.evaluation_interval,
+            evaluation_interval=getattr(args, "evaluation_interval", None),
             budget=getattr(args, "budget", None),
             fail_on=getattr(args, "fail_on", None),
             scenario=getattr(args, "scenario", None),
-            format=args.format,
-            output=args.output,
-            jobs=args.jobs,
+            format=getattr(args, "format", None),
+            output=getattr(args, "output", None),
+            jobs=getattr(args, "jobs", None),
             lookback=getattr(args, "lookback", None),
             timeout=getattr(args, "timeout", None),
         )

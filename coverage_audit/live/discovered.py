@@ -55,7 +55,12 @@ def edge_metrics() -> tuple[tuple[EdgeMetric, ...], frozenset[str]]:
 def discover(client: PrometheusClient, service_map: ServiceMap, start: float, end: float) -> Discovery:
     """Calls seen in [start, end], as edges between services of the map (LiveError if the
     server fails)."""
-    metrics, ignore = edge_metrics()
+    return edges_between(observed_calls(client, start, end), service_map, edge_metrics()[1])
+
+
+def observed_calls(client: PrometheusClient, start: float, end: float) -> dict[tuple[str, str], str]:
+    """(caller, callee) peer names seen in [start, end], each with the metric that showed it."""
+    metrics, _ = edge_metrics()
     series = client.series(['{__name__="%s"}' % m.metric for m in metrics], start, end)
     by_metric = {m.metric: m for m in metrics}
     pairs: dict[tuple[str, str], str] = {}
@@ -65,7 +70,7 @@ def discover(client: PrometheusClient, service_map: ServiceMap, start: float, en
             continue
         caller, callee = labels.get(spec.client, ""), labels.get(spec.server, "")
         pairs.setdefault((caller, callee), spec.metric)
-    return edges_between(pairs, service_map, ignore)
+    return pairs
 
 
 def edges_between(pairs: dict[tuple[str, str], str], service_map: ServiceMap, ignore: frozenset[str] = frozenset()) -> Discovery:
