@@ -27,11 +27,12 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 from ..analysis.findings import AlertCoverage, Related
 from ..durations import format_duration
-from ..model import LabelMatcher, Rule, matches_all
+from ..model import LabelMatcher, Rule
 from ..promql import PromQLError, Selector, parse_selector
 from ..yamlio import YMap, load_documents
 from .alertmanager import Silence, format_time
 from .liveness import created_labels, first_dead, selectors
+from .postings import Postings
 from .prometheus import PrometheusClient
 from .transport import LiveError
 
@@ -91,10 +92,11 @@ class Evidence:
         self.errors: list = []  # Diagnostic of a live source that failed
         self.failed = False
         self._names: frozenset[str] | None = None
-        self._lookback: dict[str, list[LabelSet]] = {}
-        self._recent: dict[str, list[LabelSet]] = {}
+        self._lookback: dict[str, Postings] = {}
+        self._recent: dict[str, Postings] = {}
         self._memo: dict[tuple[str | None, tuple[LabelMatcher, ...]], str | None] = {}
         self._gone: set[tuple[str, tuple[LabelMatcher, ...]]] = set()
+        self._need_lookback: set[str] = set()  # metrics whose recent series settle nothing
         self._last_seen: dict[tuple[str, tuple[LabelMatcher, ...]], float] = {}
         self._subject_names: dict[tuple[LabelMatcher, ...], frozenset[str] | None] = {}
         self._subjects: dict[str, tuple[LabelMatcher, ...]] = {}
@@ -160,7 +162,11 @@ class Evidence:
 
     def prefetch(self, rules: Iterable[Rule], subjects: Iterable[tuple[str, tuple[LabelMatcher, ...]]]) -> None:
         """Fetch, in bulk, what judging these alerts and subjects needs. A failure is one error
-        (in ``errors``) and leaves the evidence empty, never half-filled."""
+        (in ``errors``) and leaves the evidence empty, never half-filled.
+
+        Most reads are alive: the series of the last hours settle them, so those are fetched
+        first (with the metric names of the lookback and each subject's metric names), and the
+        whole lookback only for the metrics where some read found nothing recent."""
         if not self.has_series:
             return
         assert self.prometheus is not None
@@ -175,27 +181,16 @@ class Evidence:
             for rule in rules:
                 assert rule.query is not None
                 self._collect(rule.query.ast, wanted, 0)
-            todo = sorted((wanted & self._names) - self._lookback.keys())
-            batches = [todo[i : i + BATCH] for i in range(0, len(todo), BATCH)]
             pending = [m for m in set(self._subjects.values()) if m not in self._subject_names and _queryable(m)]
-            recent = self.end - min(RECENT_WINDOW, self.lookback)
-            jobs: list[tuple[str, object]] = []
-            jobs += [("lookback", b) for b in batches]
-            jobs += [("recent", b) for b in batches]
-            jobs += [("subject", m) for m in pending]
-
-            def run(job: tuple[str, object]) -> tuple[str, object, object]:
-                kind, what = job
-                if kind == "subject":
-                    return kind, what, frozenset(client.metric_names(self.start, self.end, match=_braces(what)))  # type: ignore[arg-type]
-                names = [_name_selector(n) for n in what]  # type: ignore[attr-defined]
-                return kind, what, client.series(names, self.start if kind == "lookback" else recent, self.end)
-
-            for result in client.transport.map(run, jobs):
-                self._store(result, todo)
+            self._fetch("recent", sorted((wanted & self._names) - self._recent.keys()), pending)
             for m in set(self._subjects.values()):
                 self._subject_names.setdefault(m, None)  # not queryable: unknown
-            self._date_disappearances(rules)
+            self._evaluate(rules)  # notes the metrics that need their whole lookback
+            self._fetch("lookback", sorted(self._need_lookback - self._lookback.keys()), [])
+            self._evaluate(rules)  # notes the reads that disappeared
+            gone = sorted(self._gone - self._last_seen.keys(), key=str)
+            self._last_seen.update(zip(gone, client.transport.map(self._bisect, gone)))
+            self._memo.clear()  # told again, with their dates
         except LiveError as exc:
             self.failed = True
             self.errors.append(exc.diagnostic)
@@ -203,19 +198,44 @@ class Evidence:
             self._recent.clear()
             self._subject_names.clear()
 
-    def _store(self, result: tuple[str, object, object], todo: list[str]) -> None:
-        kind, what, found = result
-        if kind == "subject":
-            self._subject_names[what] = found  # type: ignore[index, assignment]
-            return
-        table = self._lookback if kind == "lookback" else self._recent
-        for labels in found:  # type: ignore[attr-defined]
-            name = labels.get("__name__")
-            if name is not None:
-                table.setdefault(name, []).append(labels)
-        for name in todo:  # fetched, even if it came back empty
-            self._lookback.setdefault(name, [])
-            self._recent.setdefault(name, [])
+    def _fetch(self, window: str, metrics: list[str], subjects: list[tuple[LabelMatcher, ...]]) -> None:
+        """Series of ``metrics`` in the window (batched, on the transport's threads), and the
+        metric names each subject selector selects in the lookback."""
+        assert self.prometheus is not None
+        client = self.prometheus
+        start = self.start if window == "lookback" else self.end - min(RECENT_WINDOW, self.lookback)
+        table = self._lookback if window == "lookback" else self._recent
+        # Batches of up to BATCH names, but spread over the threads when there are few metrics:
+        # one large metric should not hold the others up.
+        size = max(1, min(BATCH, -(-len(metrics) // client.transport.concurrency)))
+        jobs: list[tuple[str, object]] = [("series", metrics[i : i + size]) for i in range(0, len(metrics), size)]
+        jobs += [("subject", m) for m in subjects]
+
+        def run(job: tuple[str, object]) -> tuple[str, object, object]:
+            kind, what = job
+            if kind == "subject":
+                return kind, what, frozenset(client.metric_names(self.start, self.end, match=_braces(what)))  # type: ignore[arg-type]
+            return kind, what, client.series([_name_selector(n) for n in what], start, self.end)  # type: ignore[attr-defined]
+
+        for kind, what, found in client.transport.map(run, jobs):
+            if kind == "subject":
+                self._subject_names[what] = found  # type: ignore[index, assignment]
+                continue
+            by_name: dict[str, list[LabelSet]] = {}
+            for labels in found:  # type: ignore[attr-defined]
+                name = labels.get("__name__")
+                if name is not None:
+                    by_name.setdefault(name, []).append(labels)
+            for name, members in by_name.items():
+                table.setdefault(name, Postings()).extend(members)
+        for name in metrics:  # fetched, even if it came back empty
+            table.setdefault(name, Postings())
+
+    def _evaluate(self, rules: list[Rule]) -> None:
+        self._memo.clear()
+        for rule in rules:
+            assert rule.query is not None
+            first_dead(rule.query.ast, self._read)
 
     def _collect(self, expr: object, wanted: set[str], depth: int) -> None:
         """Metric names an expression reads, through the recording rules it reads."""
@@ -227,19 +247,6 @@ class Evidence:
                 for rule in self.definitions(selector):
                     if rule.query is not None:
                         self._collect(rule.query.ast, wanted, depth + 1)
-
-    def _date_disappearances(self, rules: list[Rule]) -> None:
-        """Find when each read that disappeared was last seen: bisect the lookback with the
-        series API (concurrently across reads), then forget the verdicts so they are told again
-        with their dates."""
-        for rule in rules:
-            assert rule.query is not None
-            first_dead(rule.query.ast, self._read)
-        gone = sorted(self._gone - self._last_seen.keys(), key=str)
-        assert self.prometheus is not None
-        found = self.prometheus.transport.map(self._bisect, gone)
-        self._last_seen.update(zip(gone, found))
-        self._memo.clear()
 
     def _bisect(self, key: tuple[str, tuple[LabelMatcher, ...]]) -> float:
         assert self.prometheus is not None
@@ -268,8 +275,14 @@ class Evidence:
         if metric is None or self._names is None:
             return None  # a name chosen by regex: not checked
         definitions = self.definitions(selector)
-        if definitions and not (metric in self._names and self._matches(metric, selector.matchers, self._lookback)):
-            return self._recorded(selector, definitions)
+        if definitions:
+            served = metric in self._names and (
+                self._matches(metric, selector.matchers, self._recent) or self._matches(metric, selector.matchers, self._lookback)
+            )
+            if not served:
+                if metric in self._names and metric not in self._lookback:
+                    self._need_lookback.add(metric)  # the server may have recorded it earlier
+                return self._recorded(selector, definitions)
         return self._raw(metric, selector.matchers)
 
     def _raw(self, metric: str, matchers: tuple[LabelMatcher, ...]) -> str | None:
@@ -279,14 +292,18 @@ class Evidence:
             close = difflib.get_close_matches(metric, self._names, n=1, cutoff=0.85) if len(self._names) < 50_000 else []
             hint = f" (a similar name exists: {close[0]})" if close else ""
             return f"{metric} was never seen in the last {format_duration(self.lookback)}{hint}"
-        series = self._lookback.get(metric)
-        if series is None:
+        recent = self._recent.get(metric)
+        if recent is None:
             return None  # not fetched for this run: no evidence
         if self._matches(metric, matchers, self._recent):
             return None
-        effective = self._effective(matchers, series)
+        series = self._lookback.get(metric)
+        effective = self._effective(matchers, series if series is not None else recent)
         if effective != matchers and self._matches(metric, effective, self._recent):
             return None  # only the failing values are missing: they appear when it fails
+        if series is None:
+            self._need_lookback.add(metric)  # settled once the whole lookback is fetched
+            return None
         if self._matches(metric, effective, self._lookback):
             self._gone.add((metric, effective))
             seen = self._last_seen.get((metric, effective))
@@ -294,15 +311,15 @@ class Evidence:
             return f"{_shown(metric, effective)} disappeared: last seen {when}"
         return self._diagnose(metric, effective, series, shown)
 
-    def _diagnose(self, metric: str, matchers: tuple[LabelMatcher, ...], series: list[LabelSet], shown: str) -> str:
+    def _diagnose(self, metric: str, matchers: tuple[LabelMatcher, ...], series: Postings, shown: str) -> str:
         span = format_duration(self.lookback)
-        present = {name for labels in series for name in labels if name != "__name__"}
+        present = series.labels()
         for matcher in matchers:
             if not matcher.matches("") and matcher.name not in present:
                 names = ", ".join(sorted(present)[:8]) or "none"
                 return f"{metric} has no series with a {matcher.name} label in the last {span} (its labels: {names})"
         for matcher in matchers:
-            values = {labels.get(matcher.name, "") for labels in series}
+            values = set(series.values(matcher.name))
             if not any(matcher.matches(value) for value in values):
                 seen = ", ".join(repr(v) for v in sorted(values)[:6]) + (", …" if len(values) > 6 else "")
                 return f"no {metric} series has {matcher} in the last {span} ({matcher.name} values seen: {seen})"
@@ -340,20 +357,21 @@ class Evidence:
         metric = selector.metric
         if why is not None or metric is None:
             return why
-        series = self._lookback.get(metric)
+        whole = self._lookback.get(metric)
+        series = whole if whole is not None else self._recent.get(metric)
         if not series:
             return None
         needed = {m.name for m in subject if not m.matches("")}
-        present = {name for labels in series for name in labels}
+        present = series.labels()
         if not needed or not needed <= present:
             return None
         combined = self._effective(selector.matchers, series) + subject
         if self._matches(metric, combined, self._recent):
             return None
-        if self._matches(metric, combined, self._lookback):
-            return f"{metric} stopped for {_braces(subject)}: not seen in the last {format_duration(RECENT_WINDOW)}"
+        if whole is None or self._matches(metric, combined, self._lookback):
+            return f"{metric} has no series for {_braces(subject)} in the last {format_duration(RECENT_WINDOW)}"
         label = sorted(needed)[0]
-        values = sorted({labels[label] for labels in series if label in labels})
+        values = sorted(v for v in series.values(label) if v)
         seen = ", ".join(repr(v) for v in values[:6]) + (", …" if len(values) > 6 else "")
         return f"{metric} has no series for {_braces(subject)} in the last {format_duration(self.lookback)} ({label} values seen: {seen})"
 
@@ -361,7 +379,7 @@ class Evidence:
         names = self._subject_names.get(matchers)
         return names is None or not names
 
-    def _effective(self, matchers: tuple[LabelMatcher, ...], series: list[LabelSet]) -> tuple[LabelMatcher, ...]:
+    def _effective(self, matchers: tuple[LabelMatcher, ...], series: Postings) -> tuple[LabelMatcher, ...]:
         """The matchers without those that pick failing status values (``code=~"5.."``), when
         the metric carries that status label (or the label appears only on failures)."""
         labels = status_labels()
@@ -369,14 +387,15 @@ class Evidence:
         for matcher in matchers:
             status = labels.get(matcher.name)
             if status is not None and any(matcher.matches(v) for v in status.failing) and (
-                status.only_on_failure or any(matcher.name in s for s in series)
+                status.only_on_failure or matcher.name in series.labels()
             ):
                 continue
             kept.append(matcher)
         return tuple(kept)
 
-    def _matches(self, metric: str, matchers: tuple[LabelMatcher, ...], table: dict[str, list[LabelSet]]) -> bool:
-        return any(matches_all(matchers, labels) for labels in table.get(metric, ()))
+    def _matches(self, metric: str, matchers: tuple[LabelMatcher, ...], table: dict[str, Postings]) -> bool:
+        found = table.get(metric)
+        return found is not None and found.any(matchers)
 
 
 # --------------------------------------------------------------------------- helpers

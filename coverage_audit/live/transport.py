@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import ssl
+import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import Any, Callable, Iterable, TypeVar
@@ -75,6 +76,8 @@ class Transport:
         self.concurrency = max(1, concurrency)
         self._secrets: list[str] = []
         self.failed: LiveError | None = None  # the first failure: the source is down for the run
+        self.requests = 0  # attempts made (for the benchmark and the tests)
+        self._count = threading.Lock()
         self.session = self._session()  # reads the credentials: may raise LiveError
 
     # ------------------------------------------------------------------ set-up
@@ -194,6 +197,8 @@ class Transport:
     def _once(self, url: str, params: Any, data: Any, accept: str, wait_for: float) -> tuple[int, bytes, float]:
         """One attempt: (status, body, Retry-After seconds); LiveError for transport failures."""
         method = "POST" if data is not None else "GET"
+        with self._count:
+            self.requests += 1
         try:
             with self.session.request(
                 method, url, params=params, data=data, headers={"Accept": accept}, timeout=(wait_for, wait_for), stream=True
