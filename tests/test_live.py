@@ -175,7 +175,7 @@ def test_a_signal_read_must_select_the_subjects_own_series(shop, tmp_path) -> No
     assert evidence.dead_reason(alert) is None  # it fires for the services that export the metric
     assert evidence.dead_reason(alert, JOB["payments"], frozenset({"http_requests_total"})) is None
     why = evidence.dead_reason(alert, JOB["checkout"], frozenset({"http_requests_total"}))
-    assert why == 'http_requests_total stopped for {job="checkout"}: not seen in the last 2h'
+    assert why == 'http_requests_total has no series for {job="checkout"} in the last 2h'
     # The metric families each subject emits (the conventions in use), and what it no longer does.
     assert {"http_server_request_duration_seconds_count", "http_requests_total", "up"} <= evidence.families("checkout/api")
     assert "http_request_duration_seconds_bucket" in evidence.families("payments/api")
@@ -287,3 +287,10 @@ def test_the_report_carries_the_evidence(shop, tmp_path, capsys) -> None:
     assert kinds == {"missing_subject", "undeclared_dependency", "unknown_service"}
     assert "Map drift" in (out / "report.md").read_text()
 
+
+
+def test_the_graph_export_holds_the_discovered_call(shop, capsys) -> None:
+    main(["graph", "--rules", str(RULES), "--service-map", str(MAP), "--prometheus", shop.url, "--lookback", "2d", "--format", "json"])
+    edges = json.loads(capsys.readouterr().out)["edges"]
+    calls = {(e["source"], e["target"], e["relation"]) for e in edges if e["source"].startswith("service:") and e["target"].startswith("service:")}
+    assert calls == {("service:frontend", "service:checkout", "depends_on"), ("service:checkout", "service:payments", "discovered")}

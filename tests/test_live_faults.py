@@ -296,3 +296,20 @@ def test_the_first_failure_stops_the_rest() -> None:
             transport.map(lambda i: transport.get_json(f"/api/v1/x{i}"), range(50))
     assert "answered HTTP 404" in str(caught.value)
     assert len(calls) < 10
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "message"),
+    [
+        ("prometheus: {url: http://127.0.0.1:9, bearer_token_file: t, bearer_token_env: T}\n", 1, "prometheus: give bearer_token_file or bearer_token_env, not both"),
+        ("prometheus:\n  url: http://127.0.0.1:9\n  rules_api: loki\n", 3, "prometheus.rules_api must be one of prometheus, mimir_ruler, cortex_ruler"),
+        ("prometheus:\n  url: ftp://127.0.0.1:9\n", 2, "prometheus.url: expected an http:// or https:// URL with a host"),
+        ("alertmanager_url:\n  url: http://127.0.0.1:9\n  basic_auth: {username: bob}\n", 3, "alertmanager_url.basic_auth needs a username and one of password_file, password_env"),
+        ("lookback: 0s\n", 1, "lookback must be longer than 0s"),
+    ],
+    ids=["two-tokens", "rules-api", "scheme", "basic-auth", "lookback"],
+)
+def test_bad_live_settings_name_the_config_line(capsys, tmp_path, body: str, line: int, message: str) -> None:
+    settings = config(tmp_path, body)
+    assert main(["rules", "--config", settings, "--rules", str(RULES)]) == 2
+    assert capsys.readouterr().err == f"coverage-audit: error: {settings}:{line}: {message}\n"
