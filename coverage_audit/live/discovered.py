@@ -99,9 +99,10 @@ def service_names(service_map: ServiceMap) -> dict[str, str]:
     """Peer name -> service: the service's own name, and the values its selector pins."""
     names: dict[str, str] = {}
     for service in service_map.services.values():
-        for matcher in service.matchers:
-            if matcher.op is MatchOp.EQ:
-                names.setdefault(matcher.value, service.name)
+        for alternative in service.alternatives or (service.matchers,):
+            for matcher in alternative:
+                if matcher.op is MatchOp.EQ:
+                    names.setdefault(matcher.value, service.name)
     for service in service_map.services.values():
         names[service.name] = service.name  # a service's own name wins over another's selector value
     return names

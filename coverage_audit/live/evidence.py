@@ -27,7 +27,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 from ..analysis.findings import AlertCoverage, Related
 from ..durations import format_duration
-from ..model import LabelMatcher, Rule
+from ..model import LabelMatcher, Rule, Selectors
 from ..promql import PromQLError, Selector, parse_selector
 from ..yamlio import YMap, load_documents
 from .alertmanager import Silence, format_time
@@ -99,7 +99,7 @@ class Evidence:
         self._need_lookback: set[str] = set()  # metrics whose recent series settle nothing
         self._last_seen: dict[tuple[str, tuple[LabelMatcher, ...]], float] = {}
         self._subject_names: dict[tuple[LabelMatcher, ...], frozenset[str] | None] = {}
-        self._subjects: dict[str, tuple[LabelMatcher, ...]] = {}
+        self._subjects: dict[str, Selectors] = {}  # subject -> its alternative selectors
         self._active: set[str] = set()
 
     @property
@@ -108,11 +108,12 @@ class Evidence:
 
     # ------------------------------------------------------------------ the judge's interface
 
-    def apply(self, verdict: AlertCoverage, subject_matchers: tuple[LabelMatcher, ...]) -> AlertCoverage | Related:
+    def apply(self, verdict: AlertCoverage, subject: Selectors | tuple[LabelMatcher, ...]) -> AlertCoverage | Related:
         """The judge's hook: a dead covering alert becomes related (it covers nothing); a
-        silenced one gets the ``silenced`` problem, with the silence's end."""
+        silenced one gets the ``silenced`` problem, with the silence's end. ``subject``: the
+        subject's alternative selectors (or one matcher tuple)."""
         signal = _metric_of(verdict.watches)
-        why = self.dead_reason(verdict.rule, subject_matchers, frozenset({signal}) if signal else frozenset())
+        why = self.dead_reason(verdict.rule, subject, frozenset({signal}) if signal else frozenset())
         if why is not None:
             return Related(verdict.rule, verdict.level, f"is dead: {why}")
         silence = self.silence_for(dict(verdict.labels))
@@ -120,19 +121,25 @@ class Evidence:
             return replace(verdict, problems=verdict.problems + ("silenced",), details=verdict.details + (f"is {silence.describe()}",))
         return verdict
 
-    def dead_reason(self, rule: Rule, subject_matchers: tuple[LabelMatcher, ...] = (), signal_metrics: frozenset[str] = frozenset()) -> str | None:
+    def dead_reason(self, rule: Rule, subject: Selectors | tuple[LabelMatcher, ...] = (), signal_metrics: frozenset[str] = frozenset()) -> str | None:
         """Why the alert can never fire (a read its firing needs selects no series), or None.
-        With the subject's matchers, reads of the signal metrics must also select the subject's
-        series (when the metric carries the subject's labels and the subject has series)."""
+        With the subject's selectors, reads of the signal metrics must also select the subject's
+        series through one of them (when the metric carries the subject's labels and the subject
+        has series)."""
         if not self.has_series or rule.query is None:
             return None
         why = first_dead(rule.query.ast, self._read)
-        if why is not None or not subject_matchers or not signal_metrics or self._subject_missing(subject_matchers):
+        if why is not None or not signal_metrics:
             return why
-        return first_dead(
-            rule.query.ast,
-            lambda s: self._read_for_subject(s, subject_matchers) if s.metric in signal_metrics else self._read(s),
-        )
+        found: str | None = None
+        for matchers in _alternatives(subject):
+            if not matchers or self._subject_missing(matchers):
+                continue  # a subject without series is map drift, said once elsewhere
+            why = first_dead(rule.query.ast, lambda s: self._read_for_subject(s, matchers) if s.metric in signal_metrics else self._read(s))
+            if why is None:
+                return None
+            found = found or why
+        return found
 
     def silence_for(self, labels: Mapping[str, str]) -> Silence | None:
         """The active silence that mutes an alert with these labels (the one ending last)."""
@@ -142,25 +149,26 @@ class Evidence:
     def families(self, subject: str) -> frozenset[str]:
         """The metric names a subject's series carry in the lookback (DESIGN 3.5, "conventions
         in use"): names as Prometheus serves them (``http_requests_total``,
-        ``..._duration_seconds_bucket``). Empty when unknown."""
-        matchers = self._subjects.get(subject)
-        return self.families_for(matchers) if matchers is not None else frozenset()
+        ``..._duration_seconds_bucket``), over all its alternative selectors. Empty when unknown."""
+        selectors = self._subjects.get(subject)
+        return self.families_for(selectors) if selectors is not None else frozenset()
 
-    def families_for(self, matchers: tuple[LabelMatcher, ...]) -> frozenset[str]:
-        return self._subject_names.get(matchers) or frozenset()
+    def families_for(self, subject: Selectors | tuple[LabelMatcher, ...]) -> frozenset[str]:
+        return frozenset().union(*(self._subject_names.get(m) or frozenset() for m in _alternatives(subject)))
 
     def missing_subjects(self) -> list[MissingSubject]:
-        """Selectors that select no series in the lookback, once each, with their subjects."""
-        found = []
-        for matchers, names in self._subject_names.items():
-            if names is not None and not names:
-                subjects = tuple(name for name, m in self._subjects.items() if m == matchers)
-                found.append(MissingSubject(_braces(matchers), subjects))
-        return found
+        """Subjects none of whose selectors selects a series in the lookback: once per set of
+        selectors, with every subject that uses it."""
+        by_selectors: dict[Selectors, list[str]] = {}
+        for name, selectors in self._subjects.items():
+            found = [self._subject_names.get(m) for m in selectors if m]
+            if found and all(names is not None and not names for names in found):
+                by_selectors.setdefault(selectors, []).append(name)
+        return [MissingSubject(" or ".join(_braces(m) for m in selectors if m), tuple(names)) for selectors, names in by_selectors.items()]
 
     # ------------------------------------------------------------------ fetching
 
-    def prefetch(self, rules: Iterable[Rule], subjects: Iterable[tuple[str, tuple[LabelMatcher, ...]]]) -> None:
+    def prefetch(self, rules: Iterable[Rule], subjects: Iterable[tuple[str, Selectors | tuple[LabelMatcher, ...]]]) -> None:
         """Fetch, in bulk, what judging these alerts and subjects needs. A failure is one error
         (in ``errors``) and leaves the evidence empty, never half-filled.
 
@@ -172,8 +180,8 @@ class Evidence:
         assert self.prometheus is not None
         client = self.prometheus
         rules = [r for r in rules if r.query is not None]
-        for name, matchers in subjects:
-            self._subjects.setdefault(name, matchers)
+        for name, selectors in subjects:
+            self._subjects.setdefault(name, _alternatives(selectors))
         try:
             if self._names is None:
                 self._names = frozenset(client.metric_names(self.start, self.end))
@@ -181,9 +189,10 @@ class Evidence:
             for rule in rules:
                 assert rule.query is not None
                 self._collect(rule.query.ast, wanted, 0)
-            pending = [m for m in set(self._subjects.values()) if m not in self._subject_names and _queryable(m)]
+            every = {m for selectors in self._subjects.values() for m in selectors if m}
+            pending = [m for m in every if m not in self._subject_names and _queryable(m)]
             self._fetch("recent", sorted((wanted & self._names) - self._recent.keys()), pending)
-            for m in set(self._subjects.values()):
+            for m in every:
                 self._subject_names.setdefault(m, None)  # not queryable: unknown
             self._evaluate(rules)  # notes the metrics that need their whole lookback
             self._fetch("lookback", sorted(self._need_lookback - self._lookback.keys()), [])
@@ -431,6 +440,13 @@ def _shown(metric: str, matchers: tuple[LabelMatcher, ...]) -> str:
 
 def _braces(matchers: tuple[LabelMatcher, ...]) -> str:
     return "{" + ",".join(str(m) for m in matchers) + "}"
+
+
+def _alternatives(subject: Selectors | tuple[LabelMatcher, ...]) -> Selectors:
+    """Alternative selectors, from either those or one matcher tuple."""
+    if subject and isinstance(subject[0], LabelMatcher):
+        return (subject,)  # type: ignore[return-value]
+    return tuple(subject)  # type: ignore[arg-type]
 
 
 def _queryable(matchers: tuple[LabelMatcher, ...]) -> bool:
