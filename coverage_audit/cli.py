@@ -9,7 +9,7 @@ from typing import Sequence
 
 from . import __version__, commands
 from .commands import EXIT_ERROR
-from .config import FAIL_ON, load_config, merge
+from .config import FAIL_ON, load_config, merge, with_live_flags
 from .durations import parse_duration
 from .model import InputError
 from .scenarios import SCENARIOS
@@ -20,6 +20,22 @@ def _duration(text: str) -> float:
         return parse_duration(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 15m or 1h30m") from None
+
+
+def _positive_duration(text: str) -> float:
+    seconds = _duration(text)
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be longer than 0s")
+    return seconds
+
+
+def _live(parser: argparse.ArgumentParser) -> None:
+    live = parser.add_argument_group("live sources (credentials only from the config file)")
+    live.add_argument("--prometheus", metavar="URL", help="Prometheus, Thanos, Mimir or Cortex: its rules and the series that exist")
+    live.add_argument("--alertmanager-url", metavar="URL", help="a running Alertmanager: its configuration and active silences")
+    live.add_argument("--lookback", type=_positive_duration, metavar="DURATION", help="how far back a series counts as existing (default 7d)")
+    live.add_argument("--timeout", type=_positive_duration, metavar="DURATION", help="per request to a live source (default 30s)")
+    live.add_argument("--offline", action="store_true", help="ignore every live source the config file names")
 
 
 def _common(parser: argparse.ArgumentParser, formats: Sequence[str]) -> None:
@@ -34,6 +50,7 @@ def _common(parser: argparse.ArgumentParser, formats: Sequence[str]) -> None:
     inputs.add_argument("--evaluation-interval", type=_duration, metavar="DURATION",
                         help="rule evaluation interval for groups without one (default 1m)")
     inputs.add_argument("--jobs", type=int, metavar="N", help="processes for loading large rule sets (default: CPUs)")
+    _live(parser)
     output = parser.add_argument_group("output")
     output.add_argument("--format", choices=formats, default=None, help=f"output format (default {formats[0]})")
     output.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
@@ -90,6 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     graph = sub.add_parser("graph", help="export the service / failure-mode / alert graph")
     _common(graph, ("json", "graphml", "dot", "mermaid"))
+
+    init = sub.add_parser("init", help="write a first service map from a repository and a running Prometheus")
+    init.add_argument("--repo", default=".", metavar="DIR", help="the repository to read (default .)")
+    init.add_argument("--out", required=True, metavar="FILE", help="where to write the map (never overwritten)")
+    init.add_argument("--config", metavar="FILE", help="settings file (default: ./coverage-audit.yaml if present)")
+    init.add_argument("--catalog", metavar="FILE", help="failure-mode catalog extending the bundled one")
+    _live(init)
     return parser
 
 
@@ -99,19 +123,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = merge(
             load_config(args.config),
-            rules=args.rules,
-            alertmanager=args.alertmanager,
-            service_maps=args.service_maps,
-            codeowners=args.codeowners,
+            rules=getattr(args, "rules", None),
+            alertmanager=getattr(args, "alertmanager", None),
+            service_maps=getattr(args, "service_maps", None),
+            codeowners=getattr(args, "codeowners", None),
             catalog=args.catalog,
-            evaluation_interval=args.evaluation_interval,
+            evaluation_interval=getattr(args, "evaluation_interval", None),
             budget=getattr(args, "budget", None),
             fail_on=getattr(args, "fail_on", None),
             scenario=getattr(args, "scenario", None),
-            format=args.format,
-            output=args.output,
-            jobs=args.jobs,
+            format=getattr(args, "format", None),
+            output=getattr(args, "output", None),
+            jobs=getattr(args, "jobs", None),
+            lookback=getattr(args, "lookback", None),
+            timeout=getattr(args, "timeout", None),
         )
+        try:
+            settings = with_live_flags(settings, getattr(args, "prometheus", None), getattr(args, "alertmanager_url", None), bool(getattr(args, "offline", False)))
+        except ValueError as exc:
+            raise commands.UsageError(str(exc)) from None
         return commands.run(args.command, settings, vars(args))
     except (InputError, commands.UsageError) as exc:
         print(f"coverage-audit: error: {exc}", file=sys.stderr)

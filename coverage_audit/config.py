@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from .durations import parse_duration
+from .live.endpoint import Endpoint, from_flag, parse_endpoint
 from .model import InputError
 from .scenarios import DEFAULT_SCENARIO, SCENARIOS
 from .yamlio import YMap, YSeq, load_file
@@ -15,6 +16,8 @@ from .yamlio import YMap, YSeq, load_file
 DEFAULT_CONFIG = "coverage-audit.yaml"
 DEFAULT_BUDGET = 15 * 60.0  # the canary watch window
 DEFAULT_EVALUATION_INTERVAL = 60.0  # Prometheus' global evaluation_interval default
+DEFAULT_LOOKBACK = 7 * 86400.0  # how far back live series count as existing (DESIGN 3.6)
+DEFAULT_TIMEOUT = 30.0  # per request to a live source
 
 _KEYS = {
     "rules": "paths",
@@ -30,6 +33,11 @@ _KEYS = {
     "tiers": "mapping",
     "infrastructure_prefixes": "list",
     "application_prefixes": "list",
+    "prometheus": "endpoint",
+    "alertmanager_url": "endpoint",
+    "lookback": "duration",
+    "timeout": "duration",
+    "deadline": "duration",
 }
 FAIL_ON = ("uncovered", "weak", "never")
 TIERS = ("critical", "standard", "low")
@@ -64,6 +72,13 @@ class Settings:
     format: str = "text"
     output: str | None = None
     jobs: int | None = None
+    # Live sources (DESIGN 3.6): None when not given, or dropped by --offline.
+    prometheus: Endpoint | None = None
+    alertmanager_url: Endpoint | None = None
+    lookback: float = DEFAULT_LOOKBACK
+    timeout: float = DEFAULT_TIMEOUT
+    deadline: float | None = None  # all live work of a run; None: 20 timeouts
+    offline: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)  # command-specific flags
 
 
@@ -98,6 +113,9 @@ def load_config(path: str | None) -> Settings:
         raise InputError(path, data.line_of("fail_on"), f"fail_on must be one of {', '.join(FAIL_ON)}")
     if values.get("scenario", DEFAULT_SCENARIO) not in SCENARIOS:
         raise InputError(path, data.line_of("scenario"), f"scenario must be one of {', '.join(SCENARIOS)}")
+    for key in ("lookback", "timeout", "deadline"):
+        if key in values and values[key] <= 0:
+            raise InputError(path, data.line_of(key), f"{key} must be longer than 0s")
     if values.get("canary_selector"):
         _check_selector(values["canary_selector"], path, data.line_of("canary_selector"))
     for name, tier in values.get("tiers", {}).items():
@@ -112,6 +130,8 @@ def _coerce(kind: str, value: object, base: str, path: str, line: int, key: str)
         if not all(isinstance(item, str) for item in items):
             raise InputError(path, line, f"{key} must be a path or a list of paths")
         return tuple(display_path(os.path.join(base, item)) for item in items)  # type: ignore[arg-type]
+    if kind == "endpoint":
+        return parse_endpoint(value, key, path, line)
     if kind == "mapping":
         if not isinstance(value, YMap) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             raise InputError(path, line, f"{key} must be a mapping of names to names")
@@ -131,6 +151,21 @@ def _coerce(kind: str, value: object, base: str, path: str, line: int, key: str)
         except ValueError:
             raise InputError(path, line, f"{key}: {value!r} is not a duration such as 15m") from None
     return value
+
+
+def with_live_flags(settings: Settings, prometheus: str | None, alertmanager_url: str | None, offline: bool) -> Settings:
+    """``--prometheus`` / ``--alertmanager-url`` replace the config's live sources (keeping its
+    credentials only for the same server); ``--offline`` drops every live source the config
+    file names, while ones given as flags still count."""
+    try:
+        prom = from_flag(prometheus, "--prometheus", settings.prometheus) if prometheus else settings.prometheus
+        am = from_flag(alertmanager_url, "--alertmanager-url", settings.alertmanager_url) if alertmanager_url else settings.alertmanager_url
+    except ValueError:
+        raise  # the CLI reports it as a usage error
+    if offline:
+        prom = None if prom is not None and prom.from_config else prom
+        am = None if am is not None and am.from_config else am
+    return replace(settings, prometheus=prom, alertmanager_url=am, offline=offline)
 
 
 def merge(settings: Settings, **flags: Any) -> Settings:

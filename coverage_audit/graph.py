@@ -102,15 +102,29 @@ def _add_rules(graph: nx.DiGraph, ruleset: RuleSet) -> None:
             graph.add_edge(rid, target, relation="reads")
 
 
+CALL_RELATIONS = frozenset({"depends_on", "discovered"})  # edges a failure travels up to callers
+
+
+def add_discovered(graph: nx.DiGraph, client: str, server: str, metric: str = "") -> bool:
+    """A call the running system shows (DESIGN 3.6): ``client`` calls ``server``, both services
+    of the graph. It propagates impact like a declared dependency; a declared edge stays as it
+    is. Returns whether a new (undeclared) edge was added."""
+    a, b = node_id("service", client), node_id("service", server)
+    if a not in graph or b not in graph or a == b or graph.has_edge(a, b):
+        return False
+    graph.add_edge(a, b, relation="discovered", metric=metric)
+    return True
+
+
 def callers(graph: nx.DiGraph, services: Iterable[str]) -> set[str]:
     """Services that depend on any of ``services``, directly or through others (one reverse
-    breadth-first walk over ``depends_on`` edges, however many services start it)."""
+    breadth-first walk over declared and discovered call edges, however many services start it)."""
     queue = [node_id("service", name) for name in services if node_id("service", name) in graph]
     reached: set[str] = set()  # a changed service calling another changed one is a caller too
     while queue:
         current = queue.pop()
         for caller in graph.predecessors(current):
-            if caller not in reached and graph.nodes[caller]["kind"] == "service" and graph.edges[caller, current].get("relation") == "depends_on":
+            if caller not in reached and graph.nodes[caller]["kind"] == "service" and graph.edges[caller, current].get("relation") in CALL_RELATIONS:
                 reached.add(caller)
                 queue.append(caller)
     return {graph.nodes[n]["label"] for n in reached}

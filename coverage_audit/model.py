@@ -41,6 +41,8 @@ class Diagnostic:
     message: str
 
     def __str__(self) -> str:
+        if self.line == 0 and "://" in self.file:  # a live source: its URL has no lines
+            return f"{self.file}: {self.message}"
         return f"{self.file}:{self.line}: {self.message}"
 
     def as_dict(self) -> dict[str, object]:

@@ -15,21 +15,24 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from .. import promql
 from ..durations import format_duration
 from ..model import AlertmanagerConfig, FailureMode, LabelMatcher, MatchOp, Route, Rule, Selectors
 from ..promql import Selector
 from ..ruleset import RuleSet
-from ..scenarios import DEFAULT_SCENARIO, SCENARIOS, subject_traffic, world
-from ..scenarios import Role, behaviour
-from .evaluate import Evaluator, Outcome, Quiet, World, describe_never, describe_noisy, moves as _moves
-from .reads import ReadIndex
-from .roles import role_of
+from ..scenarios import DEFAULT_SCENARIO, SCENARIOS, Role, behaviour, subject_traffic, world
+from .evaluate import Evaluator, Outcome, Quiet, World, describe_never, describe_noisy
+from .evaluate import moves as _moves
 from .findings import AlertCoverage, Finding, Impact, Related, Subject, Target
 from .matching import compatible_pair, is_specific, outcome_label
+from .reads import ReadIndex
+from .roles import role_of
 from .routing import route
+
+if TYPE_CHECKING:
+    from ..live.evidence import Evidence
 
 _OPPOSITE = {"rise": "drop", "drop": "rise", "absent": "rise"}
 CANARY_LABELS = ("instance", "pod")  # what tells one replica's series from the others'
@@ -46,7 +49,9 @@ class CoverageJudge:
         evaluation_interval: float,
         scenario: str = DEFAULT_SCENARIO,
         canary_selector: str = "",
+        evidence: "Evidence | None" = None,
     ) -> None:
+        self.evidence = evidence  # live evidence (issue 12): dead and silenced alerts
         self.ruleset = ruleset
         self.alertmanager = alertmanager
         self.budget = budget
@@ -86,6 +91,10 @@ class CoverageJudge:
         elsewhere += [_OtherSeries(rule, self.ruleset.levels[rule], f"watches it only for {_pins_text(self._pins_of(rule))}") for rule in others[:1]]
         for rule in candidates:
             verdict = self._judge_alert(rule, worlds, target, subject.service is not None)
+            if isinstance(verdict, AlertCoverage) and self.evidence is not None:
+                # Live evidence hook (issue 12): a dead alert covers nothing (it becomes related,
+                # with why); a silenced one is weak until the silence ends.
+                verdict = self.evidence.apply(verdict, target.selectors)
             if isinstance(verdict, AlertCoverage):
                 covering.append(verdict)
             elif isinstance(verdict, _OtherSeries):

@@ -127,6 +127,19 @@ class Summary:
 
 
 @dataclass(frozen=True, slots=True)
+class Drift:
+    """Where the running system and the files disagree (live evidence, DESIGN 5.3): a subject
+    whose selector selects no series, a call the map does not declare, a running Alertmanager
+    or rule that differs from the file. ``file``/``line`` point at the map entry concerned."""
+
+    kind: str  # missing_subject | undeclared_dependency | unknown_service | alertmanager | rule
+    subject: str
+    message: str
+    file: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class CoverageReport:
     """The answer of ``check`` (for a change) or ``report`` (for everything)."""
 
@@ -140,6 +153,7 @@ class CoverageReport:
     routing_checked: bool = True  # False without an Alertmanager configuration
     notes: tuple[str, ...] = field(default_factory=tuple)
     scenario: str = "outage"  # the scenario the verdicts judge (DESIGN 5.1)
+    drift: tuple[Drift, ...] = ()  # live evidence only
 
     def at_or_above(self, fail_on: str) -> list[Finding]:
         if fail_on == "never":

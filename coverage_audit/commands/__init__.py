@@ -48,6 +48,10 @@ def run(command: str, settings: Settings, args: Mapping[str, Any]) -> int:
         from .rules import rules
 
         return rules(settings)
+    if command == "init":
+        from .init import init
+
+        return init(settings, args)
     if command == "graph":
         from .graph import graph
 

@@ -9,15 +9,14 @@ from ..analysis.findings import CoverageReport, Summary, order_findings
 from ..analysis.impact import impact_of
 from ..analysis.paths import PathIndex
 from ..config import Settings
-from ..graph import build_graph
-from .common import EXIT_ERROR, EXIT_GAPS, EXIT_OK, judge_all, load_inputs, read_change
+from .common import EXIT_ERROR, EXIT_GAPS, EXIT_OK, impact_graph, judge_all, load_inputs, read_change
 from .output import report_errors, write_output
 
 
 def check(settings: Settings, args: Mapping[str, Any]) -> int:
     change = read_change(args)
     inputs = load_inputs(settings)
-    graph = build_graph(inputs.service_map, inputs.catalog, modes=False)
+    graph = impact_graph(inputs)
     impact = impact_of(change, inputs.service_map, inputs.catalog, graph, PathIndex(inputs.service_map))
     findings = order_findings(judge_all(inputs, settings, impact.modes))
     report = CoverageReport(
@@ -29,6 +28,7 @@ def check(settings: Settings, args: Mapping[str, Any]) -> int:
         unmatched_paths=impact.unmatched_paths,
         errors=tuple(inputs.errors),
         routing_checked=inputs.alertmanager is not None,
+        drift=tuple(inputs.drift),
     )
     write_output(render(report, settings), settings.output)
     report_errors(inputs.errors, inputs.warnings)

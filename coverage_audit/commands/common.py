@@ -5,16 +5,19 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+import networkx as nx
 
 from ..analysis.coverage import CoverageJudge
-from ..analysis.findings import Finding, order_findings
+from ..analysis.findings import Drift, Finding, order_findings
 from ..analysis.impact import ImpactedMode, every_mode
 from ..catalog import Catalog, default_catalog, load_catalog
 from ..config import Settings
+from ..graph import add_discovered, build_graph
 from ..levels import default_levels
 from ..loaders.alertmanager import load_alertmanager
 from ..loaders.changes import git_changed_paths, normalise_path, read_changed_paths
@@ -23,6 +26,10 @@ from ..loaders.rules import PARALLEL_FROM_FILES, RuleLoad, discover, load_rules,
 from ..loaders.service_map import load_service_maps
 from ..model import AlertmanagerConfig, Change, Diagnostic, InputError, ServiceMap
 from ..ruleset import RuleSet, build_ruleset
+
+if TYPE_CHECKING:
+    from ..live.evidence import Evidence
+    from ..live.session import LiveSession
 
 EXIT_OK, EXIT_GAPS, EXIT_ERROR = 0, 1, 2
 
@@ -41,16 +48,51 @@ class Inputs:
     catalog: Catalog
     errors: list[Diagnostic] = field(default_factory=list)
     warnings: list[Diagnostic] = field(default_factory=list)
+    # Live sources (issue 12): what the running system showed, and where it disagrees with the files.
+    live: "LiveSession | None" = None
+    evidence: "Evidence | None" = None
+    drift: list[Drift] = field(default_factory=list)
+
+
+def live_session(settings: Settings) -> "LiveSession | None":
+    """The run's live sources, when any is configured (``requests`` is imported only then)."""
+    if settings.prometheus is None and settings.alertmanager_url is None:
+        return None
+    from ..live.session import LiveSession
+
+    return LiveSession(settings)
 
 
 def load_ruleset(settings: Settings) -> RuleSet:
-    return build_rules(settings, read_rules(settings))
+    live = live_session(settings)
+    ruleset = build_rules(settings, read_rules(settings, live=live))
+    if live is not None:
+        ruleset.errors.extend(e for e in live.errors if e not in ruleset.errors)
+    return ruleset
 
 
-def read_rules(settings: Settings, pool: Executor | None = None) -> RuleLoad:
-    if not settings.rules:
-        raise UsageError("no rules given: use --rules PATH or 'rules:' in coverage-audit.yaml")
-    loaded = load_rules(settings.rules, jobs=settings.jobs, pool=pool)
+def read_rules(settings: Settings, pool: Executor | None = None, live: "LiveSession | None" = None) -> RuleLoad:
+    """Rules from every source: the rule files, and the rules a live server serves (fetched
+    meanwhile, on a thread); a rule both give is one rule, with the file's location."""
+    sources = live.rule_sources() if live is not None else []
+    if not settings.rules and not sources and live is not None and live.errors:
+        raise UsageError(str(live.errors[0]))  # the only rule source could not even be set up
+    if not settings.rules and not sources:
+        raise UsageError("no rules given: use --rules PATH, 'rules:' in coverage-audit.yaml, or --prometheus URL")
+    if sources:
+        from ..live.rules import FileRules, active, merge
+
+        sources = active(sources, settings.offline)
+        with ThreadPoolExecutor(max_workers=max(1, len(sources))) as threads:
+            fetched = [(source, threads.submit(source.load)) for source in sources]
+            files = load_rules(settings.rules, jobs=settings.jobs, pool=pool) if settings.rules else RuleLoad()
+            loads = [(source, future.result()) for source, future in fetched]
+        merged = merge([(FileRules(settings.rules), files), *loads])
+        assert live is not None
+        live.drift += [Drift("rule", "rules", text) for text in merged.differing]
+        loaded = merged.load
+    else:
+        loaded = load_rules(settings.rules, jobs=settings.jobs, pool=pool)
     # What is loaded lives until the end of the run: freeze it out of the cyclic collector, so
     # that later allocations do not rescan millions of objects (seconds on large rule sets).
     gc.freeze()
@@ -71,10 +113,11 @@ def load_inputs(settings: Settings) -> Inputs:
         raise UsageError("no service map given: use --service-map PATH or 'service_maps:' in coverage-audit.yaml")
     errors: list[Diagnostic] = []
     catalog = _optional(lambda: load_catalog(settings.catalog), errors) or default_catalog()
+    live = live_session(settings)
     workers = settings.jobs or os.cpu_count() or 1
     parallel = workers > 1 and len(discover(settings.rules)) >= PARALLEL_FROM_FILES
     with worker_pool(workers - 1) if parallel else nullcontext() as pool:
-        rules = read_rules(settings, pool)
+        rules = read_rules(settings, pool, live)
         # The workers are free again: one reads the service maps while this process expands
         # the rule set and reads the Alertmanager configuration.
         maps = pool.submit(load_service_maps, settings.service_maps, catalog, settings.tiers) if pool else None
@@ -90,8 +133,29 @@ def load_inputs(settings: Settings) -> Inputs:
         owners = _optional(lambda: load_codeowners(owners_file), errors)
         if owners is not None:
             service_map = replace(service_map, codeowners=owners, codeowners_file=owners_file)
+    inputs = Inputs(ruleset, alertmanager, service_map, catalog, errors, list(loaded.warnings), live=live)
+    if live is not None:
+        inputs.alertmanager = live.alertmanager_config(alertmanager)
+        inputs.evidence = live.evidence(ruleset, service_map)
+        errors += [e for e in live.errors if e not in errors]  # a failed source is one line
+        inputs.drift += live.drift
+        live.errors.clear()
     gc.freeze()  # the service map too (see load_ruleset)
-    return Inputs(ruleset, alertmanager, service_map, catalog, errors, list(loaded.warnings))
+    return inputs
+
+
+def impact_graph(inputs: Inputs) -> nx.DiGraph:
+    """The graph impact walks: the map's services and dependencies, plus the calls the running
+    system shows (``discovered`` edges, DESIGN 3.6)."""
+    graph = build_graph(inputs.service_map, inputs.catalog, modes=False)
+    add_discovered_edges(inputs, graph)
+    return graph
+
+
+def add_discovered_edges(inputs: Inputs, graph: nx.DiGraph) -> None:
+    if inputs.live is not None:
+        for edge in inputs.live.discovery.edges:
+            add_discovered(graph, edge.client, edge.server, edge.metric)
 
 
 def _optional(load: Callable[[], Any], errors: list[Diagnostic]) -> Any:
@@ -125,14 +189,31 @@ def judge_all(
     modes: list[ImpactedMode] | tuple[ImpactedMode, ...],
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Finding]:
-    """Judge each mode; ``progress(done, total)`` is called along the way when given."""
+    """Judge each mode; ``progress(done, total)`` is called along the way when given.
+
+    With live series evidence, a first (static) pass finds the alerts the verdicts rest on; their
+    reads and the subjects' selectors are fetched in bulk; then the modes those alerts cover are
+    judged again with the evidence (which can only take coverage away)."""
+    evidence = inputs.evidence
     judge = make_judge(inputs, settings)
+    two_passes = evidence is not None and evidence.has_series
+    judge.evidence = None if two_passes else evidence
     findings = []
     for index, mode in enumerate(modes):
         findings.append(judge.judge(mode.subject, mode.mode, mode.target, mode.impact))
         if progress is not None:
             progress(index + 1, len(modes))
-    return findings
+    if not two_passes:
+        return findings
+    assert evidence is not None and inputs.live is not None
+    evidence.prefetch({a.rule: None for f in findings for a in f.alerts}, [(m.subject.name, m.target.selectors) for m in modes])
+    inputs.errors += [e for e in evidence.errors if e not in inputs.errors]
+    inputs.drift += [d for d in inputs.live.subject_drift(evidence) if d not in inputs.drift]
+    judge.evidence = evidence
+    return [
+        judge.judge(mode.subject, mode.mode, mode.target, mode.impact) if finding.alerts else finding
+        for finding, mode in zip(findings, modes)
+    ]
 
 
 def make_judge(inputs: Inputs, settings: Settings, ruleset: RuleSet | None = None) -> CoverageJudge:

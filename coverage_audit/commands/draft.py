@@ -12,11 +12,10 @@ from ..analysis.findings import SEVERITY, Finding, Target
 from ..analysis.impact import ImpactedMode, every_mode, impact_of
 from ..analysis.paths import PathIndex
 from ..config import Settings
-from ..graph import build_graph
 from ..loaders.rules import load_rules
 from ..reporters.table import format_table
 from ..ruleset import build_ruleset
-from .common import EXIT_ERROR, EXIT_OK, Inputs, judge_all, load_inputs, make_judge, read_change
+from .common import EXIT_ERROR, EXIT_OK, Inputs, impact_graph, judge_all, load_inputs, make_judge, read_change
 from .output import report_errors, write_atomically
 
 
@@ -53,7 +52,7 @@ def _modes(inputs: Inputs, args: Mapping[str, Any]) -> tuple[list[ImpactedMode],
     if args.get("all"):
         return every_mode(inputs.service_map, inputs.catalog), "--all"
     change = read_change(args)
-    graph = build_graph(inputs.service_map, inputs.catalog, modes=False)
+    graph = impact_graph(inputs)
     impact = impact_of(change, inputs.service_map, inputs.catalog, graph, PathIndex(inputs.service_map))
     described = change.source + (": " + " ".join(change.paths or change.components) if change.source.startswith("--") else "")
     return list(impact.modes), described

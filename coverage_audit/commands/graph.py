@@ -5,13 +5,14 @@ from __future__ import annotations
 from ..config import Settings
 from ..graph import add_findings, build_graph
 from ..reporters import graph as graph_reporter
-from .common import EXIT_ERROR, EXIT_OK, judge_everything, load_inputs
+from .common import EXIT_ERROR, EXIT_OK, add_discovered_edges, judge_everything, load_inputs
 from .output import report_errors, write_output
 
 
 def graph(settings: Settings) -> int:
     inputs = load_inputs(settings)
     exported = build_graph(inputs.service_map, inputs.catalog, inputs.ruleset, inputs.alertmanager)
+    add_discovered_edges(inputs, exported)
     add_findings(exported, judge_everything(inputs, settings))
     write_output(graph_reporter.render(exported, settings.format or "json"), settings.output)
     report_errors(inputs.errors, inputs.warnings)

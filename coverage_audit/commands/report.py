@@ -58,6 +58,7 @@ def report(settings: Settings, args: Mapping[str, Any]) -> int:
             budget=settings.budget,
             errors=tuple(errors),
             routing_checked=inputs.alertmanager is not None,
+            drift=tuple(inputs.drift),
         )
         documents = {
             "index.html": html.render_report(result, overview),

@@ -182,7 +182,7 @@ def _load_document(value: object, path: str, out: RuleLoad) -> str | None:
         for key in value:
             if key not in ("groups", "namespace"):
                 _error(out, path, value.line_of(key), f"unknown top-level key {key!r} in a rule file")
-        _load_groups(value["groups"], value.line_of("groups"), path, source, out)
+        load_groups(value["groups"], value.line_of("groups"), path, source, out)
         return None
     kind = value.get("kind")
     if kind == "PrometheusRule":
@@ -190,7 +190,7 @@ def _load_document(value: object, path: str, out: RuleLoad) -> str | None:
         if not isinstance(spec, YMap):
             _error(out, path, value.line, "PrometheusRule without a 'spec' mapping")
             return None
-        _load_groups(spec.get("groups"), spec.line_of("groups"), path, "prometheusrule", out)
+        load_groups(spec.get("groups"), spec.line_of("groups"), path, "prometheusrule", out)
         return None
     if kind in ("List", "PrometheusRuleList") and isinstance(value.get("items"), YSeq):
         held = [_load_document(item, path, out) for item in value["items"]]
@@ -204,7 +204,8 @@ def _load_document(value: object, path: str, out: RuleLoad) -> str | None:
     return "not a rule file (no 'groups')"
 
 
-def _load_groups(groups: object, line: int, path: str, source: str, out: RuleLoad) -> None:
+def load_groups(groups: object, line: int, path: str, source: str, out: RuleLoad) -> None:
+    """A rule file's ``groups`` list (or a Mimir/Cortex ruler namespace's) into ``out``."""
     if groups is None:
         return
     if not isinstance(groups, YSeq):
@@ -274,16 +275,10 @@ def _load_rule(
         for key in ("for", "keep_firing_for", "annotations"):
             if key in item:
                 _error(out, path, item.line_of(key), f"'{key}' is not allowed on recording rule {name!r}")
-    try:
-        query = promql.parse(expr)
-        parse_error = None
-    except promql.PromQLError as exc:
-        query, parse_error = None, str(exc)
-        _error(out, path, item.line_of("expr"), f"{kind} {name!r}: could not parse expr: {parse_error}")
-    return Rule(
-        kind=kind,
-        name=name,
-        expr=expr,
+    return build_rule(
+        kind,
+        name,
+        expr,
         group=group,
         file=path,
         line=item.line,
@@ -294,9 +289,60 @@ def _load_rule(
         keep_firing_for=_duration(item, "keep_firing_for", path, out) or 0.0,
         labels=_string_map(item, "labels", path, out, check_names=True),
         annotations=_string_map(item, "annotations", path, out, check_names=False),
+        errors=out.errors,
+        expr_line=item.line_of("expr"),
+    )
+
+
+def build_rule(
+    kind: RuleKind,
+    name: str,
+    expr: str,
+    *,
+    group: str,
+    file: str,
+    line: int,
+    source: str,
+    interval: float | None,
+    query_offset: float,
+    for_seconds: float,
+    keep_firing_for: float,
+    labels: dict[str, str],
+    annotations: dict[str, str],
+    errors: list[Diagnostic],
+    expr_line: int,
+) -> Rule:
+    """A rule from fields already read and checked, wherever they came from (a rule file, a
+    Prometheus rules API): its expression is parsed here, once, and a parse error is reported
+    at ``expr_line`` while the rule is kept (unparsed) for the inventory."""
+    try:
+        query = promql.parse(expr)
+        parse_error = None
+    except promql.PromQLError as exc:
+        query, parse_error = None, str(exc)
+        errors.append(Diagnostic(file, expr_line, f"{kind} {name!r}: could not parse expr: {parse_error}"))
+    return Rule(
+        kind=kind,
+        name=name,
+        expr=expr,
+        group=group,
+        file=file,
+        line=line,
+        source=source,
+        interval=interval,
+        query_offset=query_offset,
+        for_seconds=for_seconds,
+        keep_firing_for=keep_firing_for,
+        labels=labels,
+        annotations=annotations,
         query=query,
         parse_error=parse_error,
     )
+
+
+def valid_label_name(name: str) -> bool:
+    """Prometheus 3 accepts any UTF-8 label name except one carrying selector syntax."""
+    return bool(name) and not _BAD_NAME_CHARS.search(name)
 
 
 # --------------------------------------------------------------------------- fields

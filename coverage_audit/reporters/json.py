@@ -69,6 +69,9 @@ def coverage_document(report: CoverageReport) -> dict[str, object]:
     document["budget_seconds"] = round(report.budget)
     document["routing_checked"] = report.routing_checked
     document["errors"] = [error.as_dict() for error in report.errors]
+    document["drift"] = [
+        {"kind": d.kind, "subject": d.subject, "message": d.message, "file": d.file, "line": d.line} for d in report.drift
+    ]
     return document
 
 

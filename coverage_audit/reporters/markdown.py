@@ -70,8 +70,16 @@ def render_coverage(report: CoverageReport) -> str:
             for item in finding.related[:5]:
                 lines.append(f"- {code(finding.subject.name)} {finding.mode.id}: {escape(item.rule.name)} ({code(item.rule.location)}) — {escape(item.why)}")
         lines += ["", "</details>"]
+    lines += _drift(report)
     lines += _errors(report.errors)
     return "\n".join(lines) + "\n"
+
+
+def _drift(report: CoverageReport) -> list[str]:
+    if not report.drift:
+        return []
+    lines = ["", f"## Map drift ({len(report.drift)})", "", "Where the running system and the files disagree (live evidence):", ""]
+    return lines + [f"- {escape(d.message)}" for d in report.drift]
 
 
 def _row(finding: Finding, impact: bool) -> str:
@@ -149,6 +157,7 @@ def render_report(report: CoverageReport, overview: Overview) -> str:
     lines += ["## Coverage per owner", ""] + _group_table(o.owners, "Owner")
     lines += ["## Coverage per failure mode", ""] + _group_table(o.failure_modes, "Failure mode")
     lines += _unreachable(report, o) + _infrastructure_only(o) + _trend(o) + _every_finding(o)
+    lines += _drift(report)
     lines += _errors(report.errors)
     return "\n".join(lines) + "\n"
 

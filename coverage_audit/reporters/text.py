@@ -57,6 +57,9 @@ def render_coverage(report: CoverageReport, color: bool = False) -> str:
     if not report.routing_checked:
         lines.append("Routing was not checked: no Alertmanager configuration was given.")
     lines.extend(report.notes)
+    if report.drift:
+        lines.append(f"Map drift ({len(report.drift)}): the running system and the files disagree:")
+        lines.extend(f"  {d.message}" for d in report.drift)
     if report.errors:
         lines.append(f"{len(report.errors)} input error(s); the results above leave those files out:")
         lines.extend(f"  {error}" for error in report.errors)

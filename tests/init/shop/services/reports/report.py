@@ -1,0 +1,1 @@
+# hourly finance report
