@@ -104,7 +104,9 @@ class CoverageJudge:
         if subject.service is not None:
             for rule in self._infrastructure_alerts(target.selectors):
                 related.setdefault(rule, Related(rule, "infrastructure", "infrastructure-level: does not watch the application"))
-        covering.sort(key=lambda a: (len(a.problems), a.detect_seconds, a.rule.name, a.rule.file, a.rule.line))
+        # Best first: fewest problems, then the broadest view of the subject (an alert on one
+        # endpoint of the API ranks after the API's own), then the fastest.
+        covering.sort(key=lambda a: (len(a.problems), a.narrowing, a.detect_seconds, a.rule.name, a.rule.file, a.rule.line))
         status = "covered" if covering and covering[0].ok else "weak" if covering else "uncovered"
         ordered_related = tuple(sorted(related.values(), key=lambda r: (r.level != "application", r.rule.name)))
         return Finding(
@@ -194,11 +196,15 @@ class CoverageJudge:
 
     def _judge_alert(self, rule: Rule, worlds: "_Worlds", target: Target, has_service: bool) -> AlertCoverage | Related | None:
         level = self.ruleset.levels[rule]
-        if target.context:
-            metrics = {s.metric for s in worlds.signals + worlds.inverse if s.metric in self.ruleset.raw_metrics[rule]}
-            pins = _agreeing(self._pins_of(rule, metric) for metric in metrics if metric)
-            if _contradicts(pins, target.context):
-                return _OtherSeries(rule, level, f"watches it only for {_pins_text(pins)}")
+        # An alert whose series say they are another service's (its recordings relabel them
+        # ``type="mailroom"``) is not about this subject, whatever raw series it reads. Its
+        # output speaks for a service: compare it with the service's selector (a component's
+        # own selector describes the raw series it is measured from).
+        metrics = {s.metric for s in worlds.signals + worlds.inverse if s.metric in self.ruleset.raw_metrics[rule]}
+        pins = _agreeing(self._pins_of(rule, metric) for metric in metrics if metric)
+        service = target.context or target.selectors
+        if service != ((),) and _contradicts(pins, service):
+            return _OtherSeries(rule, level, f"watches it only for {_pins_text(pins)}")
         reads = self._reads.of(rule)
         if not any(worlds.moves(read) for read in reads.raw):
             # No failure of this subject moves anything it reads: it cannot fire on one.
@@ -265,6 +271,7 @@ class CoverageJudge:
             details=tuple(details),
             labels=tuple(sorted(labels.items())),
             detect=detect,
+            narrowing=_narrowing(judged.facts.watch, worlds.identity_labels),
         )
 
     # ------------------------------------------------------------------ routing
@@ -455,6 +462,20 @@ def _better(a: Outcome, b: Outcome) -> bool:
         return (0 if o.facts.isolated else 1, o.fires_at)
 
     return rank(a) < rank(b)
+
+
+def _narrowing(watch: Selector | None, identity: list[frozenset[str]]) -> int:
+    """How many labels the watched read narrows beyond the subject's own and the outcome
+    (``endpoint_id=~"POST /groups"`` on the whole API): a narrower view of the subject."""
+    if watch is None:
+        return 0
+    known = frozenset().union(*identity) if identity else frozenset()
+    return len({m.name for m in watch.matchers if is_specific(m) and not outcome_label(m.name) and m.name not in known} - _CONTEXT_LABELS)
+
+
+# Labels that place every series of a deployment (its environment, cluster, scrape job): a
+# matcher on them narrows nothing about which requests are watched.
+_CONTEXT_LABELS = frozenset({"env", "environment", "cluster", "job", "namespace", "region", "monitor", "stage", "tier", "shard", "fqdn"})
 
 
 def _route_labels(route: Route) -> frozenset[str]:

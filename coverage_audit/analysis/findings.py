@@ -67,6 +67,7 @@ class AlertCoverage:
     labels: tuple[tuple[str, str], ...] = ()  # the labels it was routed with, for this subject
     detect: Mapping[str, float | None] = field(default_factory=dict)  # scenario -> seconds (None: never)
     drill: Mapping[str, DrillResult] | None = None  # scenario -> measured (with --prove / drill)
+    narrowing: int = 0  # labels its watched read narrows beyond the subject's: ranks broad views first
 
     @property
     def ok(self) -> bool:

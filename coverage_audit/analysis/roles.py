@@ -35,6 +35,12 @@ def role_of(read: Selector, signals: Iterable[Selector], inverse: Iterable[Selec
 def _against(read: tuple[LabelMatcher, ...], signal: Selector) -> Role:
     narrowing = [m for m in signal.matchers if requires_value(m)]
     if not narrowing:
+        if failing_part(signal.matchers):
+            # The signal excludes the healthy outcomes (``grpc_code!~"OK|NotFound"``): a read
+            # that excludes them too reads the failures; one that keeps only them, the rest.
+            if failing_part(read):
+                return "signal"
+            return "rest" if healthy_part(read) else "total"
         # The signal is the whole family (a throughput counter, a histogram): a read narrowed
         # to failed outcomes (``code=~"5.."``) is its failing part, anything else is the family.
         return "rest" if failing_part(read) else "signal"
@@ -55,6 +61,19 @@ def failing_part(read: tuple[LabelMatcher, ...]) -> bool:
         healthy = HEALTHY_VALUES.get(label)
         if healthy and all(any(not m.matches(value) for m in read if m.name == label) for value in healthy):
             return True
+    return False
+
+
+def healthy_part(read: tuple[LabelMatcher, ...]) -> bool:
+    """Does the read keep only healthy outcomes of some outcome label (``grpc_code="OK"``)?"""
+    for label in {m.name for m in read}:
+        healthy = HEALTHY_VALUES.get(label)
+        if not healthy:
+            continue
+        on_label = [m for m in read if m.name == label]
+        if not any(m.op.negative for m in on_label) and any(all(m.matches(v) for m in on_label) for v in healthy):
+            if not all(m.matches("") for m in on_label):
+                return True
     return False
 
 
