@@ -101,6 +101,7 @@ class CoverageJudge:
                 elsewhere.append(verdict)
             elif verdict is not None:
                 related.setdefault(rule, verdict)
+        reading = set(related)  # alerts that read the mode's signal: named before the others
         if subject.service is not None:
             for rule in self._infrastructure_alerts(target.selectors):
                 related.setdefault(rule, Related(rule, "infrastructure", "infrastructure-level: does not watch the application"))
@@ -108,7 +109,7 @@ class CoverageJudge:
         # endpoint of the API ranks after the API's own), then the fastest.
         covering.sort(key=lambda a: (len(a.problems), a.narrowing, a.detect_seconds, a.rule.name, a.rule.file, a.rule.line))
         status = "covered" if covering and covering[0].ok else "weak" if covering else "uncovered"
-        ordered_related = tuple(sorted(related.values(), key=lambda r: (r.level != "application", r.rule.name)))
+        ordered_related = tuple(sorted(related.values(), key=lambda r: (r.level != "application", r.rule not in reading, r.rule.name)))
         return Finding(
             subject=subject,
             mode=mode,
@@ -116,7 +117,7 @@ class CoverageJudge:
             status=status,  # type: ignore[arg-type]
             alerts=tuple(covering),
             related=ordered_related,
-            reason=self._reason(status, covering, ordered_related, elsewhere, mode, target),
+            reason=self._reason(status, covering, ordered_related, elsewhere, mode, reading),
         )
 
     def _signals(self, mode: FailureMode) -> tuple[tuple[Selector, ...], tuple[Selector, ...]]:
@@ -335,7 +336,7 @@ class CoverageJudge:
         related: tuple[Related, ...],
         elsewhere: list[Related],
         mode: FailureMode,
-        target: Target,
+        reading: set[Rule],
     ) -> str:
         if status == "covered":
             best = covering[0]
@@ -348,13 +349,13 @@ class CoverageJudge:
         application = [r for r in related if r.level == "application"]
         if application:
             return f"no alert covers it: {application[0].rule.name} {application[0].why}"
+        infrastructure = [r.rule.name for r in related]
+        if related and (not elsewhere or related[0].rule in reading):
+            names = ", ".join(infrastructure[:3]) + (" …" if len(infrastructure) > 3 else "")
+            return f"no application-level alert watches {_shorten(wanted)}; only infrastructure alerts relate ({names})"
         if elsewhere:
             # Alerts on the signal for other subjects are not near misses for this one.
             return f"no alert selects this subject's series: the alerts on {_shorten(wanted)} watch other series only"
-        infrastructure = [r.rule.name for r in related]
-        if infrastructure:
-            names = ", ".join(infrastructure[:3]) + (" …" if len(infrastructure) > 3 else "")
-            return f"no application-level alert watches {_shorten(wanted)}; only infrastructure alerts relate ({names})"
         return f"no alert watches {_shorten(wanted)}"
 
 
