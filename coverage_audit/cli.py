@@ -59,10 +59,10 @@ def _common(parser: argparse.ArgumentParser, formats: Sequence[str]) -> None:
 def _change(parser: argparse.ArgumentParser) -> None:
     change = parser.add_argument_group("the change")
     which = change.add_mutually_exclusive_group()
-    which.add_argument("--changed", nargs="+", metavar="PATH", help="changed file paths")
+    which.add_argument("--changed", nargs="+", action="extend", metavar="PATH", help="changed file paths (repeatable)")
     which.add_argument("--changed-from", metavar="FILE", help="file with one changed path per line ('-': stdin)")
     which.add_argument("--git-range", metavar="BASE..HEAD", help="paths changed between two git revisions")
-    which.add_argument("--component", nargs="+", metavar="SERVICE/COMPONENT", help="changed components by name")
+    which.add_argument("--component", nargs="+", action="extend", metavar="SERVICE/COMPONENT", help="changed components by name (repeatable)")
     change.add_argument("--repo", default=".", metavar="DIR", help="git repository for --git-range (default .)")
     parser.add_argument("--budget", type=_duration, metavar="DURATION", help="time-to-detect budget (default 15m)")
     parser.add_argument("--fail-on", choices=FAIL_ON, default=None, help="exit 1 at this status or worse (default uncovered)")

@@ -60,6 +60,21 @@ class Selector(Compact):
         return text
 
 
+def simplified(selector: Selector) -> Selector:
+    """The selector without matchers others imply, for people to read: a repeated matcher, or
+    ``type=~"api"`` beside ``type="api"`` (pushing an alert's matchers into recordings makes
+    both)."""
+    equal = {m.name: m.value for m in selector.matchers if m.op is MatchOp.EQ}
+    kept: list[LabelMatcher] = []
+    for m in selector.matchers:
+        if m in kept:
+            continue
+        if m.op is not MatchOp.EQ and m.name in equal and m.matches(equal[m.name]):
+            continue  # implied by the equality on the same label
+        kept.append(m)
+    return Selector(selector.metric, tuple(kept), selector.range, selector.offset)
+
+
 @dataclass(frozen=True, slots=True)
 class Number(Compact):
     value: float
@@ -132,6 +147,7 @@ class Query(Compact):
     functions: frozenset[str]
     aggregations: frozenset[str]
     comparisons: tuple[Comparison, ...]
+    joins: frozenset[str] = frozenset()  # labels named by on(...) / ignoring(...)
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -258,6 +274,7 @@ def _build_query(node: object) -> Query:
         functions=frozenset(collector.functions),
         aggregations=frozenset(collector.aggregations),
         comparisons=tuple(_top_comparisons(ast)),
+        joins=frozenset(collector.joins),
     )
 
 
@@ -281,12 +298,13 @@ def _seconds(delta: object) -> float:
 class _Collector:
     """Converts the parser's AST into ours in one pass, noting selectors and functions."""
 
-    __slots__ = ("selectors", "functions", "aggregations")
+    __slots__ = ("selectors", "functions", "aggregations", "joins")
 
     def __init__(self) -> None:
         self.selectors: list[Selector] = []
         self.functions: set[str] = set()
         self.aggregations: set[str] = set()
+        self.joins: set[str] = set()
 
     def convert(self, node: object) -> Expr:
         kind = type(node)
@@ -312,6 +330,7 @@ class _Collector:
                         on = tuple(matching.labels)
                     else:
                         ignoring = tuple(matching.labels)
+                    self.joins.update(matching.labels)
                 group = _GROUPS.get(str(modifier.card), "")
             return Binary(
                 str(node.op),  # type: ignore[attr-defined]

@@ -23,7 +23,7 @@ from ..model import AlertmanagerConfig, FailureMode, LabelMatcher, MatchOp, Rout
 from ..promql import Selector
 from ..ruleset import RuleSet
 from ..scenarios import DEFAULT_SCENARIO, SCENARIOS, Role, behaviour, subject_traffic, world
-from .evaluate import Evaluator, Outcome, Quiet, World, describe_never, describe_noisy
+from .evaluate import Evaluator, Outcome, Quiet, World, describe_never, describe_noisy, subject_selects
 from .evaluate import moves as _moves
 from .findings import AlertCoverage, Finding, Impact, Related, Subject, Target
 from .matching import compatible_pair, is_specific, outcome_label
@@ -60,6 +60,7 @@ class CoverageJudge:
         canary = promql.parse_selector(canary_selector).matchers if canary_selector else ()
         self.canary_labels = frozenset(CANARY_LABELS) | {m.name for m in canary}
         self.routing_labels = _route_labels(alertmanager.route) if alertmanager is not None else frozenset()
+        self._join_labels: frozenset[str] | None = None
         self._by_metric: dict[str, list[Rule]] = {}
         self._pins: dict[tuple[Rule, str], dict[str, str]] = {}
         self._pin_tables: dict[tuple[str, str], dict[str | None, list[Rule]]] = {}
@@ -70,6 +71,18 @@ class CoverageJudge:
         self._infra_by_label: dict[tuple[str, str], list[Rule]] | None = None
         self._reads = ReadIndex(ruleset.records)
         self._quiet: dict[tuple[tuple[LabelMatcher, ...], float], dict] = {}  # (selector, traffic) -> values
+
+    @property
+    def join_labels(self) -> frozenset[str]:
+        """Every label the rule set matches series on (``on(...)``, ``ignoring(...)``): joins
+        need to know which of these the subject's series carry."""
+        if self._join_labels is None:
+            found: set[str] = set()
+            for rule in self.ruleset.rules:
+                if rule.query is not None and rule.query.joins:
+                    found.update(rule.query.joins)
+            self._join_labels = frozenset(found)
+        return self._join_labels
 
     # ------------------------------------------------------------------ judging
 
@@ -210,7 +223,7 @@ class CoverageJudge:
         if not any(worlds.moves(read) for read in reads.raw):
             # No failure of this subject moves anything it reads: it cannot fire on one.
             # Said without evaluating it (most candidates of a large rule set end here).
-            near = sorted(str(r) for r in reads.raw if worlds.near(r))
+            near = sorted(str(promql.simplified(r)) for r in reads.raw if worlds.near(r))
             if near:
                 wanted = " or ".join(dict.fromkeys(worlds.mode.signals))
                 return Related(rule, level, f"reads {near[0]} but not the failing series {_shorten(wanted, 160)}")
@@ -225,7 +238,7 @@ class CoverageJudge:
                 return Related(rule, level, f"reads {judged.facts.near[0]} but not the failing series {_shorten(wanted, 160)}")
             return _OtherSeries(rule, level, "watches it only for other series")
         watch = judged.facts.watch
-        watched = str(watch) if watch is not None else "the signal"
+        watched = str(promql.simplified(watch)) if watch is not None else "the signal"
         if watch is not None and not self.ruleset.classifier.application_for(watch.metric or "", target.owns):
             return Related(rule, "infrastructure", "infrastructure-level: its metrics never cover an application failure")
         if judged.noisy:
@@ -408,7 +421,11 @@ class _Worlds:
     def _role(self, read: Selector) -> Role:
         found = self._roles.get(read)
         if found is None:
-            selects = any(compatible_pair(read.matchers, alternative) for alternative in self.target.selectors)
+            alternatives = self.target.selectors
+            selects = any(
+                subject_selects(read.matchers, alternative, tuple(m for j, other in enumerate(alternatives) if j != i for m in other))
+                for i, alternative in enumerate(alternatives)
+            )
             found = self._roles[read] = role_of(read, self.signals, self.inverse) if selects else "other"
         return found
 
@@ -426,6 +443,8 @@ class _Worlds:
                 traffic=self.traffic,
                 canary_labels=self.judge.canary_labels,
                 routing_labels=self.judge.routing_labels,
+                elsewhere=tuple(m for j, other in enumerate(self.target.selectors) if j != index for m in other),
+                join_labels=self.judge.join_labels,
                 companions=self.companions,
             )
             identity = self.target.selectors[index]

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping, NamedTuple
 
 from ..model import LabelMatcher, MatchOp, Rule
-from ..promql import Aggregate, Binary, Call, Expr, Number, Selector, String, Subquery, Unary, constant
+from ..promql import Aggregate, Binary, Call, Expr, Number, Selector, String, Subquery, Unary, constant, simplified
 from ..ruleset import RecordIndex
 from .reads import ReadIndex
 from ..scenarios import EPOCH, Behaviour, Scenario, behaviour
@@ -58,6 +58,8 @@ class World:
     canary_labels: frozenset[str]  # labels that tell a canary apart (instance, pod, ...)
     companions: tuple[tuple[str, tuple[Selector, ...]], ...] = ()  # (model, signals) that move along
     routing_labels: frozenset[str] = frozenset()  # labels the Alertmanager routes match on
+    elsewhere: tuple[LabelMatcher, ...] = ()  # the subject's other alternative selectors' matchers
+    join_labels: frozenset[str] = frozenset()  # labels the rule set joins on (on(), ignoring())
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +229,8 @@ class Evaluator:
         # mode of the run (at one traffic), so evaluated once for all of them.
         self._quiet = quiet
         self._pushes: dict[tuple[int, tuple[LabelMatcher, ...]], Selector] = {}
-        self._top = _Ctx(Grouping(world.canary_labels | world.identity_labels | world.routing_labels | _labels(world.identity)))
+        tracked = world.canary_labels | world.identity_labels | world.routing_labels | world.join_labels
+        self._top = _Ctx(Grouping(tracked | _labels(world.identity) | _labels(world.elsewhere)))
 
     def outcome(self, rule: Rule) -> Outcome:
         assert rule.query is not None
@@ -344,7 +347,7 @@ class Evaluator:
 
     def _raw(self, read: Selector, ctx: _Ctx) -> Value:
         world = self.world
-        selects = compatible_pair(read.matchers, world.identity)
+        selects = subject_selects(read.matchers, world.identity, world.elsewhere)
         role = role_of(read, world.signals, world.inverse) if selects else "other"
         whole = any(ctx.grouping.keeps(label) for label in world.canary_labels)
         metric = read.metric or ""
@@ -369,7 +372,7 @@ class Evaluator:
             )
             facts = Facts(signal=True, watch=read if role in ("signal", "rest") else None, labels=kept, isolated=isolated)
         elif own and role == "total":  # the family, but not the failing series: a near miss
-            facts = Facts(near=(str(read),))
+            facts = Facts(near=(str(simplified(read)),))
         if moves(seen):
             facts = replace(facts, moved=True)
         span = Span(((-INF, read.range or 0.0),)) if seen.vanishes else ALWAYS
@@ -698,6 +701,19 @@ class Evaluator:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def subject_selects(read: tuple[LabelMatcher, ...], identity: tuple[LabelMatcher, ...], elsewhere: tuple[LabelMatcher, ...]) -> bool:
+    """Can a read select the subject's series through one of its alternative selectors
+    (``identity``)? Not if it pins a label another alternative names to a value that one
+    refuses: ``job="cart"`` is not checkout's, even beside ``{service_name="checkout"}``."""
+    if not compatible_pair(read, identity):
+        return False
+    for matcher in elsewhere:
+        pinned = tuple(m for m in read if m.name == matcher.name and is_specific(m))
+        if pinned and not compatible_pair(pinned, (matcher,)):
+            return False
+    return True
 
 
 def _matcher_key(matcher: LabelMatcher) -> tuple[str, str, str]:

@@ -29,6 +29,7 @@ def check(settings: Settings, args: Mapping[str, Any]) -> int:
         errors=tuple(inputs.errors),
         routing_checked=inputs.alertmanager is not None,
         drift=tuple(inputs.drift),
+        scenario=settings.scenario,
     )
     write_output(render(report, settings), settings.output)
     report_errors(inputs.errors, inputs.warnings)

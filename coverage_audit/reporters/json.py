@@ -52,7 +52,7 @@ def render_inventory(inventory: Inventory) -> str:
 
 def coverage_document(report: CoverageReport) -> dict[str, object]:
     """The contract's document; ``report`` embeds the same finding objects."""
-    document: dict[str, object] = {"version": VERSION}
+    document: dict[str, object] = {"version": VERSION, "scenario": report.scenario}
     if report.change is not None:
         document["change"] = {
             "paths": list(report.change.paths),
@@ -107,6 +107,7 @@ def _alert(alert: AlertCoverage) -> dict[str, object]:
         **_rule(alert.rule, alert.level),
         "receivers": list(dict.fromkeys(alert.receivers)),
         "detect_seconds": round(alert.detect_seconds),
+        "detect": {name: (round(seconds) if seconds is not None else None) for name, seconds in alert.detect.items()},
         "problems": list(alert.problems),
         "watches": alert.watches,
         "details": list(alert.details),

@@ -53,7 +53,7 @@ def render_coverage(report: CoverageReport, color: bool = False) -> str:
         lines.append(table)
     s = report.summary
     lines.append("")
-    lines.append(f"{s.total} failure modes: {s.covered} covered, {s.weak} weak, {s.uncovered} uncovered (budget {format_duration(report.budget)}).")
+    lines.append(f"{s.total} failure modes: {s.covered} covered, {s.weak} weak, {s.uncovered} uncovered (budget {format_duration(report.budget)}, {report.scenario} scenario).")
     if not report.routing_checked:
         lines.append("Routing was not checked: no Alertmanager configuration was given.")
     lines.extend(report.notes)
