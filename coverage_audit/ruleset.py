@@ -137,9 +137,9 @@ class RecordIndex:
             if value is not None and not matcher.matches(value):
                 if matcher.name in rule.labels or not matcher.matches(""):
                     return False
-            if matcher.op is MatchOp.EQ and matcher.name not in rule.labels:
-                if any(not c.matches(matcher.value) for c in constraints.get(matcher.name, ())):
-                    return False
+            on_label = constraints.get(matcher.name)
+            if on_label and matcher.name not in rule.labels and not _satisfiable((matcher, *on_label)):
+                return False
         return True
 
     def _local_constraints(self, rule: Rule) -> dict[str, tuple[LabelMatcher, ...]]:
@@ -166,6 +166,13 @@ class RecordIndex:
 
 
 _PIN_DEPTH = 16  # recording rules on recording rules; real sets use 3-4 levels
+
+
+def _satisfiable(matchers: tuple[LabelMatcher, ...]) -> bool:
+    """Can one label value pass all these matchers (all on the same label)?"""
+    from .analysis.matching import compatible_pair  # analysis builds on this module
+
+    return compatible_pair(matchers, ())
 
 
 def _common(mappings: Iterable[dict[str, str]]) -> dict[str, str]:

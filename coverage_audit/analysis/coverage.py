@@ -415,6 +415,13 @@ class _Worlds:
             role_of(read, signals) != "other" for _, signals in self.companions
         )
 
+    @property
+    def moving_metrics(self) -> frozenset[str]:
+        """Metric names the failure may move: the mode's signals, inverse and companions."""
+        names = {s.metric for s in self.signals + self.inverse if s.metric}
+        names.update(s.metric for _, signals in self.companions for s in signals if s.metric)
+        return frozenset(names)
+
     def near(self, read: Selector) -> bool:
         return self._role(read) == "total"
 
@@ -451,7 +458,7 @@ class _Worlds:
             values = self.judge._quiet.setdefault((identity, self.traffic), {})
             quiet = self.quiet.get(index)
             if quiet is None:
-                quiet = self.quiet[index] = Quiet(self.judge._reads, values, self.touches)
+                quiet = self.quiet[index] = Quiet(self.judge._reads, values, self.moving_metrics, self.touches)
             found = self.evaluators[key] = Evaluator(self.judge.ruleset.records, world_, self.still.setdefault(index, {}), quiet)
         return found
 

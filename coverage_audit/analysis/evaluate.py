@@ -179,34 +179,38 @@ class _Ctx(NamedTuple):
 class Quiet:
     """Which subtrees read nothing a world's failure touches, and their shared values.
 
-    ``touches(read)`` says whether a raw read matters to the world (its signal, the family, a
-    companion); a subtree is quiet when none of the raw reads under it does. Quiet values only
-    depend on the subject's selector (joins read its labels) and traffic, so one ``values`` table
-    serves every mode and scenario of every subject picked by the same selector.
+    A subtree is quiet when none of the raw metric names it may read is one the failure moves
+    (the mode's signals, its inverse, its companions). Quiet values only depend on the
+    subject's selector (joins read its labels) and traffic, so one ``values`` table serves
+    every mode and scenario of every subject picked by the same selector.
     """
 
     def __init__(self, reads: "ReadIndex", values: dict[tuple[int, tuple[LabelMatcher, ...], int], "Value"],
-                 touches: Callable[[Selector], bool]) -> None:
+                 moving: frozenset[str], touches: Callable[[Selector], bool]) -> None:
         self.reads = reads
         self.values = values
-        self.touches = touches
-        self._sets: dict[int, bool] = {}
+        self.moving = moving
+        self.touches = touches  # does the failure concern this raw read (its role, for this subject)?
+        self._nodes: dict[int, bool] = {}
+        self._reads: dict[int, bool] = {}
 
-    def holds(self, node: Expr, push: tuple[LabelMatcher, ...], depth: int) -> bool:
-        return not self.touched(node, push, depth)
+    def holds(self, node: Expr) -> bool:
+        return not self.touched(node)
 
-    def touched(self, node: Expr, push: tuple[LabelMatcher, ...], depth: int) -> bool:
-        reads = self.reads.under(node, push, depth)
-        found = self._sets.get(id(reads))
+    def touched(self, node: Expr) -> bool:
+        """May the subtree read a metric the failure moves (by name: cheap, shared)?"""
+        found = self._nodes.get(id(node))
         if found is None:
-            found = self._sets[id(reads)] = any(map(self.touches, reads.raw))
+            found = self._nodes[id(node)] = not self.moving.isdisjoint(self.reads.metrics(node))
         return found
 
-    def reads_something(self, node: Expr, push: tuple[LabelMatcher, ...], depth: int) -> bool:
-        """Reads some series (not a recording of constants, nor one whose own matchers the
-        pushed ones contradict)."""
+    def reaches(self, node: Expr, push: tuple[LabelMatcher, ...], depth: int) -> bool:
+        """Does the subtree, with ``push`` pushed in, read the subject's failing series?"""
         reads = self.reads.under(node, push, depth)
-        return bool(reads.raw or reads.empty)
+        found = self._reads.get(id(reads))
+        if found is None:
+            found = self._reads[id(reads)] = any(map(self.touches, reads.raw))
+        return found
 
 
 class Evaluator:
@@ -256,7 +260,7 @@ class Evaluator:
         if found is None:
             found = self._still.get(key)
             if found is None:
-                quiet = self._quiet is not None and self._quiet.holds(node, ctx.push, ctx.depth)
+                quiet = self._quiet is not None and self._quiet.holds(node)
                 if quiet:
                     assert self._quiet is not None
                     shared = (id(node), ctx.push, ctx.depth)
@@ -314,15 +318,12 @@ class Evaluator:
         inner = {id(r): _Ctx(ctx.grouping, tuple(sorted((m for m in read.matchers if m.name not in r.labels), key=_matcher_key)), ctx.depth + 1) for r in rules}
         if self._quiet is not None and len(rules) > 1:
             # Copies of one recording (per cluster, per shard) are alike for this subject: the
-            # first that reads its failure stands for them all, or the first that reads
-            # anything; the rest are not evaluated.
+            # first that may read its failure stands for them all; the rest are not evaluated.
             quiet = self._quiet
-            reading = [r for r in rules if quiet.reads_something(r.query.ast, inner[id(r)].push, inner[id(r)].depth)]  # type: ignore[union-attr]
-            touching = [r for r in reading if quiet.touched(r.query.ast, inner[id(r)].push, inner[id(r)].depth)]  # type: ignore[union-attr]
-            if touching:
-                rules = touching[:1]
-            elif reading:
-                rules = reading[:1]
+            touching = [r for r in rules if quiet.touched(r.query.ast)]  # type: ignore[union-attr]
+            if len(touching) > 1:  # which of them reads this subject's series?
+                touching = [r for r in touching if quiet.reaches(r.query.ast, inner[id(r)].push, inner[id(r)].depth)] or touching  # type: ignore[union-attr]
+            rules = touching[:1] or rules[:1]
         bodies: list[tuple[Rule, Value]] = []
         for rule in rules:
             assert rule.query is not None

@@ -40,6 +40,29 @@ class ReadIndex:
     def __init__(self, records: RecordIndex) -> None:
         self.records = records
         self._memo: dict[tuple[int, tuple[LabelMatcher, ...], int], Reads] = {}
+        self._metrics: dict[int, frozenset[str]] = {}
+        self._recorded: dict[str, frozenset[str]] = {}
+
+    def metrics(self, node: Expr) -> frozenset[str]:
+        """Raw metric names ``node`` may read, through every recording of the names it reads
+        (whatever matchers are pushed into it: a cheap, shared over-estimate)."""
+        found = self._metrics.get(id(node))
+        if found is None:
+            if isinstance(node, Selector):
+                name = node.metric or ""
+                found = self._recorded_metrics(name) if name in self.records else frozenset((name,))
+            else:
+                found = frozenset().union(*(self.metrics(child) for child in children(node)))
+            self._metrics[id(node)] = found
+        return found
+
+    def _recorded_metrics(self, name: str) -> frozenset[str]:
+        found = self._recorded.get(name)
+        if found is None:
+            self._recorded[name] = frozenset()  # a cycle reads nothing more
+            found = frozenset().union(*(self.metrics(r.query.ast) for r in self.records.by_name[name] if r.query is not None))
+            self._recorded[name] = found
+        return found
 
     def of(self, rule: Rule) -> Reads:
         if rule.query is None:
