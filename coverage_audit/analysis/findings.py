@@ -186,6 +186,7 @@ class CoverageReport:
     scenario: str = "outage"  # the scenario the verdicts judge (DESIGN 5.1)
     drift: tuple[Drift, ...] = ()  # live evidence only
     waivers: tuple[WaiverUse, ...] = ()  # every waiver given, and what it did
+    not_judged: tuple[Rule, ...] = ()  # rules listed but not judged (no PromQL equivalent)
     baseline: str | None = None  # the baseline file the findings were compared with
 
     def at_or_above(self, fail_on: str) -> list[Finding]:

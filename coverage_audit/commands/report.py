@@ -8,6 +8,7 @@ import sys
 from typing import Any, Mapping
 
 from ..analysis.findings import CoverageReport, Summary
+from ..analysis.inventory import not_judged
 from ..config import Settings
 from ..model import InputError
 from ..reporters import json as json_reporter
@@ -64,6 +65,7 @@ def report(settings: Settings, args: Mapping[str, Any]) -> int:
             drift=tuple(inputs.drift),
             waivers=settled.waivers,
             baseline=settled.baseline,
+            not_judged=not_judged(inputs.ruleset.rules),
         )
         documents = {
             "index.html": html.render_report(result, overview),

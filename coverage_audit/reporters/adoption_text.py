@@ -35,6 +35,15 @@ def use_line(use: WaiverUse) -> str:
     return f"active until {w.expires.isoformat()}: {named} ({w.owner}: {w.reason}) waives {len(use.matched)} gap(s)"
 
 
+def not_judged_line(report: CoverageReport, names: int = 3) -> str:
+    """One line naming the rules that are listed but not judged ("" when there are none)."""
+    rules = report.not_judged
+    if not rules:
+        return ""
+    shown = ", ".join(f"{r.name} ({r.location})" for r in rules[:names]) + (", …" if len(rules) > names else "")
+    return f"{len(rules)} rule(s) not judged, having no PromQL equivalent (coverage-audit rules says why): {shown}"
+
+
 def baseline_line(report: CoverageReport) -> str:
     """"Against the baseline FILE: n new, n worse, n better, n unchanged." ("" without one)."""
     if report.baseline is None:

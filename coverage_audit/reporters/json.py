@@ -74,6 +74,8 @@ def coverage_document(report: CoverageReport) -> dict[str, object]:
         document["baseline"] = {"file": report.baseline, **delta_counts(report.findings)}
     if report.waivers:
         document["waivers"] = [_waiver_use(use) for use in report.waivers]
+    if report.not_judged:
+        document["not_judged"] = [{"name": r.name, "file": r.file, "line": r.line, "why": r.not_judged} for r in report.not_judged]
     document["budget_seconds"] = round(report.budget)
     document["routing_checked"] = report.routing_checked
     document["errors"] = [error.as_dict() for error in report.errors]

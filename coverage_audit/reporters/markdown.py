@@ -6,7 +6,7 @@ from ..analysis.findings import CoverageReport, Finding
 from ..analysis.inventory import Inventory
 from ..analysis.overview import GroupCoverage, Overview, StatusChange
 from ..durations import format_duration
-from .adoption_text import baseline_line, reason, use_line
+from .adoption_text import baseline_line, not_judged_line, reason, use_line
 from .charts import percent, when
 
 ICONS = {"covered": "✅", "weak": "⚠️", "uncovered": "❌", "waived": "🔕"}
@@ -40,7 +40,8 @@ def render_inventory(inventory: Inventory) -> str:
     ]
     for e in inventory.entries:
         metrics = ", ".join(code(m) for m in e.metrics) or "–"
-        lines.append(f"| {code(e.rule.location)} | {e.rule.kind} | {escape(e.rule.name)} | {e.level} | {metrics} |")
+        level = f"not judged: {escape(e.rule.not_judged)}" if e.rule.not_judged is not None else e.level
+        lines.append(f"| {code(e.rule.location)} | {e.rule.kind} | {escape(e.rule.name)} | {level} | {metrics} |")
     lines += _errors(inventory.errors)
     return "\n".join(lines) + "\n"
 
@@ -75,6 +76,8 @@ def render_coverage(report: CoverageReport, limit: int = COMMENT_LIMIT) -> str:
         lines.append(f"{escape(baseline_line(report))} Only the new and the worse fail the gate.")
     if not report.routing_checked:
         lines.append("_Routing was not checked: no Alertmanager configuration was given._")
+    if report.not_judged:
+        lines.append(f"_{escape(not_judged_line(report))}_")
     lines.append("")
     head = "\n".join(lines)
     tail = "\n".join(_errors(report.errors)[:60])
@@ -263,7 +266,8 @@ def render_report(report: CoverageReport, overview: Overview) -> str:
     lines += ["## Coverage per owner", ""] + _group_table(o.owners, "Owner")
     lines += ["## Coverage per failure mode", ""] + _group_table(o.failure_modes, "Failure mode")
     lines += _unreachable(report, o) + _infrastructure_only(o) + _trend(o)
-    lines += _report_waivers(report) + _report_baseline(report) + _every_finding(o, report.baseline is not None)
+    lines += _report_waivers(report) + _report_baseline(report) + _not_judged(report)
+    lines += _every_finding(o, report.baseline is not None)
     lines += _drift(report)
     lines += _errors(report.errors)
     return "\n".join(lines) + "\n"
@@ -390,6 +394,15 @@ def _report_waivers(report: CoverageReport) -> list[str]:
     for use in report.waivers:
         gaps = ", ".join(f"{code(subject)} {escape(mode)}" for subject, mode in use.matched) or "–"
         lines.append(f"| **{use.state}** | {escape(use_line(use))} | {gaps} | {code(use.waiver.location)} |")
+    return lines + [""]
+
+
+def _not_judged(report: CoverageReport) -> list[str]:
+    if not report.not_judged:
+        return []
+    lines = ["## Rules not judged", "", "These rules have no PromQL equivalent (another data source, a condition that cannot be translated): they cover nothing here, whatever they watch.", ""]
+    lines += ["| Rule | Location | Why |", "|---|---|---|"]
+    lines += [f"| {escape(r.name)} | {code(r.location)} | {escape(r.not_judged or '')} |" for r in report.not_judged]
     return lines + [""]
 
 

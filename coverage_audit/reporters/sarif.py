@@ -17,6 +17,7 @@ RULES = (
     ("input-error", "InputError", "error", "An input file could not be used."),
     ("expired-waiver", "ExpiredWaiver", "warning", "A waiver is past its expiry date: the gaps it named count again."),
     ("stale-waiver", "StaleWaiver", "note", "A waiver names no gap: no failure mode, or only covered ones."),
+    ("rule-not-judged", "RuleNotJudged", "note", "A rule with no PromQL equivalent (another data source, an untranslatable condition) covers nothing."),
 )
 # SARIF's own comparison with a previous run, from --baseline: a worse or a better verdict is an
 # "updated" result.
@@ -32,7 +33,12 @@ def render_coverage(report: CoverageReport) -> str:
 
 
 def render_inventory(inventory: Inventory) -> str:
-    return dumps(_log([_error(d) for d in inventory.errors]))
+    not_judged = [
+        {"ruleId": "rule-not-judged", "ruleIndex": _INDEX["rule-not-judged"], "level": "note",
+         "message": {"text": f"{e.rule.name}: not judged: {e.rule.not_judged}"}, "locations": [_location(e.rule.file, e.rule.line)]}
+        for e in inventory.entries if e.rule.not_judged is not None
+    ]
+    return dumps(_log([_error(d) for d in inventory.errors] + not_judged))
 
 
 def _log(results: list[dict]) -> dict:

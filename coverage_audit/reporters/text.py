@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from ..analysis.findings import CoverageReport, Finding
 from ..analysis.inventory import Inventory
 from ..durations import format_duration
-from .adoption_text import baseline_line, reason, use_line
+from .adoption_text import baseline_line, not_judged_line, reason, use_line
 from .table import format_table
 
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ _RESET = "\033[0m"
 
 def render_inventory(inventory: Inventory) -> str:
     rows = [
-        (e.rule.location, e.rule.kind, e.rule.name, e.level, ", ".join(e.metrics) or "-")
+        (e.rule.location, e.rule.kind, e.rule.name, "not judged" if e.rule.not_judged is not None else e.level, ", ".join(e.metrics) or "-")
         for e in inventory.entries
     ]
     parts = [format_table(("LOCATION", "KIND", "NAME", "LEVEL", "METRICS"), rows, (0, 0, 60, 0, 90))]
@@ -74,6 +74,8 @@ def render_coverage(report: CoverageReport, color: bool = False) -> str:
     if report.drift:
         lines.append(f"Map drift ({len(report.drift)}): the running system and the files disagree:")
         lines.extend(f"  {d.message}" for d in report.drift)
+    if report.not_judged:
+        lines.append(not_judged_line(report))
     if report.errors:
         lines.append(f"{len(report.errors)} input error(s); the results above leave those files out:")
         lines.extend(f"  {error}" for error in report.errors)
