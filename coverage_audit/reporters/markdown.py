@@ -89,7 +89,12 @@ def render_coverage(report: CoverageReport, limit: int = COMMENT_LIMIT) -> str:
         impact = report.change is not None
         against = report.baseline is not None
         first, known = _split(report, against)
-        body = _table_section(None, first, impact, against, budget, open_=True)
+        if first:
+            body = _table_section(None, first, impact, against, budget, open_=True)
+        elif against:
+            body = [f"{ICONS['covered']} **Nothing is new or worse than the baseline.**"]
+        else:
+            body = [f"{ICONS['covered']} **No open gaps.**"]
         if known:
             title = f"Known gaps, unchanged or better than the baseline ({len(known)})" if against else f"More gaps ({len(known)})"
             body += _table_section(title, known, impact, against, budget)
