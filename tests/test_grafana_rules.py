@@ -184,6 +184,7 @@ NOT_JUDGED = [
     ("a query ending in the past", query(span="{from: 600, to: 300}") + REDUCE_B
      + expression("C", "{type: threshold, expression: B, conditions: [{evaluator: {type: gt, params: [1]}}]}"), "relativeTimeRange.to"),
     ("math nested too deep", query() + REDUCE_B + expression("C", "{type: math, expression: '" + "(" * 500 + "$B" + ")" * 500 + " > 1'}"), "nested deeper"),
+    ("a chain of signs", query() + REDUCE_B + expression("C", "{type: math, expression: '" + "-" * 3000 + "$B > 1'}"), "nested deeper"),
 ]
 
 
@@ -248,6 +249,15 @@ def test_rules_grafana_would_refuse_are_input_errors_with_their_line(capsys, tmp
     code, out, err = run(capsys, "check", "--rules", str(path), "--service-map", str(ROOT / "service_maps"), "--component", "checkout/api")
     assert code == 2 and err.count("coverage-audit: error: ") == 5
     assert "7 failure modes" in out  # the run completed with the rule that loaded
+
+
+def test_a_rule_with_too_many_nodes_is_refused(tmp_path) -> None:
+    """References are followed recursively: a chain of thousands would exhaust the stack."""
+    chain = "".join(expression(f"N{i}", f"{{type: reduce, expression: N{i + 1}, reducer: last}}") for i in range(5000))
+    path = tmp_path / "chain.yaml"
+    path.write_text(provisioning(chain + query("N5000"), condition="N0"))
+    loaded = load_rule_file(str(path))
+    assert loaded.rules == [] and [(e.line, e.message) for e in loaded.errors] == [(11, "rule 'R' has more than 64 queries and expressions; refused")]
 
 
 def test_other_provisioning_files_are_skipped_with_a_reason(capsys, tmp_path) -> None:

@@ -190,6 +190,9 @@ def test_waivers_file_problems(tmp_path) -> None:
     assert load_waivers(write(tmp_path, "")).waivers == []
     hostile = load_waivers(write(tmp_path, "waivers: [" * 300 + "]" * 300))
     assert hostile.waivers == [] and "refused" in hostile.errors[0].message
+    entry = "  - {subject: 'a/*', failure_mode: '*', reason: r, owner: o, expires: '2030-01-01'}\n"
+    flood = load_waivers(write(tmp_path, "waivers:\n" + entry * 10_001))
+    assert flood.waivers == [] and [(e.line, e.message) for e in flood.errors] == [(2, "more than 10000 waivers; refused")]
 
 
 def test_waivers_from_the_config_file(capsys, tmp_path, today, monkeypatch) -> None:

@@ -36,6 +36,7 @@ class _Matcher:
     waivers: Sequence[Waiver]
     exact: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     globs: list[tuple[int, re.Pattern[str], re.Pattern[str]]] = field(default_factory=list)
+    by_subject: dict[str, list[tuple[int, re.Pattern[str]]]] = field(default_factory=dict)  # glob hits per subject
 
     def __post_init__(self) -> None:
         for index, waiver in enumerate(self.waivers):
@@ -46,7 +47,10 @@ class _Matcher:
 
     def matching(self, subject: str, mode: str) -> list[int]:
         found = list(self.exact.get((subject, mode), ()))
-        found += [index for index, s, m in self.globs if s.match(subject) and m.match(mode)]
+        hits = self.by_subject.get(subject)
+        if hits is None:  # a subject has several modes: match its name against the globs once
+            hits = self.by_subject[subject] = [(index, m) for index, s, m in self.globs if s.match(subject)]
+        found += [index for index, m in hits if m.match(mode)]
         return sorted(found)
 
 

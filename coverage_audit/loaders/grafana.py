@@ -73,6 +73,7 @@ _TOP_KEYS = frozenset({
 })
 _DEFAULT_RANGE = 600.0  # Grafana's default relativeTimeRange.from, seconds
 _MAX_MATH = 4096  # characters of a math expression; real ones are a line
+_MAX_NODES = 64  # queries and expressions of one rule; real ones have a handful
 
 
 def is_provisioning(document: YMap) -> bool:
@@ -224,6 +225,8 @@ def _nodes(item: YMap, where: str) -> dict[str, _Node]:
     data = item.get("data")
     if not isinstance(data, YSeq) or not data:
         raise _Invalid(f"{where} has no 'data' (queries and expressions)", item.line_of("data"))
+    if len(data) > _MAX_NODES:  # references are followed recursively: keep the chains short
+        raise _Invalid(f"{where} has more than {_MAX_NODES} queries and expressions; refused", item.line_of("data"))
     nodes: dict[str, _Node] = {}
     for index, entry in enumerate(data):
         if not isinstance(entry, YMap):
@@ -537,6 +540,12 @@ class _Math:
             raise _NotJudged(f"math {self.ref}: unexpected {self.tokens[self.at][1]!r}")
         return value
 
+    def _deeper(self) -> None:
+        """Parentheses, functions and signs nest the recursive descent: bound it."""
+        self.depth += 1
+        if self.depth > _MAX_DEPTH:
+            raise _NotJudged(f"math {self.ref}: nested deeper than {_MAX_DEPTH} levels")
+
     def _peek(self) -> str:
         return self.tokens[self.at][1] if self.at < len(self.tokens) else ""
 
@@ -587,7 +596,10 @@ class _Math:
     def _unary(self) -> _Value:
         if self._peek() == "-":
             self._take()
-            return _Value(f"-{_operand(self._unary(), self.ref)}")
+            self._deeper()
+            value = _Value(f"-{_operand(self._unary(), self.ref)}")
+            self.depth -= 1
+            return value
         if self._peek() == "!":
             raise _NotJudged(f"math {self.ref}: '!' is not translated")
         return self._primary()
@@ -602,9 +614,7 @@ class _Math:
                 raise _NotJudged(f"math {self.ref}: ${text} is a range query that is not reduced")
             return value
         if text == "(" or (kind == "name" and text in _FUNCTIONS):
-            self.depth += 1
-            if self.depth > _MAX_DEPTH:
-                raise _NotJudged(f"math {self.ref}: nested deeper than {_MAX_DEPTH} levels")
+            self._deeper()
             if kind == "name" and self._take()[1] != "(":
                 raise _NotJudged(f"math {self.ref}: {text} needs its argument in parentheses")
             inner = self._or()

@@ -24,6 +24,7 @@ from ..model import Diagnostic, InputError, Waiver
 from ..yamlio import YMap, YSeq, load_file
 
 REQUIRED = ("subject", "failure_mode", "reason", "owner", "expires")
+MAX_WAIVERS = 10_000  # glob waivers are tried against every subject: bound the work
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -54,6 +55,9 @@ def load_waivers(path: str) -> WaiverLoad:
     if not isinstance(entries, YSeq):
         line = value.line_of("waivers") if isinstance(value, YMap) else documents[0].line
         result.errors.append(Diagnostic(path, line, "'waivers' must be a list of {subject, failure_mode, reason, owner, expires}"))
+        return result
+    if len(entries) > MAX_WAIVERS:
+        result.errors.append(Diagnostic(path, entries.line, f"more than {MAX_WAIVERS} waivers; refused"))
         return result
     for index, entry in enumerate(entries):
         waiver = _entry(entry, entries.line_of(index), path, result.errors)

@@ -156,7 +156,7 @@ def _table_section(
             left = len(findings) - index
             break
         rows.append(row)
-    more = [f"", f"_…and {left} more that do not fit in a comment: see `--format json`._"] if left else []
+    more = ["", f"_…and {left} more that do not fit in a comment: see `--format json`._"] if left else []
     return opening + [header, rule] + rows + more + closing
 
 
