@@ -12,6 +12,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from coverage_audit.cli import main
 
@@ -198,6 +199,9 @@ def test_report_against_a_baseline(capsys, shop) -> None:
     assert "## Against the baseline" in markdown and "### Worse (1)" in markdown
     html = Path("pr-report/index.html").read_text()
     assert '<section id="baseline">' in html and '<td class="delta-worse">worse</td>' in html
+    families = {f.name: f for f in text_string_to_metric_families(Path("pr-report/coverage.prom").read_text())}
+    deltas = {s.labels["delta"]: s.value for s in families["coverage_audit_baseline_findings"].samples}
+    assert deltas == {"new": 0, "worse": 1, "better": 0, "unchanged": document["summary"]["total"] - 1}
     # against its own previous run (read before this run writes over it): nothing is new or worse
     code, _, _ = run(capsys, "report", "--out", "pr-report", "--baseline", "pr-report/report.json", "--fail-on", "uncovered")
     assert code == 0

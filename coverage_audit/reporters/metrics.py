@@ -13,6 +13,7 @@ from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
 
+from ..analysis.baseline import counts as delta_counts
 from ..analysis.findings import STATUSES, CoverageReport
 
 SHOWN = (*STATUSES, "waived")
@@ -81,6 +82,10 @@ def build_registry(report: CoverageReport, overview: Overview) -> CollectorRegis
         "coverage_audit_infrastructure_only_failure_modes",
         "Uncovered failure modes watched only by infrastructure-level alerts.",
     ).set(sum(len(a.failure_modes) for a in overview.infrastructure_only))
+    if report.baseline is not None:
+        against = gauge("coverage_audit_baseline_findings", "Failure modes compared with --baseline: new, worse, better or unchanged.", ("delta",))
+        for delta, count in delta_counts(report.findings).items():
+            against.labels(delta).set(count)
     gauge("coverage_audit_input_errors", "Input files or entries that could not be used in this run.").set(len(report.errors))
     gauge("coverage_audit_budget_seconds", "The time-to-detect budget the run judged against.").set(overview.budget)
     gauge("coverage_audit_last_run_timestamp_seconds", "When the report ran, as a Unix timestamp.").set(
