@@ -144,3 +144,31 @@ def test_a_tiny_limit_still_gives_a_valid_comment(shop_findings) -> None:
     assert size(comment) <= 1500
     assert "more that do not fit in a comment" in comment or "do not fit in a comment" in comment
     assert comment.count("<details>") == comment.count("</details>")
+
+
+@pytest.mark.corpus
+def test_the_gitlab_com_comment_fits_and_reads_well(corpus_dir, capsys) -> None:
+    """A change to GitLab.com's camoproxy server, against its real rules (896 files), routing tree
+    (80 receivers) and service map (../shared/realworld/gitlab)."""
+    from coverage_audit.cli import main
+
+    gitlab = corpus_dir.parent / "realworld" / "gitlab"
+    if not gitlab.is_dir():
+        pytest.skip(f"the GitLab.com service map is not at {gitlab}")
+    rules = corpus_dir / "mattrussi__gitlab-com-runbooks" / "mimir-rules" / "gitlab-gprd"
+    code = main(["check", "--rules", str(rules), "--alertmanager", str(gitlab / "alertmanager.yaml"),
+                 "--service-map", str(gitlab / "service-map.yaml"), "--component", "camoproxy/server", "--format", "markdown"])
+    comment = capsys.readouterr().out
+    assert code in (0, 1) and size(comment) < COMMENT_LIMIT
+    counts = {status: int(n) for n, status in re.findall(r"(\d+) (uncovered|weak|covered)", comment.splitlines()[0])}
+    page = read(comment)
+    rows = [row for _, table in page.tables for row in table[1:]]
+    assert len(rows) == sum(counts.values()) == 3  # errors, latency, traffic_drop: every one shown once
+    for status, n in counts.items():
+        assert sum(row[0].split()[-1] == status for row in rows) == n
+    open_rows = page.tables[0][1][1:]
+    assert all(row[0].split()[-1] in ("uncovered", "weak") for row in open_rows) and not page.tables[0][0]
+    assert f"Rule files are under {rules}/." in gfm(comment).replace("<code>", "").replace("</code>", "")
+    for row in rows:
+        assert len(row) == 6 and str(corpus_dir) not in row[4]  # locations relative to the rule folder
+        assert len(row[5]) <= 400

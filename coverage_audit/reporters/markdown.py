@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 from ..analysis.findings import CoverageReport, Finding
 from ..analysis.inventory import Inventory
+from ..model import Rule
 from ..analysis.overview import GroupCoverage, Overview, StatusChange
 from ..durations import format_duration
 from .adoption_text import baseline_line, not_judged_line, reason, use_line
@@ -49,6 +52,7 @@ def render_inventory(inventory: Inventory) -> str:
 # GitHub refuses comments over 65,536 characters; stay under it with room for a bot's header.
 COMMENT_LIMIT = 65_000
 _REASON_CHARS = 400  # one finding's "why" cell: enough for a sentence, never a wall
+_SHORT_PATH = 24  # a shared rule folder longer than this is said once instead of in every row
 
 
 def size(text: str) -> int:
@@ -78,6 +82,9 @@ def render_coverage(report: CoverageReport, limit: int = COMMENT_LIMIT) -> str:
         lines.append("_Routing was not checked: no Alertmanager configuration was given._")
     if report.not_judged:
         lines.append(f"_{escape(not_judged_line(report))}_")
+    where = _Locations(report)
+    if where.root:
+        lines.append(f"Rule files are under {code(where.root + '/')}.")
     lines.append("")
     head = "\n".join(lines)
     tail = "\n".join(_errors(report.errors)[:60])
@@ -90,22 +97,22 @@ def render_coverage(report: CoverageReport, limit: int = COMMENT_LIMIT) -> str:
         against = report.baseline is not None
         first, known = _split(report, against)
         if first:
-            body = _table_section(None, first, impact, against, budget, open_=True)
+            body = _table_section(None, first, impact, against, budget, where, open_=True)
         elif against:
             body = [f"{ICONS['covered']} **Nothing is new or worse than the baseline.**"]
         else:
             body = [f"{ICONS['covered']} **No open gaps.**"]
         if known:
             title = f"Known gaps, unchanged or better than the baseline ({len(known)})" if against else f"More gaps ({len(known)})"
-            body += _table_section(title, known, impact, against, budget)
+            body += _table_section(title, known, impact, against, budget, where)
         waived = [f for f in report.findings if f.status == "waived"]
         if waived:
-            body += _table_section(f"{ICONS['waived']} Waived gaps ({len(waived)})", waived, impact, against, budget)
+            body += _table_section(f"{ICONS['waived']} Waived gaps ({len(waived)})", waived, impact, against, budget, where)
         covered = [f for f in report.findings if f.status == "covered"]
         if covered:
-            body += _table_section(f"{ICONS['covered']} Covered ({len(covered)})", covered, impact, against, budget)
+            body += _table_section(f"{ICONS['covered']} Covered ({len(covered)})", covered, impact, against, budget, where)
         body += _waiver_section(report, budget)
-        body += _related_section(report, budget)
+        body += _related_section(report, budget, where)
     return head + "\n" + "\n".join(body) + ("\n" + tail if tail else "") + "\n"
 
 
@@ -114,6 +121,23 @@ def _drift(report: CoverageReport) -> list[str]:
         return []
     lines = ["", f"## Map drift ({len(report.drift)})", "", "Where the running system and the files disagree (live evidence):", ""]
     return lines + [f"- {escape(d.message)}" for d in report.drift]
+
+
+class _Locations:
+    """Rule locations as a comment shows them: relative to the folder all of them share, so a
+    long checkout path is said once, not in every row."""
+
+    def __init__(self, report: CoverageReport) -> None:
+        files = {a.rule.file for f in report.findings for a in f.alerts[:1]}
+        files |= {r.rule.file for f in report.findings for r in f.related[:5]}
+        folders = {os.path.dirname(path) for path in files}
+        common = os.path.commonpath(list(folders)) if folders and len({p.startswith("/") for p in folders}) == 1 else ""
+        self.root = common if len(common) > _SHORT_PATH else ""  # short paths read best whole
+
+    def __call__(self, rule: Rule) -> str:
+        if self.root:
+            return f"{os.path.relpath(rule.file, self.root)}:{rule.line}"
+        return rule.location
 
 
 class _Budget:
@@ -140,7 +164,8 @@ def _split(report: CoverageReport, against: bool) -> tuple[list[Finding], list[F
 
 
 def _table_section(
-    title: str | None, findings: list[Finding], impact: bool, against: bool, budget: _Budget, open_: bool = False
+    title: str | None, findings: list[Finding], impact: bool, against: bool, budget: _Budget,
+    where: _Locations, open_: bool = False,
 ) -> list[str]:
     header = ("| Status |" + (" Baseline |" if against else "") + " Subject | Mode |" + (" Impact |" if impact else "") + " Best alert | Why |")
     rule = "|---|" + ("---|" if against else "") + "---|---|" + ("---|" if impact else "") + "---|---|"
@@ -151,7 +176,7 @@ def _table_section(
         return [f"_{len(findings)} more finding(s) do not fit in a comment: see `--format json`._"]
     rows, left = [], 0
     for index, finding in enumerate(findings):
-        row = _row(finding, impact, against)
+        row = _row(finding, impact, against, where)
         if not budget.take(row):
             left = len(findings) - index
             break
@@ -160,9 +185,9 @@ def _table_section(
     return opening + [header, rule] + rows + more + closing
 
 
-def _row(finding: Finding, impact: bool, against: bool) -> str:
+def _row(finding: Finding, impact: bool, against: bool, where: _Locations) -> str:
     best = finding.best
-    alert = f"{escape(best.rule.name)} ({code(best.rule.location)})" if best else "–"
+    alert = f"{escape(best.rule.name)} ({code(where(best.rule))})" if best else "–"
     cells = [f"{ICONS[finding.status]} {finding.status}"]
     if against:
         cells.append(f"**{finding.delta}**" if finding.delta in ("new", "worse") else (finding.delta or "–"))
@@ -189,14 +214,14 @@ def _waiver_section(report: CoverageReport, budget: _Budget) -> list[str]:
     return lines
 
 
-def _related_section(report: CoverageReport, budget: _Budget) -> list[str]:
+def _related_section(report: CoverageReport, budget: _Budget, where: _Locations) -> list[str]:
     related = [f for f in report.findings if f.related and f.judged != "covered"]
     if not related or not budget.take("<details><summary>Related alerts that do not cover these modes</summary></details>"):
         return []
     lines = ["", "<details><summary>Related alerts that do not cover these modes</summary>", ""]
     for finding in related:
         for item in finding.related[:5]:
-            line = f"- {code(finding.subject.name)} {finding.mode.id}: {escape(item.rule.name)} ({code(item.rule.location)}) — {escape(item.why)}"
+            line = f"- {code(finding.subject.name)} {escape(finding.mode.id)}: {escape(item.rule.name)} ({code(where(item.rule))}) — {escape(item.why)}"
             if not budget.take(line):
                 return lines + ["", "_…more related alerts do not fit in a comment._", "", "</details>"]
             lines.append(line)
