@@ -253,6 +253,7 @@ def test_every_report_output_shows_waived(capsys, tmp_path, today) -> None:
     html = (out / "index.html").read_text()
     assert '<div class="n" data-status="waived">2</div>' in html and '<section id="waivers">' in html
     assert "waived until 2030-06-30 by team-checkout" in html
+    assert '<rect class="seg waived"' in html  # the charts draw accepted gaps apart, not as covered
     markdown = (out / "report.md").read_text()
     assert "| 🔕 waived | 2 |" in markdown and "## Waivers" in markdown and "| **expired** |" in markdown
     families = {f.name: f for f in text_string_to_metric_families((out / "coverage.prom").read_text())}

@@ -55,7 +55,7 @@ def render_report(report: CoverageReport, overview: Overview) -> str:
 
 def bar_chart(groups: Sequence[GroupCoverage], **options: Any) -> BarChart:
     """``options``: layout overrides for ``stacked_bars`` (widths, row height)."""
-    return stacked_bars([Counts(g.name, g.covered, g.weak, g.uncovered) for g in groups], **options)
+    return stacked_bars([Counts(g.name, g.covered, g.weak, g.uncovered, g.waived) for g in groups], **options)
 
 
 def trend_chart(overview: Overview) -> LineChart:
