@@ -87,7 +87,7 @@ def render_coverage(report: CoverageReport, limit: int = COMMENT_LIMIT) -> str:
         lines.append(f"Rule files are under {code(where.root + '/')}.")
     lines.append("")
     head = "\n".join(lines)
-    tail = "\n".join(_errors(report.errors)[:60])
+    tail = "\n".join((_drift(report) + _errors(report.errors))[:80])  # live drift and input errors, bounded
     budget = _Budget(limit - size(head) - size(tail) - 200)  # 200: the "... more" notes
 
     if not report.findings:
