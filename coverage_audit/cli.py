@@ -69,6 +69,13 @@ def _change(parser: argparse.ArgumentParser) -> None:
     _scenario(parser)
 
 
+def _adoption(parser: argparse.ArgumentParser) -> None:
+    """What a team needs to live with the gate in CI (DESIGN 5.4, issue 13)."""
+    parser.add_argument("--waivers", metavar="FILE", help="accepted gaps: {subject, failure_mode, reason, owner, expires}")
+    parser.add_argument("--baseline", metavar="FILE",
+                        help="a previous report.json or check --format json: --fail-on counts only new or worse findings")
+
+
 def _scenario(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenario", choices=SCENARIOS, default=None,
                         help="the failure verdicts are judged against: outage, partial or canary (default outage)")
@@ -85,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="pre-deploy query: a change -> failure modes -> covering alerts or gaps")
     _common(check, ("text", "markdown", "json", "sarif"))
     _change(check)
+    _adoption(check)
 
     draft = sub.add_parser("draft", help="write rule drafts (+ promtool tests) for failure modes that lack an alert")
     _common(draft, ("prometheus", "prometheusrule"))
@@ -101,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--push-gateway", metavar="URL", help="also push the coverage metrics to a Pushgateway")
     report.add_argument("--fail-on", choices=FAIL_ON, default=None, help="exit 1 at this status or worse (default never)")
     _scenario(report)
+    _adoption(report)
 
     rules = sub.add_parser("rules", help="inventory of every parsed rule, with the metrics it watches")
     _common(rules, ("text", "json", "markdown", "sarif"))
@@ -137,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             jobs=getattr(args, "jobs", None),
             lookback=getattr(args, "lookback", None),
             timeout=getattr(args, "timeout", None),
+            waivers=getattr(args, "waivers", None),
         )
         try:
             settings = with_live_flags(settings, getattr(args, "prometheus", None), getattr(args, "alertmanager_url", None), bool(getattr(args, "offline", False)))

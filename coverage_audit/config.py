@@ -38,6 +38,7 @@ _KEYS = {
     "lookback": "duration",
     "timeout": "duration",
     "deadline": "duration",
+    "waivers": "path",
 }
 FAIL_ON = ("uncovered", "weak", "never")
 TIERS = ("critical", "standard", "low")
@@ -69,6 +70,7 @@ class Settings:
     tiers: Mapping[str, str] = field(default_factory=dict)  # custom tier name -> critical|standard|low
     infrastructure_prefixes: tuple[str, ...] = ()
     application_prefixes: tuple[str, ...] = ()
+    waivers: str | None = None  # accepted gaps (DESIGN 5.4)
     format: str = "text"
     output: str | None = None
     jobs: int | None = None

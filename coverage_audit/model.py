@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import functools
 from dataclasses import dataclass, field, fields
+from datetime import date
 from typing import TYPE_CHECKING, Literal, Mapping
 
 import re2
@@ -164,6 +165,9 @@ class Rule(Compact):
     annotations: Mapping[str, str] = field(default_factory=dict)
     query: "Query | None" = None  # None when the expression could not be parsed
     parse_error: str | None = None
+    # Why the rule is listed but not judged (a Grafana rule on a Loki data source, a condition
+    # with no PromQL equivalent); such a rule has no query. None: judged like any other.
+    not_judged: str | None = None
 
     @property
     def location(self) -> str:
@@ -333,6 +337,23 @@ class ServiceMap:
     business_metrics: Mapping[str, BusinessMetric]
     codeowners: tuple[CodeOwnersRule, ...] = ()
     codeowners_file: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Waiver:
+    """An accepted gap (DESIGN 5.4): a failure mode someone owns the risk of, until a date."""
+
+    subject: str  # a glob: "payments/*", "business/orders_completed"
+    failure_mode: str  # a glob too ("*": every mode of the subject)
+    reason: str
+    owner: str
+    expires: date  # the last day the waiver holds
+    file: str = ""
+    line: int = 0
+
+    @property
+    def location(self) -> str:
+        return f"{self.file}:{self.line}"
 
 
 @dataclass(frozen=True, slots=True)

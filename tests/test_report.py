@@ -90,7 +90,7 @@ def test_json_holds_the_contract_finding_objects_of_check(example) -> None:
     assert document["version"] == 1
     assert document["findings"] == json.loads(json.dumps([finding_object(f) for f in findings]))
     summary = Summary.of(findings)
-    assert document["summary"] == {"total": summary.total, "covered": summary.covered, "weak": summary.weak, "uncovered": summary.uncovered}
+    assert document["summary"] == {"total": summary.total, "covered": summary.covered, "weak": summary.weak, "uncovered": summary.uncovered, "waived": 0}
     assert summary.total == 57 and summary.covered and summary.weak and summary.uncovered  # the example has all three
     assert document["overview"]["totals"]["covered"] == summary.covered
     assert document["overview"]["totals"]["coverage_ratio"] == round(summary.covered / summary.total, 4)
@@ -207,12 +207,12 @@ def test_metrics_parse_and_agree_with_the_findings(example) -> None:
     assert {key: labels["status"] for key, labels in current.items()} == {(f.subject.name, f.mode.id): f.status for f in findings}
     assert current[("business/orders_completed", "drop")]["service"] == ""
     assert current[("checkout/api", "errors")]["service"] == "checkout"
-    assert len(families["coverage_audit_failure_mode_status"].samples) == 3 * len(findings)
+    assert len(families["coverage_audit_failure_mode_status"].samples) == 4 * len(findings)  # covered, weak, uncovered, waived
     counted = Counter()
     for sample in families["coverage_audit_failure_modes"].samples:
         counted[sample.labels["status"]] += sample.value
     summary = Summary.of(findings)
-    assert counted == Counter(covered=summary.covered, weak=summary.weak, uncovered=summary.uncovered)
+    assert counted == Counter(covered=summary.covered, weak=summary.weak, uncovered=summary.uncovered, waived=0)
     (ratio,) = families["coverage_audit_coverage_ratio"].samples
     assert ratio.value == pytest.approx(summary.covered / summary.total)
     owners = {s.labels["owner"]: s.value for s in families["coverage_audit_owner_coverage_ratio"].samples}
@@ -564,7 +564,7 @@ def test_a_small_map_without_routing_or_business_metrics(tmp_path, monkeypatch) 
     assert "Not checked: no Alertmanager configuration was given." in html
     document = json.loads((tmp_path / "out" / "report.json").read_text())
     assert document["routing_checked"] is False
-    assert document["summary"] == {"total": 3, "covered": 1, "weak": 0, "uncovered": 2}
+    assert document["summary"] == {"total": 3, "covered": 1, "weak": 0, "uncovered": 2, "waived": 0}
     assert [g["name"] for g in document["overview"]["services"]] == ["api"]
     assert document["overview"]["business_metrics"] == []
     md = (tmp_path / "out" / "report.md").read_text()

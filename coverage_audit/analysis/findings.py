@@ -5,11 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Mapping
 
-from ..model import Change, Diagnostic, FailureMode, Level, Rule, Selectors
+from ..model import Change, Diagnostic, FailureMode, Level, Rule, Selectors, Waiver
 from .problems import REGISTRY
 
 Status = Literal["covered", "weak", "uncovered", "waived"]
 Impact = Literal["direct", "dependency", "business"]
+# How a finding compares with the same subject and failure mode in a baseline (--baseline).
+Delta = Literal["new", "worse", "better", "unchanged"]
+DELTAS: tuple[Delta, ...] = ("new", "worse", "better", "unchanged")
+WaiverState = Literal["active", "expired", "stale"]
 STATUSES: tuple[Status, ...] = ("covered", "weak", "uncovered")
 # "waived" (DESIGN 5.4) is a gap someone accepted: reported, never counted for --fail-on.
 SEVERITY = {"covered": 0, "waived": 0, "weak": 1, "uncovered": 2}
@@ -97,6 +101,25 @@ class Subject:
 
 
 @dataclass(frozen=True, slots=True)
+class WaiverMatch:
+    """The waiver that matched a gap: active (the finding is ``waived``) or expired (it counts)."""
+
+    waiver: Waiver
+    expired: bool
+    judged: Status  # the judge's verdict under the waiver: weak or uncovered
+
+
+@dataclass(frozen=True, slots=True)
+class WaiverUse:
+    """What one waiver did in this run, for the waivers section of every output."""
+
+    waiver: Waiver
+    state: WaiverState
+    matched: tuple[tuple[str, str], ...]  # (subject, failure mode) of the gaps it waives (or would)
+    why: str = ""  # for a stale waiver: why it is stale
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
     subject: Subject
     mode: FailureMode
@@ -105,10 +128,17 @@ class Finding:
     alerts: tuple[AlertCoverage, ...]  # covering alerts, best first
     related: tuple[Related, ...]
     reason: str
+    waiver: WaiverMatch | None = None  # set after judging (analysis.waivers), never by the judge
+    delta: Delta | None = None  # against --baseline (analysis.baseline); None without one
 
     @property
     def best(self) -> AlertCoverage | None:
         return self.alerts[0] if self.alerts else None
+
+    @property
+    def judged(self) -> Status:
+        """The judge's verdict, whatever a waiver made of it: what coverage really is."""
+        return self.waiver.judged if self.status == "waived" and self.waiver else self.status
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,12 +185,17 @@ class CoverageReport:
     notes: tuple[str, ...] = field(default_factory=tuple)
     scenario: str = "outage"  # the scenario the verdicts judge (DESIGN 5.1)
     drift: tuple[Drift, ...] = ()  # live evidence only
+    waivers: tuple[WaiverUse, ...] = ()  # every waiver given, and what it did
+    not_judged: tuple[Rule, ...] = ()  # rules listed but not judged (no PromQL equivalent)
+    baseline: str | None = None  # the baseline file the findings were compared with
 
     def at_or_above(self, fail_on: str) -> list[Finding]:
+        """The findings that fail the gate: waived ones never; with a baseline, only the new
+        and the worse."""
         if fail_on == "never":
             return []
         threshold = SEVERITY[fail_on]
-        return [f for f in self.findings if SEVERITY[f.status] >= threshold]
+        return [f for f in self.findings if SEVERITY[f.status] >= threshold and f.delta not in ("better", "unchanged")]
 
 
 _IMPACT_ORDER = {"direct": 0, "dependency": 1, "business": 2, None: 3}

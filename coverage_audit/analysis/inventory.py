@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
 from ..model import Diagnostic, Level, Rule, Skipped
 from ..ruleset import RuleSet
@@ -26,9 +27,14 @@ class Inventory:
     application_alerts: int
 
 
+def not_judged(rules: Iterable[Rule]) -> tuple[Rule, ...]:
+    """Rules that are listed but not judged (a Grafana rule with no PromQL equivalent)."""
+    return tuple(sorted((r for r in rules if r.not_judged is not None), key=lambda r: (r.file, r.line)))
+
+
 def build_inventory(ruleset: RuleSet) -> Inventory:
     entries = tuple(
-        InventoryEntry(rule, ruleset.raw_metrics[rule], ruleset.levels[rule])
+        InventoryEntry(rule, ruleset.raw_metrics[rule], "none" if rule.not_judged is not None else ruleset.levels[rule])
         for rule in sorted(ruleset.rules, key=lambda r: (r.file, r.line))
     )
     alerts = [e for e in entries if e.rule.kind == "alert"]

@@ -67,10 +67,12 @@ class Run:
 
 
 def run_of(findings: Sequence[Finding], started_at: str, budget: float) -> Run:
+    """History keeps what coverage is (the judge's verdicts): a waiver accepts a gap, it does
+    not close it, so the trend does not improve when gaps are waived."""
     statuses = tuple(
-        ModeStatus(f.subject.name, f.subject.service, f.subject.owner, f.subject.tier, f.mode.id, f.status) for f in findings
+        ModeStatus(f.subject.name, f.subject.service, f.subject.owner, f.subject.tier, f.mode.id, f.judged) for f in findings
     )
-    counts = _counts(f.status for f in findings)
+    counts = _counts(f.judged for f in findings)
     totals = RunTotals(started_at, budget, len(findings), counts["covered"], counts["weak"], counts["uncovered"])
     return Run(totals, statuses)
 
@@ -89,13 +91,14 @@ class GroupCoverage:
     uncovered: int
     owners: tuple[str, ...] = ()
     tier: str = ""
+    waived: int = 0  # gaps accepted by a waiver (counted here, not as weak or uncovered)
 
     @property
     def ratio(self) -> float:
         return self.covered / self.total if self.total else 0.0
 
     def count(self, status: str) -> int:
-        return {"covered": self.covered, "weak": self.weak, "uncovered": self.uncovered}[status]
+        return {"covered": self.covered, "weak": self.weak, "uncovered": self.uncovered, "waived": self.waived}[status]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +112,10 @@ class ServiceModeCoverage:
     covered: int
     weak: int
     uncovered: int
+    waived: int = 0
 
     def count(self, status: str) -> int:
-        return {"covered": self.covered, "weak": self.weak, "uncovered": self.uncovered}[status]
+        return {"covered": self.covered, "weak": self.weak, "uncovered": self.uncovered, "waived": self.waived}[status]
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +244,7 @@ def _display_key(finding: Finding) -> tuple[object, ...]:
 
 
 def _counts(statuses: Iterable[str]) -> dict[str, int]:
-    counts: dict[str, int] = {status: 0 for status in STATUSES}
+    counts: dict[str, int] = {status: 0 for status in (*STATUSES, "waived")}
     for status in statuses:
         counts[status] += 1
     return counts
@@ -250,7 +254,9 @@ def _group(name: str, findings: Sequence[Finding]) -> GroupCoverage:
     counts = _counts(f.status for f in findings)
     owners = tuple(dict.fromkeys(f.subject.owner for f in findings))
     tiers = sorted({f.subject.tier for f in findings}, key=lambda t: TIER_ORDER.get(t, 9))
-    return GroupCoverage(name, len(findings), counts["covered"], counts["weak"], counts["uncovered"], owners, tiers[0] if tiers else "")
+    return GroupCoverage(
+        name, len(findings), counts["covered"], counts["weak"], counts["uncovered"], owners, tiers[0] if tiers else "", counts["waived"]
+    )
 
 
 def _groups(
@@ -277,8 +283,8 @@ def service_modes(findings: Sequence[Finding]) -> tuple[ServiceModeCoverage, ...
     counts: dict[tuple[str, str, str], dict[str, int]] = {}
     for f in findings:
         key = (f.subject.service or "", f.subject.owner, f.mode.id)
-        counts.setdefault(key, {status: 0 for status in STATUSES})[f.status] += 1
-    return tuple(ServiceModeCoverage(*key, c["covered"], c["weak"], c["uncovered"]) for key, c in sorted(counts.items()))
+        counts.setdefault(key, {status: 0 for status in (*STATUSES, "waived")})[f.status] += 1
+    return tuple(ServiceModeCoverage(*key, c["covered"], c["weak"], c["uncovered"], c["waived"]) for key, c in sorted(counts.items()))
 
 
 def unreachable_alerts(findings: Sequence[Finding]) -> tuple[UnreachableAlert, ...]:

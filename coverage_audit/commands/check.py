@@ -6,9 +6,11 @@ import sys
 from typing import Any, Mapping
 
 from ..analysis.findings import CoverageReport, Summary, order_findings
-from ..analysis.impact import impact_of
+from ..analysis.impact import every_mode, impact_of
+from ..analysis.inventory import not_judged
 from ..analysis.paths import PathIndex
 from ..config import Settings
+from .adoption import settle
 from .common import EXIT_ERROR, EXIT_GAPS, EXIT_OK, impact_graph, judge_all, load_inputs, read_change
 from .output import report_errors, write_output
 
@@ -19,9 +21,11 @@ def check(settings: Settings, args: Mapping[str, Any]) -> int:
     graph = impact_graph(inputs)
     impact = impact_of(change, inputs.service_map, inputs.catalog, graph, PathIndex(inputs.service_map))
     findings = order_findings(judge_all(inputs, settings, impact.modes))
+    every = ((m.subject.name, m.mode.id) for m in every_mode(inputs.service_map, inputs.catalog))
+    settled = settle(findings, settings, args, inputs.errors, every)
     report = CoverageReport(
-        findings=tuple(findings),
-        summary=Summary.of(findings),
+        findings=settled.findings,
+        summary=Summary.of(settled.findings),
         budget=settings.budget,
         change=change,
         change_components=impact.direct_components,
@@ -30,6 +34,9 @@ def check(settings: Settings, args: Mapping[str, Any]) -> int:
         routing_checked=inputs.alertmanager is not None,
         drift=tuple(inputs.drift),
         scenario=settings.scenario,
+        waivers=settled.waivers,
+        baseline=settled.baseline,
+        not_judged=not_judged(inputs.ruleset.rules),
     )
     write_output(render(report, settings), settings.output)
     report_errors(inputs.errors, inputs.warnings)

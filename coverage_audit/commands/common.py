@@ -22,6 +22,7 @@ from ..levels import default_levels
 from ..loaders.alertmanager import load_alertmanager
 from ..loaders.changes import git_changed_paths, normalise_path, read_changed_paths
 from ..loaders.codeowners import load_codeowners
+from ..loaders.grafana import with_contact_points
 from ..loaders.rules import PARALLEL_FROM_FILES, RuleLoad, discover, load_rules, worker_pool
 from ..loaders.service_map import load_service_maps
 from ..model import AlertmanagerConfig, Change, Diagnostic, InputError, ServiceMap
@@ -125,6 +126,9 @@ def load_inputs(settings: Settings) -> Inputs:
         am_file = settings.alertmanager
         alertmanager = _optional(lambda: load_alertmanager(am_file), errors) if am_file else None
         loaded = maps.result() if maps else load_service_maps(settings.service_maps, catalog, settings.tiers)
+    if alertmanager is not None:  # Grafana rules that name a contact point reach it
+        alertmanager, contact_errors = with_contact_points(alertmanager, ruleset.rules)
+        errors += contact_errors
     errors[:0] = ruleset.errors
     errors += loaded.errors
     service_map = loaded.service_map

@@ -8,10 +8,12 @@ import sys
 from typing import Any, Mapping
 
 from ..analysis.findings import CoverageReport, Summary
+from ..analysis.inventory import not_judged
 from ..config import Settings
 from ..model import InputError
 from ..reporters import json as json_reporter
 from ..reporters import markdown, text
+from .adoption import settle
 from .common import EXIT_ERROR, EXIT_GAPS, EXIT_OK, UsageError, judge_everything, load_inputs
 from .output import report_errors, write_atomically, write_output
 
@@ -37,9 +39,11 @@ def report(settings: Settings, args: Mapping[str, Any]) -> int:
         raise UsageError(f"cannot create the report folder {out}: {exc.strerror or exc}") from None
     inputs = load_inputs(settings)
     with Progress("judging failure modes") as progress:
-        findings = judge_everything(inputs, settings, progress)
+        judged = judge_everything(inputs, settings, progress)
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     errors = list(inputs.errors)
+    settled = settle(judged, settings, args, errors)  # every mode is judged: no map keys needed
+    findings = list(settled.findings)
     history: History | None = None
     try:
         history = open_history(out)
@@ -59,6 +63,9 @@ def report(settings: Settings, args: Mapping[str, Any]) -> int:
             errors=tuple(errors),
             routing_checked=inputs.alertmanager is not None,
             drift=tuple(inputs.drift),
+            waivers=settled.waivers,
+            baseline=settled.baseline,
+            not_judged=not_judged(inputs.ruleset.rules),
         )
         documents = {
             "index.html": html.render_report(result, overview),
@@ -91,7 +98,7 @@ def report(settings: Settings, args: Mapping[str, Any]) -> int:
         write_output(documents["report.json"], settings.output)
     else:
         written = [os.path.join(out, name) for name in (*documents, "coverage.prom")]
-        write_output(text.render_report_summary(overview, written, history_note, pushed), settings.output)
+        write_output(text.render_report_summary(overview, written, history_note, pushed, result), settings.output)
     report_errors(errors, inputs.warnings)
     if push_error:
         print(f"coverage-audit: error: {push_error}", file=sys.stderr)

@@ -3,7 +3,9 @@
 * plain Prometheus rule files (``groups: [...]``), which Thanos, Mimir and Cortex rulers read too
   (with extra keys such as ``partial_response_strategy`` or ``source_tenants``);
 * Kubernetes ``PrometheusRule`` objects (rules under ``spec.groups``), several per file, and
-  ``kind: List`` wrappers holding them.
+  ``kind: List`` wrappers holding them;
+* Grafana-managed alert rules in Grafana's provisioning files (``apiVersion: 1``), which
+  ``grafana`` translates.
 
 A folder is walked for ``*.yml`` / ``*.yaml``. YAML that is not a rule file (Alertmanager configs,
 promtool test files, other manifests) is skipped and counted. A file that is not valid YAML, or a
@@ -22,6 +24,7 @@ from multiprocessing import get_context
 from typing import Iterable, Sequence
 
 from .. import promql
+from . import grafana
 from ..durations import parse_duration
 from ..gcpause import paused_gc
 from ..model import Diagnostic, InputError, Rule, RuleKind, Skipped
@@ -177,6 +180,13 @@ def _load_document(value: object, path: str, out: RuleLoad) -> str | None:
     """Load a document's rules into ``out``; return why it holds no rules, if it does not."""
     if not isinstance(value, YMap):
         return "not a rule file (the document is not a mapping)"
+    if grafana.is_provisioning(value):
+        reason = grafana.provisioning_reason(value)
+        if reason is None:
+            rules, errors = grafana.load_provisioning(value, path)
+            out.rules.extend(rules)
+            out.errors.extend(errors)
+        return reason
     if "groups" in value:
         source = "mimir" if "namespace" in value else "prometheus"
         for key in value:

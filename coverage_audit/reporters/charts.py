@@ -47,10 +47,11 @@ class Counts:
     covered: int
     weak: int
     uncovered: int
+    waived: int = 0  # accepted gaps: drawn last, so the covered share stays what it is
 
     @property
     def total(self) -> int:
-        return self.covered + self.weak + self.uncovered
+        return self.covered + self.weak + self.uncovered + self.waived
 
 
 def stacked_bars(
@@ -69,7 +70,7 @@ def stacked_bars(
         y = index * (row_height + gap)
         x = label_width
         segments = []
-        for status in STATUSES:
+        for status in (*STATUSES, "waived"):
             count = getattr(row, status)
             size = bar_width * count / row.total if row.total else 0.0
             if count:

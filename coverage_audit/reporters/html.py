@@ -13,10 +13,11 @@ from .. import __version__
 from ..analysis.findings import PROBLEMS, CoverageReport
 from ..analysis.overview import GroupCoverage, Overview
 from ..durations import format_duration
+from .adoption_text import baseline_line, finding_note
 from .charts import BarChart, Counts, LineChart, percent, ratio_lines, stacked_bars, when
 
 # Plain glyphs every system font has (emoji need an emoji font, which servers and CI lack).
-MARKS = {"covered": "✓", "weak": "!", "uncovered": "✗"}
+MARKS = {"covered": "✓", "weak": "!", "uncovered": "✗", "waived": "~"}
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 
@@ -33,7 +34,9 @@ def _environment() -> jinja2.Environment:
     environment.filters["duration"] = format_duration
     environment.filters["when"] = when
     environment.filters["web_url"] = web_url
-    environment.globals.update(icons=MARKS, problems=PROBLEMS, csp=CSP, version=__version__)
+    environment.globals.update(
+        icons=MARKS, problems=PROBLEMS, csp=CSP, version=__version__, finding_note=finding_note, baseline_line=baseline_line
+    )
     return environment
 
 
@@ -52,7 +55,7 @@ def render_report(report: CoverageReport, overview: Overview) -> str:
 
 def bar_chart(groups: Sequence[GroupCoverage], **options: Any) -> BarChart:
     """``options``: layout overrides for ``stacked_bars`` (widths, row height)."""
-    return stacked_bars([Counts(g.name, g.covered, g.weak, g.uncovered) for g in groups], **options)
+    return stacked_bars([Counts(g.name, g.covered, g.weak, g.uncovered, g.waived) for g in groups], **options)
 
 
 def trend_chart(overview: Overview) -> LineChart:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from ..analysis.findings import AlertCoverage, CoverageReport, Finding, Related
+from ..analysis.baseline import counts as delta_counts
+from ..analysis.findings import AlertCoverage, CoverageReport, Finding, Related, WaiverMatch, WaiverUse
 from ..analysis.inventory import Inventory
 from ..model import Rule
 from ..analysis.overview import GroupCoverage, Overview, RunTotals, StatusChange
@@ -33,6 +34,8 @@ def render_inventory(inventory: Inventory) -> str:
                     "source": e.rule.source,
                     "for_seconds": e.rule.for_seconds,
                     "labels": dict(e.rule.labels),
+                    "judged": e.rule.not_judged is None,
+                    **({"not_judged": e.rule.not_judged} if e.rule.not_judged is not None else {}),
                 }
                 for e in inventory.entries
             ],
@@ -65,7 +68,14 @@ def coverage_document(report: CoverageReport) -> dict[str, object]:
         "covered": report.summary.covered,
         "weak": report.summary.weak,
         "uncovered": report.summary.uncovered,
+        "waived": report.summary.waived,
     }
+    if report.baseline is not None:
+        document["baseline"] = {"file": report.baseline, **delta_counts(report.findings)}
+    if report.waivers:
+        document["waivers"] = [_waiver_use(use) for use in report.waivers]
+    if report.not_judged:
+        document["not_judged"] = [{"name": r.name, "file": r.file, "line": r.line, "why": r.not_judged} for r in report.not_judged]
     document["budget_seconds"] = round(report.budget)
     document["routing_checked"] = report.routing_checked
     document["errors"] = [error.as_dict() for error in report.errors]
@@ -95,7 +105,25 @@ def finding_object(finding: Finding) -> dict[str, object]:
         "kind": finding.subject.kind,
         "signals": list(finding.mode.signals),
         "location": {"file": finding.subject.file, "line": finding.subject.line},
+        **({"waiver": _waiver_match(finding.waiver)} if finding.waiver is not None else {}),
+        **({"baseline": finding.delta} if finding.delta is not None else {}),
     }
+
+
+def _waiver_match(match: WaiverMatch) -> dict[str, object]:
+    """``judged``: the verdict under the waiver, which a later run's --baseline compares with."""
+    w = match.waiver
+    return {"subject": w.subject, "failure_mode": w.failure_mode, "reason": w.reason, "owner": w.owner,
+            "expires": w.expires.isoformat(), "expired": match.expired, "judged": match.judged,
+            "file": w.file, "line": w.line}
+
+
+def _waiver_use(use: WaiverUse) -> dict[str, object]:
+    w = use.waiver
+    return {"subject": w.subject, "failure_mode": w.failure_mode, "reason": w.reason, "owner": w.owner,
+            "expires": w.expires.isoformat(), "file": w.file, "line": w.line, "state": use.state,
+            "matches": [{"subject": subject, "failure_mode": mode} for subject, mode in use.matched],
+            **({"why": use.why} if use.why else {})}
 
 
 def _rule(rule: Rule, level: str) -> dict[str, object]:
@@ -182,6 +210,7 @@ def _group(g: GroupCoverage) -> dict[str, object]:
         "covered": g.covered,
         "weak": g.weak,
         "uncovered": g.uncovered,
+        "waived": g.waived,
         "coverage_ratio": round(g.ratio, 4),
     }
 

@@ -2,8 +2,9 @@
 
 A registry of its own (never the process-wide default), so only coverage series are exposed.
 Business metrics have no service: their series carry ``service=""``. Every failure mode exposes
-all three statuses (1 for the current one, 0 for the others) so that a status change is a
-value change, not a series appearing or going stale; that keeps alert expressions simple.
+all four statuses (1 for the current one, 0 for the others; ``waived`` is a gap a waiver
+accepts) so that a status change is a value change, not a series appearing or going stale;
+that keeps alert expressions simple.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
 
+from ..analysis.baseline import counts as delta_counts
 from ..analysis.findings import STATUSES, CoverageReport
+
+SHOWN = (*STATUSES, "waived")
 from ..analysis.overview import Overview
 
 JOB = "coverage_audit"
@@ -27,11 +31,11 @@ def build_registry(report: CoverageReport, overview: Overview) -> CollectorRegis
 
     state = gauge(
         "coverage_audit_failure_mode_status",
-        "1 for the failure mode's current coverage status (covered, weak, uncovered), 0 for the other two.",
+        "1 for the failure mode's current coverage status (covered, weak, uncovered, waived), 0 for the others.",
         ("subject", "service", "owner", "tier", "failure_mode", "status"),
     )
     for f in overview.findings:
-        for status in STATUSES:
+        for status in SHOWN:
             state.labels(f.subject.name, f.subject.service or "", f.subject.owner, f.subject.tier, f.mode.id, status).set(int(f.status == status))
 
     counts = gauge(
@@ -40,11 +44,11 @@ def build_registry(report: CoverageReport, overview: Overview) -> CollectorRegis
         ("service", "owner", "failure_mode", "status"),
     )
     for mode in overview.service_modes:
-        for status in STATUSES:
+        for status in SHOWN:
             counts.labels(mode.service, mode.owner, mode.failure_mode, status).set(mode.count(status))
 
     totals = gauge("coverage_audit_failure_modes_by_status", "Failure modes of every subject in the service map, by coverage status.", ("status",))
-    for status in STATUSES:
+    for status in SHOWN:
         totals.labels(status).set(overview.totals.count(status))
 
     gauge("coverage_audit_coverage_ratio", "Share of all failure modes that are covered (weak does not count), 0 to 1.").set(overview.totals.ratio)
@@ -78,6 +82,10 @@ def build_registry(report: CoverageReport, overview: Overview) -> CollectorRegis
         "coverage_audit_infrastructure_only_failure_modes",
         "Uncovered failure modes watched only by infrastructure-level alerts.",
     ).set(sum(len(a.failure_modes) for a in overview.infrastructure_only))
+    if report.baseline is not None:
+        against = gauge("coverage_audit_baseline_findings", "Failure modes compared with --baseline: new, worse, better or unchanged.", ("delta",))
+        for delta, count in delta_counts(report.findings).items():
+            against.labels(delta).set(count)
     gauge("coverage_audit_input_errors", "Input files or entries that could not be used in this run.").set(len(report.errors))
     gauge("coverage_audit_budget_seconds", "The time-to-detect budget the run judged against.").set(overview.budget)
     gauge("coverage_audit_last_run_timestamp_seconds", "When the report ran, as a Unix timestamp.").set(

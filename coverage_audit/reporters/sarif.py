@@ -4,9 +4,10 @@ the alerting rule (weak) that needs work; input errors point at their file and l
 from __future__ import annotations
 
 from .. import __version__
-from ..analysis.findings import CoverageReport, Finding
+from ..analysis.findings import CoverageReport, Finding, WaiverUse
 from ..analysis.inventory import Inventory
 from ..model import Diagnostic
+from .adoption_text import finding_note, reason, use_line
 from .json import dumps
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -14,18 +15,30 @@ RULES = (
     ("uncovered-failure-mode", "UncoveredFailureMode", "error", "A failure mode the change can cause has no application-level alert."),
     ("weak-coverage", "WeakCoverage", "warning", "The alerts covering a failure mode would not reach a person in time (blackholed, unrouted, over budget, diluted, muted)."),
     ("input-error", "InputError", "error", "An input file could not be used."),
+    ("expired-waiver", "ExpiredWaiver", "warning", "A waiver is past its expiry date: the gaps it named count again."),
+    ("stale-waiver", "StaleWaiver", "note", "A waiver names no gap: no failure mode, or only covered ones."),
+    ("rule-not-judged", "RuleNotJudged", "note", "A rule with no PromQL equivalent (another data source, an untranslatable condition) covers nothing."),
 )
+# SARIF's own comparison with a previous run, from --baseline: a worse or a better verdict is an
+# "updated" result.
+_BASELINE_STATE = {"new": "new", "worse": "updated", "better": "updated", "unchanged": "unchanged"}
 _INDEX = {rule_id: index for index, (rule_id, *_rest) in enumerate(RULES)}
 
 
 def render_coverage(report: CoverageReport) -> str:
     results = [_finding(f) for f in report.findings if f.status != "covered"]
+    results += [_waiver(use) for use in report.waivers if use.state != "active"]
     results += [_error(d) for d in report.errors]
     return dumps(_log(results))
 
 
 def render_inventory(inventory: Inventory) -> str:
-    return dumps(_log([_error(d) for d in inventory.errors]))
+    not_judged = [
+        {"ruleId": "rule-not-judged", "ruleIndex": _INDEX["rule-not-judged"], "level": "note",
+         "message": {"text": f"{e.rule.name}: not judged: {e.rule.not_judged}"}, "locations": [_location(e.rule.file, e.rule.line)]}
+        for e in inventory.entries if e.rule.not_judged is not None
+    ]
+    return dumps(_log([_error(d) for d in inventory.errors] + not_judged))
 
 
 def _log(results: list[dict]) -> dict:
@@ -67,9 +80,11 @@ def _location(file: str, line: int, message: str | None = None) -> dict:
 
 
 def _finding(finding: Finding) -> dict:
-    rule_id = "uncovered-failure-mode" if finding.status == "uncovered" else "weak-coverage"
+    """A waived gap is still a result, suppressed (accepted) with the waiver as justification."""
+    judged = finding.judged
+    rule_id = "uncovered-failure-mode" if judged == "uncovered" else "weak-coverage"
     subject = _location(finding.subject.file, finding.subject.line, f"{finding.subject.name} in the service map")
-    if finding.status == "weak" and finding.best is not None:
+    if judged == "weak" and finding.best is not None:
         primary = _location(finding.best.rule.file, finding.best.rule.line, finding.best.rule.name)
         related = [subject]
     else:
@@ -77,15 +92,32 @@ def _finding(finding: Finding) -> dict:
     result = {
         "ruleId": rule_id,
         "ruleIndex": _INDEX[rule_id],
-        "level": "error" if finding.status == "uncovered" else "warning",
-        "message": {"text": f"{finding.subject.name} {finding.mode.id} ({finding.mode.direction}): {finding.status} — {finding.reason}"},
+        "level": "error" if judged == "uncovered" else "warning",
+        "message": {"text": f"{finding.subject.name} {finding.mode.id} ({finding.mode.direction}): {finding.status} — {reason(finding)}"},
         "locations": [primary],
         "partialFingerprints": {"coverageAuditFinding/v1": f"{finding.subject.name}#{finding.mode.id}"},
         "properties": {"impact": finding.impact, "owner": finding.subject.owner, "status": finding.status},
     }
     if related:
         result["relatedLocations"] = [dict(loc, id=i) for i, loc in enumerate(related)]
+    if finding.status == "waived":
+        result["suppressions"] = [{"kind": "external", "status": "accepted", "justification": finding_note(finding)}]
+    if finding.delta is not None:
+        result["baselineState"] = _BASELINE_STATE[finding.delta]
     return result
+
+
+def _waiver(use: WaiverUse) -> dict:
+    rule_id = f"{use.state}-waiver"
+    w = use.waiver
+    return {
+        "ruleId": rule_id,
+        "ruleIndex": _INDEX[rule_id],
+        "level": "warning" if use.state == "expired" else "note",
+        "message": {"text": f"waiver {use_line(use)}"},
+        "locations": [_location(w.file, w.line)],
+        "partialFingerprints": {"coverageAuditWaiver/v1": f"{w.subject}#{w.failure_mode}"},
+    }
 
 
 def _error(diagnostic: Diagnostic) -> dict:

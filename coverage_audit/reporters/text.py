@@ -7,21 +7,26 @@ from typing import TYPE_CHECKING
 from ..analysis.findings import CoverageReport, Finding
 from ..analysis.inventory import Inventory
 from ..durations import format_duration
+from .adoption_text import baseline_line, not_judged_line, reason, use_line
 from .table import format_table
 
 if TYPE_CHECKING:
     from ..analysis.overview import Overview
 
-_COLORS = {"covered": "\033[32m", "weak": "\033[33m", "uncovered": "\033[31m"}
+_COLORS = {"covered": "\033[32m", "weak": "\033[33m", "uncovered": "\033[31m", "waived": "\033[36m"}
 _RESET = "\033[0m"
 
 
 def render_inventory(inventory: Inventory) -> str:
     rows = [
-        (e.rule.location, e.rule.kind, e.rule.name, e.level, ", ".join(e.metrics) or "-")
+        (e.rule.location, e.rule.kind, e.rule.name, "not judged" if e.rule.not_judged is not None else e.level, ", ".join(e.metrics) or "-")
         for e in inventory.entries
     ]
     parts = [format_table(("LOCATION", "KIND", "NAME", "LEVEL", "METRICS"), rows, (0, 0, 60, 0, 90))]
+    not_judged = [e.rule for e in inventory.entries if e.rule.not_judged is not None]
+    if not_judged:
+        parts.append(f"\n{len(not_judged)} rule(s) listed but not judged:")
+        parts.extend(f"  {rule.location}: {rule.name}: {rule.not_judged}" for rule in not_judged)
     if inventory.errors:
         parts.append(f"\n{len(inventory.errors)} error(s):")
         parts.extend(f"  {error}" for error in inventory.errors)
@@ -43,9 +48,12 @@ def render_coverage(report: CoverageReport, color: bool = False) -> str:
     if not report.findings:
         lines.append("No failure modes are impacted.")
     else:
-        rows = [_row(finding, report.change is not None) for finding in report.findings]
+        against = report.baseline is not None
+        rows = [_row(finding, report.change is not None, against) for finding in report.findings]
         headers = ("SUBJECT", "MODE", "IMPACT", "STATUS", "BEST ALERT", "REASON") if report.change else ("SUBJECT", "MODE", "STATUS", "BEST ALERT", "REASON")
         limits = (0, 0, 0, 0, 40, 100) if report.change else (0, 0, 0, 40, 100)
+        if against:
+            headers, limits = ("BASELINE", *headers), (0, *limits)
         table = format_table(headers, rows, limits)
         if color:
             for status, code in _COLORS.items():
@@ -53,37 +61,53 @@ def render_coverage(report: CoverageReport, color: bool = False) -> str:
         lines.append(table)
     s = report.summary
     lines.append("")
-    lines.append(f"{s.total} failure modes: {s.covered} covered, {s.weak} weak, {s.uncovered} uncovered (budget {format_duration(report.budget)}, {report.scenario} scenario).")
+    waived = f", {s.waived} waived" if s.waived else ""
+    lines.append(f"{s.total} failure modes: {s.covered} covered, {s.weak} weak, {s.uncovered} uncovered{waived} (budget {format_duration(report.budget)}, {report.scenario} scenario).")
+    if report.baseline is not None:
+        lines.append(baseline_line(report) + " --fail-on counts only the new and the worse.")
+    if report.waivers:
+        lines.append("Waivers:")
+        lines.extend(f"  {use.waiver.location}: {use_line(use)}" for use in report.waivers)
     if not report.routing_checked:
         lines.append("Routing was not checked: no Alertmanager configuration was given.")
     lines.extend(report.notes)
     if report.drift:
         lines.append(f"Map drift ({len(report.drift)}): the running system and the files disagree:")
         lines.extend(f"  {d.message}" for d in report.drift)
+    if report.not_judged:
+        lines.append(not_judged_line(report))
     if report.errors:
         lines.append(f"{len(report.errors)} input error(s); the results above leave those files out:")
         lines.extend(f"  {error}" for error in report.errors)
     return "\n".join(lines) + "\n"
 
 
-def _row(finding: Finding, with_impact: bool) -> tuple[str, ...]:
+def _row(finding: Finding, with_impact: bool, against_baseline: bool) -> tuple[str, ...]:
     best = finding.best.rule.name if finding.best else "-"
-    cells = [finding.subject.name, finding.mode.id]
+    cells: list[str] = [finding.delta or "-"] if against_baseline else []
+    cells += [finding.subject.name, finding.mode.id]
     if with_impact:
         cells.append(finding.impact or "-")
-    cells += [finding.status, best, finding.reason]
+    cells += [finding.status, best, reason(finding)]
     return tuple(cells)
 
 
-def render_report_summary(overview: "Overview", written: list[str], history_note: str, pushed: str | None) -> str:
+def render_report_summary(
+    overview: "Overview", written: list[str], history_note: str, pushed: str | None, report: CoverageReport | None = None
+) -> str:
     """The few lines a scheduled job's log needs; the files hold the rest."""
     from .charts import percent, when  # the report's helpers: check need not import them
 
     t, changes = overview.totals, overview.changes
+    waived = f", {t.waived} waived" if t.waived else ""
     lines = [
         f"Coverage report: {t.covered} of {t.total} failure modes covered ({percent(t.ratio)}), {t.weak} weak, "
-        f"{t.uncovered} uncovered; budget {format_duration(overview.budget)}.",
+        f"{t.uncovered} uncovered{waived}; budget {format_duration(overview.budget)}.",
     ]
+    if report is not None and report.baseline is not None:
+        lines.append(baseline_line(report))
+    if report is not None:
+        lines += [f"Waiver {use_line(use)} ({use.waiver.location})" for use in report.waivers if use.state != "active"]
     if overview.critical_gaps:
         lines.append(f"Critical gaps: {len(overview.critical_gaps)} uncovered failure modes of critical services and business metrics.")
     if overview.unreachable_alerts:
