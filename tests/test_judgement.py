@@ -319,3 +319,29 @@ _CANNOT = st.sampled_from([
 def test_an_alert_that_cannot_cover_is_never_covered(tmp_path_factory: pytest.TempPathFactory, expr: str, scenario: str) -> None:
     finding = judged(tmp_path_factory.mktemp("c"), alert(expr, MAPPING), scenario=scenario)[ERRORS]
     assert finding.status == "uncovered", finding.reason
+
+
+# --------------------------------------------------------------------------- shared work
+
+
+def test_recordings_that_read_the_last_one_four_times_do_not_hang(tmp_path: Path) -> None:
+    """13 recordings, each reading the previous one 4 times (1 KB of YAML), are 4^13 paths:
+    evaluation shares each recording's answer and keeps its curves bounded (issue 14)."""
+    import subprocess
+    import sys
+
+    lines = ["groups:", "- name: g", "  rules:", "  - record: r0", '    expr: sum by (job) (rate(http_requests_total{code=~"5.."}[5m]))']
+    for level in range(1, 14):
+        previous = f"r{level - 1}"
+        lines += [f"  - record: r{level}", f"    expr: {previous} + {previous} * {previous} - {previous}"]
+    lines += ["  - alert: Deep", '    expr: r13{job="checkout"} > 1']
+    (tmp_path / "rules.yaml").write_text("\n".join(lines) + "\n")
+    (tmp_path / "map.yaml").write_text(SERVICE_MAP)
+    (tmp_path / "catalog.yaml").write_text(CATALOG)
+    common = ["--rules", "rules.yaml", "--service-map", "map.yaml", "--catalog", "catalog.yaml", "--config", "/dev/null"]
+    for command in (["check", "--component", "checkout/api"], ["graph"], ["report", "--out", "out"]):
+        done = subprocess.run([sys.executable, "-m", "coverage_audit", *command, *common], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert done.returncode in (0, 1), done.stderr
+    # Prometheus itself overflows r0^(2^13) to +Inf and Inf - Inf to NaN: the alert cannot fire.
+    found = judged(tmp_path, "\n".join(lines) + "\n")[ERRORS]
+    assert found.status == "uncovered" and "not a number" in found.reason

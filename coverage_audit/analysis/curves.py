@@ -20,6 +20,8 @@ from typing import Callable, Iterable
 INF = math.inf
 HORIZON = 1.0e7  # about four months: long enough that a ramp's end never matters
 _SAMPLES = 4  # interior samples per piece where an operation bends a line (a ratio of ramps)
+MAX_POINTS = 64  # a curve is thinned beyond this: real expressions stay far below it, and a
+# product of products (13 recordings each reading the last four times) must not double it per level
 _EPS = 1e-9
 
 Point = tuple[float, float]
@@ -160,7 +162,7 @@ class Curve:
                 points.append((t, left))
             points.append((t, right))
             previous_t, previous_v = t, right
-        return Curve(_compact(points))
+        return Curve(_thin(_compact(points)))
 
     @staticmethod
     def _bent(curves: list["Curve"], fn: Callable[..., float], t0: float, v0: float, t1: float, v1: float) -> list[Point]:
@@ -194,7 +196,7 @@ class Curve:
         else:
             raise ValueError(how)
         healthy = self.healthy if how != "delta" else 0.0
-        return Curve(_compact([(0.0, healthy)] + [(t, v) for t, v in zip(grid, values) if t >= 0]))
+        return Curve(_thin(_compact([(0.0, healthy)] + [(t, v) for t, v in zip(grid, values) if t >= 0])))
 
     def integrals(self, times: list[float]) -> list[float]:
         """The running integral F(t), with F(0) = 0 and the healthy value before 0, at each of
@@ -277,6 +279,16 @@ def _safe(fn: Callable[..., float], *args: float) -> float:
 
 def _same(a: float, b: float) -> bool:
     return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def _thin(points: tuple[Point, ...]) -> tuple[Point, ...]:
+    """At most MAX_POINTS points: every k-th one, and both sides of every jump kept."""
+    if len(points) <= MAX_POINTS:
+        return points
+    step = -(-len(points) // (MAX_POINTS // 2))
+    kept = [p for i, p in enumerate(points) if i % step == 0 or i == len(points) - 1
+            or (i + 1 < len(points) and points[i + 1][0] == p[0]) or (i > 0 and points[i - 1][0] == p[0])]
+    return tuple(kept[: MAX_POINTS - 1] + [points[-1]]) if len(kept) > MAX_POINTS else tuple(kept)
 
 
 def _compact(points: list[Point]) -> tuple[Point, ...]:

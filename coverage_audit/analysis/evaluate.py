@@ -856,6 +856,8 @@ def describe_never(facts: Facts, read: str) -> str:
         return f"never fires when {read} moves as the failure moves it"
     h, f, t = comparison.healthy, comparison.failed, comparison.threshold
     op = comparison.op
+    if math.isnan(f):
+        return f"{read} makes its value not a number (an operation overflows or divides zero by zero), and NaN never crosses a threshold"
     towards = (f > h and op in (">", ">=")) or (f < h and op in ("<", "<=")) or (op == "==" and f == t)
     if not towards:
         moved = "falls" if f > h else "rises"

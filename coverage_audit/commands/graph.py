@@ -14,6 +14,7 @@ def graph(settings: Settings) -> int:
     exported = build_graph(inputs.service_map, inputs.catalog, inputs.ruleset, inputs.alertmanager)
     add_discovered_edges(inputs, exported)
     add_findings(exported, judge_everything(inputs, settings))
-    write_output(graph_reporter.render(exported, settings.format or "json"), settings.output)
+    fmt = settings.format if settings.format in graph_reporter.FORMATS else "json"  # text is not a graph format
+    write_output(graph_reporter.render(exported, fmt), settings.output)
     report_errors(inputs.errors, inputs.warnings)
     return EXIT_ERROR if inputs.errors else EXIT_OK

@@ -18,6 +18,9 @@ _SHAPES = {  # DOT / Mermaid shapes per node kind, so a picture reads at a glanc
 }
 
 
+FORMATS = ("json", "graphml", "dot", "mermaid")
+
+
 def render(graph: nx.DiGraph, fmt: str) -> str:
     return {"json": render_json, "graphml": render_graphml, "dot": render_dot, "mermaid": render_mermaid}[fmt](graph)
 
