@@ -101,6 +101,16 @@ def compile_anchored(pattern: str) -> re2._Regexp:
     return re2.compile(f"^(?:{pattern})$", _RE2_OPTIONS)
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _regex_matches(pattern: str, text: str) -> bool:
+    """Remembered: rule sets ask the same few patterns about the same few values millions of
+    times (routing every alert, judging every read)."""
+    try:
+        return compile_anchored(pattern).match(text) is not None
+    except re2.error:  # a pattern RE2 refuses selects nothing, as in Prometheus
+        return False
+
+
 @dataclass(frozen=True, slots=True)
 class LabelMatcher(Compact):
     """One label matcher, as in PromQL selectors and Alertmanager routes."""
@@ -125,10 +135,7 @@ class LabelMatcher(Compact):
             return text == self.value
         if self.op is MatchOp.NE:
             return text != self.value
-        try:
-            hit = compile_anchored(self.value).match(text) is not None
-        except re2.error:  # a pattern RE2 refuses selects nothing, as in Prometheus
-            hit = False
+        hit = _regex_matches(self.value, text)
         return hit if self.op is MatchOp.RE else not hit
 
     def __str__(self) -> str:

@@ -13,7 +13,6 @@ pin, so judging a failure mode costs what the alerts that can select it cost.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Sequence
 
@@ -27,7 +26,7 @@ from .evaluate import Evaluator, Outcome, Quiet, World, describe_never, describe
 from .evaluate import moves as _moves
 from .findings import AlertCoverage, Finding, Impact, Related, Subject, Target
 from .matching import compatible_pair, is_specific, outcome_label
-from .reads import ReadIndex
+from .reads import ReadIndex, common_pins, literal_pins
 from .roles import role_of
 from .routing import route
 
@@ -188,15 +187,15 @@ class CoverageJudge:
         return pins
 
     def _raw_pins(self, rule: Rule, metric: str) -> dict[str, str]:
-        """Label values the raw series of ``metric`` the alert reads must carry (matchers pushed
-        through its recordings, where its reads agree). Not what its output carries: a
-        recording may relabel (GitLab's patroni SLI reads ``type="pgbouncer"`` series and
-        records them as ``type="patroni"``)."""
+        """Label values every raw series of ``metric`` the alert reads must carry (matchers
+        pushed through its recordings). Not what its output carries: a recording may relabel
+        (GitLab's patroni SLI reads ``type="patroni"`` pgbouncer series; mailroom's reads
+        sidekiq's and records them as ``type="mailroom"``)."""
         key = (rule, "raw:" + metric)
         pins = self._pins.get(key)
         if pins is None:
             reads = [r for r in self._reads.of(rule).raw if r.metric == metric]
-            pins = self._pins[key] = _agreeing(_equal(r.matchers) for r in reads) if reads else {}
+            pins = self._pins[key] = common_pins([literal_pins(r.matchers) for r in reads]) or {}
         return pins
 
     def _pin_table(self, metric: str, label: str) -> dict[str | None, list[Rule]]:
@@ -514,20 +513,6 @@ def _route_labels(route: Route) -> frozenset[str]:
         names.update(m.name for m in node.matchers)
         stack.extend(node.routes)
     return frozenset(names)
-
-
-def _equal(matchers: tuple[LabelMatcher, ...]) -> dict[str, str]:
-    """The values matchers pin a label to: equality, or a regex that is a plain literal."""
-    pinned: dict[str, str] = {}
-    for m in matchers:
-        if m.op is MatchOp.EQ:
-            pinned[m.name] = m.value
-        elif m.op is MatchOp.RE and _LITERAL.fullmatch(m.value):
-            pinned.setdefault(m.name, m.value)
-    return pinned
-
-
-_LITERAL = re.compile(r"[\w\-:/ ]*")  # a regex with no special character matches only itself
 
 
 def _agreeing(mappings: Iterable[dict[str, str]]) -> dict[str, str]:

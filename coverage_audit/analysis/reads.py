@@ -9,10 +9,11 @@ resolved once per set of pushed matchers, however many alerts and paths reach it
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Iterator
 
-from ..model import LabelMatcher, Rule
+from ..model import LabelMatcher, MatchOp, Rule
 from ..promql import Expr, Selector, children
 from ..ruleset import RecordIndex
 from .matching import compatible_pair
@@ -95,6 +96,30 @@ class ReadIndex:
                 parts.append(self.under(rule.query.ast, pushed, depth + 1))
             return _union(parts)
         return _union([self.under(child, push, depth) for child in children(node)])
+
+
+def literal_pins(matchers: tuple[LabelMatcher, ...]) -> dict[str, str]:
+    """The values matchers pin a label to: equality, or a regex that is a plain literal."""
+    pinned: dict[str, str] = {}
+    for m in matchers:
+        if m.op is MatchOp.EQ:
+            pinned[m.name] = m.value
+        elif m.op is MatchOp.RE and _LITERAL.fullmatch(m.value):
+            pinned.setdefault(m.name, m.value)
+    return pinned
+
+
+_LITERAL = re.compile(r"[\w\-:/ ]*")  # a regex with no special character matches only itself
+
+
+def common_pins(parts: list[dict[str, str] | None]) -> dict[str, str] | None:
+    """What every part that reads the metric pins (parts that read none do not count)."""
+    found: dict[str, str] | None = None
+    for part in parts:
+        if part is None:
+            continue
+        found = dict(part) if found is None else {k: v for k, v in found.items() if part.get(k) == v}
+    return found
 
 
 def _union(parts: list[Reads]) -> Reads:
