@@ -344,4 +344,4 @@ def test_recordings_that_read_the_last_one_four_times_do_not_hang(tmp_path: Path
         assert done.returncode in (0, 1), done.stderr
     # Prometheus itself overflows r0^(2^13) to +Inf and Inf - Inf to NaN: the alert cannot fire.
     found = judged(tmp_path, "\n".join(lines) + "\n")[ERRORS]
-    assert found.status == "uncovered" and "not a number" in found.reason
+    assert found.status == "uncovered" and "not a number" in found.reason, found.reason

@@ -857,7 +857,7 @@ def describe_never(facts: Facts, read: str) -> str:
     h, f, t = comparison.healthy, comparison.failed, comparison.threshold
     op = comparison.op
     if math.isnan(f):
-        return f"{read} makes its value not a number (an operation overflows or divides zero by zero), and NaN never crosses a threshold"
+        return f"is not a number once the failure happens (a ratio whose divisor falls to zero, or an overflow), and NaN never crosses a threshold ({read})"
     towards = (f > h and op in (">", ">=")) or (f < h and op in ("<", "<=")) or (op == "==" and f == t)
     if not towards:
         moved = "falls" if f > h else "rises"
