@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from ..model import LabelMatcher, MatchOp, Rule
-from ..promql import Expr, Selector, children
+from ..promql import Expr, Selector, Subquery, children
 from ..ruleset import RecordIndex
 from .matching import compatible_pair
 
@@ -42,7 +42,34 @@ class ReadIndex:
         self.records = records
         self._memo: dict[tuple[int, tuple[LabelMatcher, ...], int], Reads] = {}
         self._metrics: dict[int, frozenset[str]] = {}
+        self._lookback: dict[tuple[int, tuple[LabelMatcher, ...], int], float] = {}
         self._recorded: dict[str, frozenset[str]] = {}
+
+    def lookback(self, node: Expr, push: tuple[LabelMatcher, ...] = (), depth: int = 0) -> float:
+        """Seconds of history the expression reads behind "now": ranges, subquery ranges and
+        offsets added up along each path through its recordings, the longest path (a drill
+        must write at least this much healthy history)."""
+        key = (id(node), push, depth)
+        found = self._lookback.get(key)
+        if found is None:
+            self._lookback[key] = 0.0  # a cycle reads no further back
+            found = self._lookback[key] = self._lookback_of(node, push, depth)
+        return found
+
+    def _lookback_of(self, node: Expr, push: tuple[LabelMatcher, ...], depth: int) -> float:
+        if isinstance(node, Selector):
+            own = (node.range or 0.0) + node.offset
+            if node.metric not in self.records or depth >= MAX_RECORDING_DEPTH:
+                return own
+            extra = tuple(m for m in push if m not in node.matchers)
+            read = Selector(node.metric, node.matchers + extra)
+            deeper = [
+                self.lookback(r.query.ast, tuple(sorted((m for m in read.matchers if m.name not in r.labels), key=_key)), depth + 1)
+                for r in self.records.definitions(read) if r.query is not None
+            ]
+            return own + max(deeper, default=0.0)
+        own = node.range + node.offset if isinstance(node, Subquery) else 0.0
+        return own + max((self.lookback(child, push, depth) for child in children(node)), default=0.0)
 
     def metrics(self, node: Expr) -> frozenset[str]:
         """Raw metric names ``node`` may read, through every recording of the names it reads
