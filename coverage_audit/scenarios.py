@@ -237,23 +237,17 @@ def _behaviour(
                 slow_share_after=failing,
             )
         return _steady(metric, traffic, scale)
-    if model == "bad_events":
-        before_bad = traffic * errors
-        after_bad = traffic * (failing + (1 - failing) * errors)
+    if model in ("bad_events", "good_events"):
+        # The signal is a share of the traffic: failed requests (rising), or successful ones
+        # (falling); "rest" is the other share, "total" all of it.
+        if model == "bad_events":
+            before, after = errors, failing + (1 - failing) * errors
+        else:
+            before, after = 1 - errors, (1 - failing) * (1 - errors)
         if role == "signal":
-            return Behaviour("counter", rate_before=before_bad, rate_after=after_bad)
+            return Behaviour("counter", rate_before=traffic * before, rate_after=traffic * after)
         if role == "rest":
-            return Behaviour("counter", rate_before=traffic - before_bad, rate_after=traffic - after_bad)
-        if role == "total":
-            return Behaviour("counter", rate_before=traffic, rate_after=traffic)
-        return _steady(metric, traffic, scale)
-    if model == "good_events":
-        good_before = traffic * (1 - errors)
-        good_after = traffic * (1 - failing) * (1 - errors)
-        if role == "signal":
-            return Behaviour("counter", rate_before=good_before, rate_after=good_after)
-        if role == "rest":
-            return Behaviour("counter", rate_before=traffic - good_before, rate_after=traffic - good_after)
+            return Behaviour("counter", rate_before=traffic * (1 - before), rate_after=traffic * (1 - after))
         if role == "total":
             return Behaviour("counter", rate_before=traffic, rate_after=traffic)
         return _steady(metric, traffic, scale)

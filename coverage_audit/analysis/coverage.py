@@ -13,7 +13,6 @@ pin, so judging a failure mode costs what the alerts that can select it cost.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 from .. import promql

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable
 
 INF = math.inf
 HORIZON = 1.0e7  # about four months: long enough that a ramp's end never matters
@@ -411,9 +411,6 @@ class Span:
             return self
         return Span(_merge([(s, e if e == INF else e + width) for s, e in self.intervals]))
 
-    def delay_start(self, width: float) -> "Span":
-        """Each interval starting ``width`` later (absent_over_time needs a whole window)."""
-        return Span(_merge([(s if s == -INF else s + width, e) for s, e in self.intervals if s == -INF or e == INF or e - s > width]))
 
 
 ALWAYS = Span(((-INF, INF),))

@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Callable, Mapping, NamedTuple
 
 from ..model import LabelMatcher, MatchOp, Rule
-from ..promql import Aggregate, Binary, Call, Expr, Number, Selector, String, Subquery, Unary, constant, simplified
+from ..promql import Aggregate, Binary, Call, Expr, Number, Selector, String, Subquery, Unary, simplified
 from ..ruleset import RecordIndex
 from .reads import ReadIndex
 from ..scenarios import EPOCH, Behaviour, Scenario, behaviour
@@ -464,9 +464,8 @@ class Evaluator:
                 facts = facts.merge(Facts(filters=other.facts.filters, unsure=other.facts.unsure))
         if name == "absent":
             return Value(Curve.constant(1.0), main.span.complement(), _presence(main.facts))
-        if name == "absent_over_time":
-            width = main.range or 0.0
-            return Value(Curve.constant(1.0), main.span.complement().delay_start(0.0), _presence(main.facts), )
+        if name == "absent_over_time":  # a range read's span already lasts its window longer
+            return Value(Curve.constant(1.0), main.span.complement(), _presence(main.facts))
         if name in ("rate", "increase", "irate", "delta", "idelta", "deriv"):
             return self._rate(name, main, facts)
         if name.endswith("_over_time"):
