@@ -101,6 +101,19 @@ def compile_anchored(pattern: str) -> re2._Regexp:
     return re2.compile(f"^(?:{pattern})$", _RE2_OPTIONS)
 
 
+def regex_error(pattern: str) -> str | None:
+    """Why RE2 refuses a matcher's pattern, as Prometheus, promtool and Alertmanager would
+    (``a{1001}``: repeat counts stop at 1000), or None when it compiles."""
+    try:
+        compile_anchored(pattern)
+    except re2.error as exc:
+        detail = exc.args[0] if exc.args else exc
+        return detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)
+    except UnicodeEncodeError:  # a lone surrogate (an undecodable byte) is not UTF-8
+        return "the pattern is not valid UTF-8"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class LabelMatcher(Compact):
     """One label matcher, as in PromQL selectors and Alertmanager routes."""

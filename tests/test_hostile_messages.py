@@ -1,0 +1,123 @@
+"""Issue 14, messages: what promtool refuses is refused, with a message that names the file and
+line and never an internal name; inputs that yield nothing are errors, not a clean pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from coverage_audit import promql
+from coverage_audit.catalog import load_catalog
+from coverage_audit.durations import parse_duration
+from coverage_audit.loaders.rules import load_rules
+from coverage_audit.model import InputError
+
+from hostile import CHANGE, MAP, RULES, cli, write_inputs
+
+pytestmark = pytest.mark.timeout(120)
+
+
+# --------------------------------------------------------------------------- what promtool refuses
+
+
+@pytest.mark.parametrize("text", ["293y", "99999999999999999999999s", "1000000000000000000000w", "106752d"])
+def test_durations_past_int64_nanoseconds_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        parse_duration(text)
+
+
+def test_the_longest_duration_promtool_takes_is_taken() -> None:
+    assert parse_duration("292y") == 292 * 365 * 86400
+
+
+def test_a_rule_with_an_out_of_range_for_is_an_error_at_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(RULES.replace("for: 2m", "for: 300y"), encoding="utf-8")
+    load = load_rules([str(path)])
+    assert [(e.line, "not a valid duration" in e.message) for e in load.errors] == [(8, True)]
+
+
+@pytest.mark.parametrize("pattern", ["a{1001}", "(a{1000}){1000}", "a**", "x{2,1}"])
+def test_regex_repeats_promtool_refuses_are_refused(tmp_path: Path, pattern: str) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(RULES.replace('code=~"5.."', f'code=~"{pattern}"'), encoding="utf-8")
+    load = load_rules([str(path)])
+    assert len(load.errors) == 1 and load.errors[0].line == 5, load.errors
+    assert "regular expression" in load.errors[0].message or "illegal regex" in load.errors[0].message
+    assert load.rules[0].query is None  # kept for the inventory, never judged
+
+
+# --------------------------------------------------------------------------- catalog signals
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize(
+    ("signal", "expected"),
+    [
+        ("{nope}", "only {metric} and {failure_metric}"),
+        ("x{", "Single '{'"),
+        ("{metric:>1000000000}", "only {metric} and {failure_metric}"),
+        ("{metric!r}", "only {metric} and {failure_metric}"),
+        ("rate({metric}[5m])", "not a single vector selector"),
+    ],
+)
+def test_business_signal_templates_are_validated_at_load(tmp_path: Path, signal: str, expected: str) -> None:
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(f"business:\n  failure_modes:\n    - id: drop\n      direction: drop\n      signals: ['{signal}']\n", encoding="utf-8")
+    with pytest.raises(InputError) as raised:
+        load_catalog(str(catalog))
+    assert raised.value.diagnostic.line == 5 and expected in raised.value.diagnostic.message
+
+
+@pytest.mark.parametrize("signal", ["{nope}", "x{", 'm{a=~"x{1000000000}"}', 'm{a=~"a{1001}"}'])
+def test_kind_signals_are_validated_at_load(tmp_path: Path, signal: str) -> None:
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(
+        f"kinds:\n  http_api:\n    failure_modes:\n      - id: errors\n        direction: rise\n        signals: ['{signal}']\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError) as raised:
+        load_catalog(str(catalog))
+    assert raised.value.diagnostic.line == 6 and "bad signal selector" in raised.value.diagnostic.message
+
+
+def test_a_bad_catalog_is_one_error_line_and_the_run_goes_on(tmp_path: Path) -> None:
+    write_inputs(tmp_path)
+    (tmp_path / "catalog.yaml").write_text(
+        "business:\n  failure_modes:\n    - id: drop\n      direction: drop\n      signals: ['{metric:>1000000000}']\n", encoding="utf-8"
+    )
+    run = cli(["check", "--rules", "rules.yaml", "--service-map", "map.yaml", "--catalog", "catalog.yaml", "--changed", CHANGE], tmp_path, timeout=60)
+    err = run.one_line_error()
+    assert "catalog.yaml:5:" in err
+    assert "payments/api" in run.stdout  # judged with the bundled catalog
+
+
+def test_an_extending_catalog_is_merged(tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(
+        "kinds:\n  ledger:\n    failure_modes:\n      - id: imbalance\n        direction: rise\n        signals: ['ledger_imbalance_total']\n",
+        encoding="utf-8",
+    )
+    merged = load_catalog(str(catalog))
+    assert [m.id for m in merged.kinds["ledger"]] == ["imbalance"] and "http_api" in merged.kinds
+
+
+# --------------------------------------------------------------------------- internal names
+
+
+@pytest.mark.parametrize("selector", ['{"x"}', "{job=}", '{job="a",,}', '{job="x"'])
+def test_selector_errors_never_name_the_parsing_placeholder(selector: str) -> None:
+    try:
+        parsed = promql.parse_selector(selector)
+    except promql.PromQLError as exc:
+        assert "placeholder" not in str(exc)
+    else:
+        assert parsed.metric == "x"  # {"x"} is the quoted metric name x
+
+
+def test_service_selector_messages_never_name_the_placeholder(tmp_path: Path) -> None:
+    write_inputs(tmp_path, MAP.replace("'{job=\"payments\"}'", "'{\"payments\"}'"))
+    run = cli(["check", "--rules", "rules.yaml", "--service-map", "map.yaml", "--changed", CHANGE], tmp_path)
+    err = run.one_line_error()
+    assert "placeholder" not in err and "map.yaml:7:" in err
