@@ -56,3 +56,49 @@ def test_check_with_a_bounded_repeat_in_alert_selector_and_signal_finishes(tmp_p
         run = cli([*command, "--rules", "rules.yaml", "--service-map", "map.yaml", "--catalog", "catalog.yaml"], tmp_path, timeout=60)
         assert run.code in (0, 1), run.stderr
         assert b"Traceback" not in run.err
+
+
+# --------------------------------------------------------------------------- globs
+
+EXPONENTIAL_GLOB = "*a*a*a*a*a*a*a*a*a*a*a*a*b"
+
+
+@pytest.mark.timeout(10)
+def test_path_index_matches_a_backtracking_glob_in_linear_time() -> None:
+    from coverage_audit.analysis.paths import PathIndex
+    from coverage_audit.loaders.service_map import load_service_map_text
+    from coverage_audit.catalog import default_catalog
+
+    text = MAP.replace('paths: ["services/payments/**"]', f'paths: ["{EXPONENTIAL_GLOB}", "services/payments/**"]')
+    loaded = load_service_map_text(text, "map.yaml", default_catalog())
+    assert loaded.errors == []
+    index = PathIndex(loaded.service_map)
+    started = time.perf_counter()
+    assert index.components_for("a" * 60) == ()
+    assert [c.name for c in index.components_for("a" * 59 + "b")] == ["api"]
+    assert [c.name for c in index.components_for(f"x/{'a' * 4000}b")] == ["api"]
+    assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.timeout(10)
+def test_codeowners_matches_a_backtracking_pattern_in_linear_time() -> None:
+    from coverage_audit.loaders.codeowners import owners_of, parse_codeowners
+
+    rules = parse_codeowners(f"{EXPONENTIAL_GLOB} @org/team-payments\n*.md @org/docs\n", "CODEOWNERS")
+    started = time.perf_counter()
+    assert owners_of(rules, "a" * 60) == ()
+    assert owners_of(rules, "docs/" + "a" * 60 + ".md") == ("@org/docs",)
+    assert owners_of(rules, "a" * 59 + "b") == ("@org/team-payments",)
+    assert time.perf_counter() - started < 1.0
+
+
+def test_check_with_a_backtracking_glob_in_map_and_codeowners_finishes(tmp_path: Path) -> None:
+    write_inputs(tmp_path, MAP.replace('paths: ["services/payments/**"]', f'paths: ["{EXPONENTIAL_GLOB}"]'))
+    (tmp_path / "CODEOWNERS").write_text(f"{EXPONENTIAL_GLOB} @org/team-payments\n", encoding="utf-8")
+    run = cli(
+        ["check", "--rules", "rules.yaml", "--service-map", "map.yaml", "--codeowners", "CODEOWNERS", "--changed", "a" * 60, "a" * 59 + "b", "--format", "json"],
+        tmp_path,
+        timeout=30,
+    )
+    assert run.code in (0, 1), run.stderr
+    assert '"payments/api"' in run.stdout  # the path ending in b is claimed
