@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Container, Iterator
 
 import yaml
 import yaml.cyaml
@@ -62,18 +62,23 @@ COMPOSE_SAFE_DEPTH = 5000  # libyaml's composer recurses per level; it segfaulte
 class YMap(dict):  # type: ignore[type-arg]
     """A YAML mapping: a dict that can tell where it and each of its keys were written."""
 
-    __slots__ = ("line", "_node")
+    __slots__ = ("line", "_node", "_lines")
 
     def __init__(self, node: yaml.MappingNode) -> None:
         super().__init__()
         self.line = node.start_mark.line + 1
         self._node = node  # kept to look key lines up lazily: only error messages need them
+        self._lines: dict[str, int] | None = None
 
     def line_of(self, key: str) -> int:
-        for key_node, _ in self._node.value:
-            if key_node.value == key:
-                return key_node.start_mark.line + 1
-        return self.line
+        # Indexed on first use: a scan per call made 60,000 unknown keys quadratic.
+        if self._lines is None:
+            lines: dict[str, int] = {}
+            for key_node, _ in self._node.value:
+                if isinstance(key_node.value, str):
+                    lines.setdefault(key_node.value, key_node.start_mark.line + 1)
+            self._lines = lines
+        return self._lines.get(key, self.line)
 
 
 class YSeq(list):  # type: ignore[type-arg]
@@ -276,6 +281,15 @@ class _Builder:
                 raise InputError(self.name, source.start_mark.line + 1, "merge key '<<' needs a mapping")
             for key, value in merged.items():
                 mapping.setdefault(key, value)
+
+
+MAX_UNKNOWN_KEYS = 5  # named one by one; more are counted in one message
+
+
+def unknown_keys(mapping: YMap, known: Container[str]) -> tuple[list[str], int]:
+    """The first MAX_UNKNOWN_KEYS keys of ``mapping`` not in ``known``, and how many more."""
+    unknown = [key for key in mapping if key not in known]
+    return unknown[:MAX_UNKNOWN_KEYS], max(0, len(unknown) - MAX_UNKNOWN_KEYS)
 
 
 def iter_mappings(value: object) -> Iterator[YMap]:

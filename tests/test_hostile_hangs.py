@@ -102,3 +102,45 @@ def test_check_with_a_backtracking_glob_in_map_and_codeowners_finishes(tmp_path:
     )
     assert run.code in (0, 1), run.stderr
     assert '"payments/api"' in run.stdout  # the path ending in b is claimed
+
+
+# --------------------------------------------------------------------------- quadratic messages
+
+
+def test_suggestions_among_many_choices_are_found_by_index() -> None:
+    from coverage_audit.suggest import Suggester
+
+    names = [f"service-{n:05d}" for n in range(20_000)] + ["payments", "ledger"]
+    suggester = Suggester(names)
+    assert suggester.best("paymnets") == "payments"  # a transposition
+    assert suggester.best("ledgr") == "ledger"  # a deletion
+    assert suggester.best("service-00042x") == "service-00042"
+    assert suggester.best("zzzzzzzz") is None
+    started = time.perf_counter()
+    for n in range(2_000):
+        suggester.best(f"service-{n:05d}-typo")
+    assert time.perf_counter() - started < 5.0  # difflib over every choice: minutes
+
+
+def test_ten_thousand_unknown_dependencies_are_reported_in_seconds(tmp_path: Path) -> None:
+    lines = ["apiVersion: coverage-audit/v1", "kind: ServiceMap", "services:"]
+    for n in range(10_000):
+        lines.append(f"  - {{name: svc-{n:05d}, owner: team, selector: '{{job=\"s{n}\"}}', depends_on: [svc-{n:05d}x]}}")
+    write_inputs(tmp_path, "\n".join(lines) + "\n")
+    started = time.perf_counter()
+    run = cli(["check", "--rules", "rules.yaml", "--service-map", "map.yaml", "--changed", "x"], tmp_path, timeout=90)
+    assert time.perf_counter() - started < 60  # was 25 minutes
+    err = run.one_line_error()
+    assert err.count("depends on unknown service") == 10_000
+    assert "map.yaml:13: service 'svc-00009' depends on unknown service 'svc-00009x' (did you mean 'svc-00009'?)" in err
+
+
+def test_sixty_thousand_unknown_keys_are_one_count(tmp_path: Path) -> None:
+    keys = ", ".join(f"k{n:06d}: v" for n in range(60_000))
+    (tmp_path / "rules.yaml").write_text(f"groups:\n  - name: g\n    rules:\n      - {{alert: A, expr: up == 0, {keys}}}\n", encoding="utf-8")
+    started = time.perf_counter()
+    run = cli(["rules", "--rules", "rules.yaml"], tmp_path, timeout=60)
+    assert time.perf_counter() - started < 30  # was 74 s
+    err = run.one_line_error()
+    assert "59995 more unknown keys in alert 'A'" in err
+    assert err.count("unknown key 'k0") == 5 and len(err.splitlines()) == 6

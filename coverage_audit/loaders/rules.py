@@ -28,7 +28,7 @@ from . import grafana
 from ..durations import parse_duration
 from ..gcpause import paused_gc
 from ..model import Diagnostic, InputError, Rule, RuleKind, Skipped
-from ..yamlio import YMap, YSeq, load_file
+from ..yamlio import YMap, YSeq, load_file, unknown_keys
 
 YAML_SUFFIXES = (".yml", ".yaml")
 PARALLEL_FROM_FILES = 48  # below this, starting worker processes costs more than it saves
@@ -38,6 +38,7 @@ _THANOS_GROUP_KEYS = frozenset({"partial_response_strategy"})
 _MIMIR_GROUP_KEYS = frozenset(
     {"source_tenants", "evaluation_delay", "align_evaluation_time_with_interval"}
 )
+_ANY_GROUP_KEYS = _GROUP_KEYS | _THANOS_GROUP_KEYS | _MIMIR_GROUP_KEYS
 _RULE_KEYS = frozenset({"alert", "record", "expr", "for", "keep_firing_for", "labels", "annotations"})
 # Prometheus 3 accepts any UTF-8 metric and label name; a name that carries selector syntax
 # (``x{a="b"}``) is still refused, as promtool refuses it.
@@ -189,9 +190,7 @@ def _load_document(value: object, path: str, out: RuleLoad) -> str | None:
         return reason
     if "groups" in value:
         source = "mimir" if "namespace" in value else "prometheus"
-        for key in value:
-            if key not in ("groups", "namespace"):
-                _error(out, path, value.line_of(key), f"unknown top-level key {key!r} in a rule file")
+        _unknown_keys(value, ("groups", "namespace"), "a rule file", path, out, "top-level key")
         load_groups(value["groups"], value.line_of("groups"), path, source, out)
         return None
     kind = value.get("kind")
@@ -240,8 +239,7 @@ def load_groups(groups: object, line: int, path: str, source: str, out: RuleLoad
                 group_source = "thanos"
             elif key in _MIMIR_GROUP_KEYS:
                 group_source = "mimir"
-            elif key not in _GROUP_KEYS:
-                _error(out, path, group.line_of(key), f"unknown key {key!r} in group {name!r}")
+        _unknown_keys(group, _ANY_GROUP_KEYS, f"group {name!r}", path, out)
         interval = _duration(group, "interval", path, out)
         offset = _duration(group, "query_offset", path, out) or _duration(group, "evaluation_delay", path, out)
         rules = group.get("rules")
@@ -276,9 +274,7 @@ def _load_rule(
     if not isinstance(expr, str) or not expr.strip():
         _error(out, path, item.line, f"{kind} {name!r} has no 'expr'")
         return None
-    for key in item:
-        if key not in _RULE_KEYS:
-            _error(out, path, item.line_of(key), f"unknown key {key!r} in {kind} {name!r}")
+    _unknown_keys(item, _RULE_KEYS, f"{kind} {name!r}", path, out)
     if kind == "record":
         if _BAD_NAME_CHARS.search(name):
             _error(out, path, item.line_of("record"), f"invalid recording rule name {name!r}")
@@ -360,6 +356,15 @@ def valid_label_name(name: str) -> bool:
 
 def _error(out: RuleLoad, path: str, line: int, message: str) -> None:
     out.errors.append(Diagnostic(path, line, message))
+
+
+def _unknown_keys(mapping: YMap, known: frozenset[str] | tuple[str, ...], what: str, path: str, out: RuleLoad, noun: str = "key") -> None:
+    """A few unknown keys by name, the rest as a count: 60,000 of them are one file's mistake."""
+    shown, more = unknown_keys(mapping, known)
+    for key in shown:
+        _error(out, path, mapping.line_of(key), f"unknown {noun} {key!r} in {what}")
+    if more:
+        _error(out, path, mapping.line, f"{more} more unknown {noun}s in {what}")
 
 
 def _duration(mapping: YMap, key: str, path: str, out: RuleLoad) -> float | None:
