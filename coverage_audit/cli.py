@@ -38,6 +38,16 @@ def _live(parser: argparse.ArgumentParser) -> None:
     live.add_argument("--offline", action="store_true", help="ignore every live source the config file names")
 
 
+def _jobs(text: str) -> int:
+    try:
+        jobs = int(text)
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes (1 or more)")
+    return jobs
+
+
 def _common(parser: argparse.ArgumentParser, formats: Sequence[str]) -> None:
     inputs = parser.add_argument_group("inputs (flags win over the config file)")
     inputs.add_argument("--rules", action="append", metavar="PATH", help="rule file or folder (repeatable)")
@@ -49,7 +59,7 @@ def _common(parser: argparse.ArgumentParser, formats: Sequence[str]) -> None:
     inputs.add_argument("--config", metavar="FILE", help="settings file (default: ./coverage-audit.yaml if present)")
     inputs.add_argument("--evaluation-interval", type=_duration, metavar="DURATION",
                         help="rule evaluation interval for groups without one (default 1m)")
-    inputs.add_argument("--jobs", type=int, metavar="N", help="processes for loading large rule sets (default: CPUs)")
+    inputs.add_argument("--jobs", type=_jobs, metavar="N", help="processes for loading large rule sets (default and most: the CPUs)")
     _live(parser)
     output = parser.add_argument_group("output")
     output.add_argument("--format", choices=formats, default=None, help=f"output format (default {formats[0]})")

@@ -12,6 +12,8 @@ values ourselves because that lets us
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Container, Iterator
@@ -107,16 +109,47 @@ def line_of(value: object, default: int = 1) -> int:
 
 
 def read_text(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> str:
-    """Read a file as UTF-8, refusing huge files and naming the line of a bad byte."""
+    """Read a regular file as UTF-8, refusing huge files and naming the line of a bad byte."""
+    return decode(read_bytes(path, max_bytes), str(path))
+
+
+def read_bytes(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """A regular file's bytes (at most ``max_bytes``). Anything else is refused before a read:
+    a FIFO blocks until someone writes, a device never ends. Opened non-blocking so that even
+    the open of a FIFO returns at once."""
     name = str(path)
     try:
-        with open(path, "rb") as handle:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise InputError(name, 0, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        kind = _kind(os.fstat(descriptor).st_mode)
+        if kind != "file":
+            raise InputError(name, 0, f"not a regular file ({kind}); refused")
+        os.set_blocking(descriptor, True)
+        with os.fdopen(descriptor, "rb", closefd=False) as handle:
             data = handle.read(max_bytes + 1)
     except OSError as exc:
         raise InputError(name, 0, f"cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(descriptor)
     if len(data) > max_bytes:
         raise InputError(name, 0, f"file is larger than {max_bytes // (1024 * 1024)} MiB; refused")
-    return decode(data, name)
+    return data
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a file"
 
 
 def decode(data: bytes, name: str) -> str:

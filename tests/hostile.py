@@ -96,3 +96,22 @@ def write_inputs(folder: Path, service_map: str = MAP, rules: str = RULES) -> tu
     map_path.write_text(service_map, encoding="utf-8")
     rules_path.write_text(rules, encoding="utf-8")
     return map_path, rules_path
+
+
+def without_read_override() -> dict[str, object]:
+    """Popen options under which file modes bind even for root: the child loses the
+    capabilities that let root read any file (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH) from its
+    bounding set before exec. Nothing is needed for other users."""
+    if os.geteuid() != 0:
+        return {}
+
+    def drop() -> None:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_capbset_drop, cap_dac_override, cap_dac_read_search = 24, 1, 2
+        for capability in (cap_dac_override, cap_dac_read_search):
+            if libc.prctl(pr_capbset_drop, capability, 0, 0, 0) != 0:
+                raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+    return {"preexec_fn": drop}

@@ -144,3 +144,70 @@ def test_sixty_thousand_unknown_keys_are_one_count(tmp_path: Path) -> None:
     err = run.one_line_error()
     assert "59995 more unknown keys in alert 'A'" in err
     assert err.count("unknown key 'k0") == 5 and len(err.splitlines()) == 6
+
+
+# --------------------------------------------------------------------------- files that never end
+
+
+@pytest.mark.parametrize("flag", ["--rules", "--alertmanager", "--service-map", "--codeowners", "--catalog", "--changed-from", "--config"])
+def test_a_fifo_is_refused_not_waited_on(tmp_path: Path, flag: str) -> None:
+    import os
+
+    write_inputs(tmp_path)
+    os.mkfifo(tmp_path / "fifo.yaml")
+    argv = {"--rules": ["--rules", "fifo.yaml", "--service-map", "map.yaml"],
+            "--service-map": ["--rules", "rules.yaml", "--service-map", "fifo.yaml"]}.get(
+        flag, ["--rules", "rules.yaml", "--service-map", "map.yaml", flag, "fifo.yaml"])
+    change = [] if flag == "--changed-from" else ["--changed", CHANGE]
+    run = cli(["check", *argv, *change], tmp_path, timeout=20)
+    err = run.one_line_error()
+    assert "fifo.yaml:0: not a regular file (a FIFO); refused" in err
+
+
+def test_a_fifo_named_yaml_in_a_rules_folder_is_refused_and_the_rest_is_read(tmp_path: Path) -> None:
+    import os
+
+    write_inputs(tmp_path / "rules")
+    (tmp_path / "rules" / "map.yaml").rename(tmp_path / "map.yaml")
+    os.mkfifo(tmp_path / "rules" / "a-fifo.yaml")
+    run = cli(["check", "--rules", "rules", "--service-map", "map.yaml", "--changed", CHANGE], tmp_path, timeout=20)
+    assert "rules/a-fifo.yaml:0: not a regular file (a FIFO); refused" in run.one_line_error()
+    assert "PaymentsHighErrorRatio" in run.stdout  # the other file was judged
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/null"])
+def test_a_device_is_refused(tmp_path: Path, device: str) -> None:
+    write_inputs(tmp_path)
+    run = cli(["check", "--rules", "rules.yaml", "--service-map", "map.yaml", "--alertmanager", device, "--changed", CHANGE], tmp_path, timeout=20)
+    assert f"{device}:0: not a regular file (a device); refused" in run.one_line_error()
+
+
+# --------------------------------------------------------------------------- workers
+
+
+def test_jobs_are_capped_at_the_cpus_this_process_may_use() -> None:
+    import os
+
+    from coverage_audit.loaders.rules import worker_count
+
+    cpus = len(os.sched_getaffinity(0))
+    assert worker_count(300) == cpus
+    assert worker_count(None) == cpus
+    assert worker_count(1) == 1
+
+
+def test_jobs_300_loads_a_large_rule_folder_with_at_most_the_cpus(tmp_path: Path) -> None:
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    for number in range(60):  # above PARALLEL_FROM_FILES: loaded by worker processes
+        (folder / f"r{number:02d}.yaml").write_text(RULES.replace("PaymentsHighErrorRatio", f"Alert{number}"), encoding="utf-8")
+    run = cli(["rules", "--rules", "rules", "--jobs", "300", "--format", "json"], tmp_path, timeout=60)
+    assert run.code == 0, run.stderr
+    assert run.stdout.count('"kind": "alert"') == 60
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_jobs_must_be_a_positive_number(tmp_path: Path, value: str) -> None:
+    write_inputs(tmp_path)
+    run = cli(["rules", "--rules", "rules.yaml", "--jobs", value], tmp_path, timeout=20)
+    assert run.code == 2 and "--jobs" in run.stderr and "Traceback" not in run.stderr

@@ -13,7 +13,7 @@ from coverage_audit.durations import parse_duration
 from coverage_audit.loaders.rules import load_rules
 from coverage_audit.model import InputError
 
-from hostile import CHANGE, MAP, RULES, cli, write_inputs
+from hostile import CHANGE, MAP, RULES, cli, without_read_override, write_inputs
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -121,3 +121,53 @@ def test_service_selector_messages_never_name_the_placeholder(tmp_path: Path) ->
     run = cli(["check", "--rules", "rules.yaml", "--service-map", "map.yaml", "--changed", CHANGE], tmp_path)
     err = run.one_line_error()
     assert "placeholder" not in err and "map.yaml:7:" in err
+
+
+# --------------------------------------------------------------------------- folders
+
+
+def test_symlinked_subfolders_are_read_and_loops_are_said(tmp_path: Path) -> None:
+    import os
+
+    write_inputs(tmp_path)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "payments.yaml").write_text(RULES, encoding="utf-8")
+    rules = tmp_path / "rules"
+    (rules / "team").mkdir(parents=True)
+    os.symlink("../../shared", rules / "team" / "linked")  # a folder elsewhere: followed
+    os.symlink("..", rules / "team" / "up")  # back to its own parent: a loop
+    os.symlink("missing.yaml", rules / "broken.yaml")
+    os.symlink("self.yaml", rules / "self.yaml")
+    run = cli(["check", "--rules", "rules", "--service-map", "map.yaml", "--changed", CHANGE], tmp_path, timeout=30)
+    err = run.one_line_error()
+    assert "rules/team/up:0: symbolic link loop: it leads back to rules; not followed" in err
+    assert "rules/broken.yaml:0: broken symbolic link (to missing.yaml)" in err
+    assert "rules/self.yaml:0: symbolic link loop; not followed" in err
+    assert "PaymentsHighErrorRatio" in run.stdout  # read through the followed link
+
+
+def test_a_folder_reached_twice_is_read_once(tmp_path: Path) -> None:
+    import os
+
+    (tmp_path / "rules" / "real").mkdir(parents=True)
+    (tmp_path / "rules" / "real" / "a.yaml").write_text(RULES, encoding="utf-8")
+    os.symlink("real", tmp_path / "rules" / "alias")
+    load = load_rules([str(tmp_path / "rules")])
+    assert load.errors == [] and len(load.rules) == 1
+
+
+def test_an_unreadable_subfolder_is_reported(tmp_path: Path) -> None:
+    write_inputs(tmp_path)
+    locked = tmp_path / "rules" / "locked"
+    locked.mkdir(parents=True)
+    (locked / "hidden.yaml").write_text(RULES, encoding="utf-8")
+    (tmp_path / "rules" / "open.yaml").write_text(RULES, encoding="utf-8")
+    locked.chmod(0o000)
+    try:
+        run = cli(["check", "--rules", "rules", "--service-map", "map.yaml", "--changed", CHANGE], tmp_path, timeout=30, **without_read_override())
+    finally:
+        locked.chmod(0o755)
+    err = run.one_line_error()
+    assert "rules/locked:0: cannot read the folder: Permission denied; its files are left out" in err
+    assert "PaymentsHighErrorRatio" in run.stdout  # open.yaml was judged

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import os
 import sys
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import nullcontext
@@ -23,7 +22,7 @@ from ..loaders.alertmanager import load_alertmanager
 from ..loaders.changes import git_changed_paths, normalise_path, read_changed_paths
 from ..loaders.codeowners import load_codeowners
 from ..loaders.grafana import with_contact_points
-from ..loaders.rules import PARALLEL_FROM_FILES, RuleLoad, discover, load_rules, worker_pool
+from ..loaders.rules import PARALLEL_FROM_FILES, RuleLoad, discover, load_rules, worker_count, worker_pool
 from ..loaders.service_map import load_service_maps
 from ..model import AlertmanagerConfig, Change, Diagnostic, InputError, ServiceMap
 from ..ruleset import RuleSet, build_ruleset
@@ -115,7 +114,7 @@ def load_inputs(settings: Settings) -> Inputs:
     errors: list[Diagnostic] = []
     catalog = _optional(lambda: load_catalog(settings.catalog), errors) or default_catalog()
     live = live_session(settings)
-    workers = settings.jobs or os.cpu_count() or 1
+    workers = worker_count(settings.jobs)
     parallel = workers > 1 and len(discover(settings.rules)) >= PARALLEL_FROM_FILES
     with worker_pool(workers - 1) if parallel else nullcontext() as pool:
         rules = read_rules(settings, pool, live)

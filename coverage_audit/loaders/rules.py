@@ -29,8 +29,8 @@ from ..durations import parse_duration
 from ..gcpause import paused_gc
 from ..model import Diagnostic, InputError, Rule, RuleKind, Skipped
 from ..yamlio import YMap, YSeq, load_file, unknown_keys
+from .discovery import YAML_SUFFIXES, find_files
 
-YAML_SUFFIXES = (".yml", ".yaml")
 PARALLEL_FROM_FILES = 48  # below this, starting worker processes costs more than it saves
 
 _GROUP_KEYS = frozenset({"name", "interval", "query_offset", "limit", "rules", "labels"})
@@ -68,19 +68,14 @@ class RuleLoad:
 
 def discover(paths: Iterable[str], suffixes: tuple[str, ...] = YAML_SUFFIXES) -> list[str]:
     """Files named directly, and the YAML files under named folders (sorted, hidden skipped)."""
-    found: list[str] = []
-    for path in paths:
-        if os.path.isdir(path):
-            for top, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                found.extend(
-                    os.path.normpath(os.path.join(top, name))
-                    for name in sorted(files)
-                    if name.endswith(suffixes) and not name.startswith(".")
-                )
-        else:
-            found.append(os.path.normpath(path))
-    return list(dict.fromkeys(found))  # a file named twice is read once
+    return find_files(paths, suffixes).files
+
+
+def worker_count(jobs: int | None) -> int:
+    """Processes for loading: ``--jobs``, never more than the CPUs this process may use
+    (``--jobs 300`` forked ~200 workers that only fought over two cores)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(jobs or cpus, cpus))
 
 
 # --------------------------------------------------------------------------- loading
@@ -92,13 +87,10 @@ def load_rules(paths: Sequence[str], jobs: int | None = None, pool: Executor | N
     Large sets are loaded by ``jobs`` processes (default: one per CPU), this one included;
     ``pool`` lends worker processes the caller keeps for other work afterwards."""
     result = RuleLoad()
-    files = []
-    for path in discover(paths):
-        if os.path.exists(path):
-            files.append(path)
-        else:
-            result.errors.append(Diagnostic(path, 0, "no such file or folder"))
-    workers = jobs if jobs is not None else (os.cpu_count() or 1)
+    found = find_files(paths)
+    files = found.files
+    result.errors.extend(found.errors)
+    workers = worker_count(jobs)
     with paused_gc():
         if workers > 1 and len(files) >= PARALLEL_FROM_FILES:
             _load_in_parallel(files, workers, result, pool)
@@ -142,7 +134,7 @@ def _load_in_parallel(files: list[str], workers: int, result: RuleLoad, pool: Ex
 
 def _split_by_size(files: list[str], weights: list[float]) -> list[list[str]]:
     """Contiguous shares whose byte sizes follow ``weights`` (fewer when files run out)."""
-    sizes = [os.path.getsize(path) for path in files]
+    sizes = [_size(path) for path in files]
     targets = [sum(sizes) * w / sum(weights) for w in weights]
     shares: list[list[str]] = [[]]
     filled = 0.0
@@ -153,6 +145,13 @@ def _split_by_size(files: list[str], weights: list[float]) -> list[list[str]]:
         shares[-1].append(path)
         filled += size
     return shares
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:  # gone since discovery: its read reports it
+        return 0
 
 
 def load_rule_file(path: str) -> RuleLoad:

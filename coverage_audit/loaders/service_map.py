@@ -28,7 +28,6 @@ backslash-separated folders, a bare ``/``, and what pathspec cannot compile.
 from __future__ import annotations
 
 import math
-import os
 import re
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Mapping, Sequence
@@ -49,7 +48,7 @@ from ..model import (
 from ..suggest import Suggester, suggest
 from ..yamlio import YMap, YSeq, load_documents, read_text, unknown_keys
 from .codeowners import GlobError, check_glob
-from .rules import discover
+from .discovery import find_files
 
 NATIVE_API_VERSION = "coverage-audit/v1"
 NATIVE_KIND = "ServiceMap"
@@ -90,11 +89,10 @@ def load_service_maps(paths: Sequence[str], catalog: Catalog, tiers: Mapping[str
     """Load and merge every service map under ``paths``; never raises for bad content.
     ``tiers`` maps an organisation's own tier names onto critical|standard|low."""
     builder = _Builder(catalog, tiers)
-    for path in discover(paths):
-        if os.path.exists(path):
-            builder.read_file(path)
-        else:
-            builder.errors.append(Diagnostic(path, 0, "no such file or folder"))
+    found = find_files(paths)
+    builder.errors.extend(found.errors)
+    for path in found.files:
+        builder.read_file(path)
     return builder.finish()
 
 
