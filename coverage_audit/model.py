@@ -66,6 +66,16 @@ class InputError(Exception):
         self.diagnostic = Diagnostic(file, line, message)
 
 
+class OutputError(Exception):
+    """A result that cannot be written (read-only folder, full disk, closed stdout): the file
+    and why, for the one-line message."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: cannot write: {reason}")
+        self.path = path
+        self.reason = reason
+
+
 # --------------------------------------------------------------------------- label matchers
 
 

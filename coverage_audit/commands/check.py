@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any, Mapping
 
 from ..analysis.findings import CoverageReport, Summary, order_findings
@@ -12,7 +11,7 @@ from ..analysis.paths import PathIndex
 from ..config import Settings
 from .adoption import settle
 from .common import EXIT_ERROR, EXIT_GAPS, EXIT_OK, impact_graph, judge_all, load_inputs, read_change
-from .output import report_errors, write_output
+from .output import report_errors, stdout_is_terminal, write_output
 
 
 def check(settings: Settings, args: Mapping[str, Any]) -> int:
@@ -61,4 +60,4 @@ def render(report: CoverageReport, settings: Settings) -> str:
         return render_sarif(report)
     from ..reporters.text import render_coverage as render_text
 
-    return render_text(report, color=settings.output is None and sys.stdout.isatty())
+    return render_text(report, color=settings.output is None and stdout_is_terminal())

@@ -19,13 +19,14 @@ from ..config import Settings
 from ..graph import add_discovered, build_graph
 from ..levels import default_levels
 from ..loaders.alertmanager import load_alertmanager
-from ..loaders.changes import git_changed_paths, normalise_path, read_changed_paths
+from ..loaders.changes import as_text, git_changed_paths, normalise_path, read_changed_paths
 from ..loaders.codeowners import load_codeowners
 from ..loaders.grafana import with_contact_points
 from ..loaders.rules import PARALLEL_FROM_FILES, RuleLoad, discover, load_rules, worker_count, worker_pool
 from ..loaders.service_map import load_service_maps
 from ..model import AlertmanagerConfig, Change, Diagnostic, InputError, ServiceMap
 from ..ruleset import RuleSet, build_ruleset
+from .output import closed_streams
 
 if TYPE_CHECKING:
     from ..live.evidence import Evidence
@@ -176,13 +177,13 @@ def read_change(args: Mapping[str, Any]) -> Change:
             return Change(paths=tuple(dict.fromkeys(normalise_path(p) for p in args["changed"])), source="--changed")
         if args.get("changed_from"):
             source = args["changed_from"]
-            return Change(paths=read_changed_paths(source, sys.stdin), source=source)
+            return Change(paths=read_changed_paths(source, sys.stdin, 0 in closed_streams), source=source)
         if args.get("git_range"):
             return Change(paths=git_changed_paths(args.get("repo") or ".", args["git_range"]), source=f"git {args['git_range']}")
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if args.get("component"):
-        return Change(components=tuple(dict.fromkeys(args["component"])), source="--component")
+        return Change(components=tuple(dict.fromkeys(as_text(c) for c in args["component"])), source="--component")
     raise UsageError("check needs a change: --changed PATH..., --changed-from FILE, --git-range BASE..HEAD or --component SERVICE/COMPONENT")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from typing import Any, Mapping
 
@@ -13,10 +12,12 @@ from ..analysis.impact import ImpactedMode, every_mode, impact_of
 from ..analysis.paths import PathIndex
 from ..config import Settings
 from ..loaders.rules import load_rules
+from ..model import OutputError
+from ..printable import printable
 from ..reporters.table import format_table
 from ..ruleset import build_ruleset
 from .common import EXIT_ERROR, EXIT_OK, Inputs, impact_graph, judge_all, load_inputs, make_judge, read_change
-from .output import report_errors, write_atomically
+from .output import report_errors, say, write_file_set, write_stdout
 
 
 def draft(settings: Settings, args: Mapping[str, Any]) -> int:
@@ -36,15 +37,14 @@ def draft(settings: Settings, args: Mapping[str, Any]) -> int:
     verdicts = verify(planned, files, inputs, settings, {m.subject.name: m.target for m in modes})
     out = args.get("out") or "drafts"
     if args.get("dry_run"):
-        for file in files:
-            sys.stdout.write(f"# --- {os.path.join(out, file.path)}\n{file.content}")
+        write_stdout("".join(f"# --- {os.path.join(out, file.path)}\n{file.content}" for file in files))
         refused: list[str] = []
     else:
         refused = write_files(out, files, force=bool(args.get("force")))
-    sys.stdout.write(_summary(planned, verdicts, skipped, files, out, refused, bool(args.get("dry_run")), len(gaps)))
+    write_stdout(_summary(planned, verdicts, skipped, files, out, refused, bool(args.get("dry_run")), len(gaps)))
     report_errors(inputs.errors, inputs.warnings)
     for path in refused:
-        print(f"coverage-audit: error: {path}:0: exists; not overwritten (use --force)", file=sys.stderr)
+        say("error", f"{path}:0: exists; not overwritten (use --force)")
     return EXIT_ERROR if inputs.errors or refused else EXIT_OK
 
 
@@ -79,14 +79,14 @@ def verify(
 
 
 def write_files(out: str, files: list[drafts.DraftFile], force: bool) -> list[str]:
-    """Write each file atomically; an existing file is left alone unless ``force``."""
-    refused = []
-    for file in files:
-        path = os.path.join(out, file.path)
-        if os.path.exists(path) and not force:
-            refused.append(path)
-            continue
-        write_atomically(path, file.content)
+    """Write the drafts as one set (all or none); an existing file is left alone unless
+    ``force``. Returns the paths left alone."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise OutputError(out, "it is a file, not a folder")
+    refused = [os.path.join(out, file.path) for file in files if os.path.lexists(os.path.join(out, file.path)) and not force]
+    chosen = {file.path: file.content for file in files if os.path.join(out, file.path) not in refused}
+    if chosen:
+        write_file_set(out, chosen)
     return refused
 
 
@@ -106,10 +106,10 @@ def _summary(
     for d in planned:
         verdict = verdicts[(d.subject.name, d.mode.id)]
         rows.append((d.subject.name, d.mode.id, d.shape, d.alert, verdict.status, d.routing_note))
-    lines = [format_table(("SUBJECT", "MODE", "SHAPE", "ALERT", "AS DRAFTED", "ROUTING"), rows, (0, 0, 0, 0, 0, 80))]
+    table = format_table(("SUBJECT", "MODE", "SHAPE", "ALERT", "AS DRAFTED", "ROUTING"), rows, (0, 0, 0, 0, 0, 80))
     verb = "Would write" if dry_run else "Wrote"
     written = [f.path for f in files if os.path.join(out, f.path) not in refused]
-    lines.append(f"\n{verb} {len(written)} files to {out}/: {', '.join(written)}")
+    lines = ["", f"{verb} {len(written)} files to {out}/: {', '.join(written)}"]
     if refused:
         lines.append(f"Left {len(refused)} existing files alone (use --force to overwrite): {', '.join(refused)}")
     not_covered = [f"{key[0]} {key[1]}: {v.reason}" for key, v in verdicts.items() if v.status != "covered"]
@@ -120,4 +120,5 @@ def _summary(
         lines.append("Not drafted:")
         lines.extend(f"  {line}" for line in skipped)
     lines.append(f"Run: promtool test rules {out}/*rules_test.yaml")
-    return "\n".join(lines) + "\n"
+    # the table's cells are printable already; every other line is made so, one line each
+    return "\n".join([table, *(printable(line, keep_lines=False) for line in lines)]) + "\n"

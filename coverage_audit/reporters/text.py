@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from ..analysis.findings import CoverageReport, Finding
 from ..analysis.inventory import Inventory
 from ..durations import format_duration
+from ..printable import printable
 from .adoption_text import baseline_line, not_judged_line, reason, use_line
 from .table import format_table
 
@@ -29,7 +30,7 @@ def render_inventory(inventory: Inventory) -> str:
         parts.extend(f"  {rule.location}: {rule.name}: {rule.not_judged}" for rule in not_judged)
     if inventory.errors:
         parts.append(f"\n{len(inventory.errors)} error(s):")
-        parts.extend(f"  {error}" for error in inventory.errors)
+        parts.extend(f"  {printable(str(error), keep_lines=False)}" for error in inventory.errors)
     parts.append(
         f"\n{inventory.alerts} alerting rules ({inventory.application_alerts} application-level), "
         f"{inventory.records} recording rules from {inventory.files} files; "
@@ -44,7 +45,7 @@ def render_coverage(report: CoverageReport, color: bool = False) -> str:
         touched = ", ".join(report.change_components) or "no component"
         lines.append(f"Change: {len(report.change.paths) or len(report.change.components)} path(s) -> {touched}")
         if report.unmatched_paths:
-            lines.append(f"  not claimed by any component: {', '.join(report.unmatched_paths)}")
+            lines.append(f"  not claimed by any component: {printable(', '.join(report.unmatched_paths), keep_lines=False)}")
     if not report.findings:
         lines.append("No failure modes are impacted.")
     else:
@@ -70,15 +71,15 @@ def render_coverage(report: CoverageReport, color: bool = False) -> str:
         lines.extend(f"  {use.waiver.location}: {use_line(use)}" for use in report.waivers)
     if not report.routing_checked:
         lines.append("Routing was not checked: no Alertmanager configuration was given.")
-    lines.extend(report.notes)
+    lines.extend(printable(note, keep_lines=False) for note in report.notes)
     if report.drift:
         lines.append(f"Map drift ({len(report.drift)}): the running system and the files disagree:")
-        lines.extend(f"  {d.message}" for d in report.drift)
+        lines.extend(f"  {printable(d.message, keep_lines=False)}" for d in report.drift)
     if report.not_judged:
         lines.append(not_judged_line(report))
     if report.errors:
         lines.append(f"{len(report.errors)} input error(s); the results above leave those files out:")
-        lines.extend(f"  {error}" for error in report.errors)
+        lines.extend(f"  {printable(str(error), keep_lines=False)}" for error in report.errors)
     return "\n".join(lines) + "\n"
 
 
@@ -122,4 +123,4 @@ def render_report_summary(
     lines.append(f"Wrote {', '.join(written)}; history: {history_note}.")
     if pushed:
         lines.append(f"Pushed the metrics to {pushed} (job coverage_audit).")
-    return "\n".join(lines) + "\n"
+    return "\n".join(printable(line, keep_lines=False) for line in lines) + "\n"
