@@ -13,6 +13,7 @@ Config (``coverage-audit.yaml``), the shape of the live sources' endpoints::
       url: https://pushgateway.example
       bearer_token_file: /var/run/secrets/token     # or bearer_token_env: PUSHGATEWAY_TOKEN
       basic_auth: {username: ci, password_file: /run/secrets/pw}   # or password_env
+      timeout: 30s                                   # the whole push, default 30s
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ import os
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping
 from urllib.parse import quote, urlsplit
 
+from .durations import parse_duration
 from .model import InputError
 from .printable import printable
 from .yamlio import YMap, line_of, read_text
@@ -34,7 +36,7 @@ from .yamlio import YMap, line_of, read_text
 JOB = "coverage_audit"
 DEADLINE_SECONDS = 30.0
 MAX_ANSWER_BYTES = 64 * 1024  # of the body: enough for the gateway's error text
-_KEYS = ("url", "bearer_token_file", "bearer_token_env", "basic_auth")
+_KEYS = ("url", "bearer_token_file", "bearer_token_env", "basic_auth", "timeout")
 _BASIC_KEYS = ("username", "password_file", "password_env")
 
 
@@ -50,9 +52,10 @@ class Gateway:
     username: str | None = None
     password_file: str | None = None
     password_env: str | None = None
+    timeout: float = DEADLINE_SECONDS  # for the whole push
 
     def with_url(self, url: str) -> "Gateway":
-        return Gateway(checked_url(url), self.bearer_token_file, self.bearer_token_env, self.username, self.password_file, self.password_env)
+        return replace(self, url=checked_url(url))
 
 
 def checked_url(text: str) -> str:
@@ -120,6 +123,14 @@ def from_config(value: object, path: str, line: int) -> Gateway:
             raise problem("basic_auth needs a username and one of password_file, password_env", line_of(basic))
         if token_file or token_env:
             raise problem("give a bearer token or basic_auth, not both", value.line_of("basic_auth"))
+    timeout = DEADLINE_SECONDS
+    if "timeout" in value:
+        try:
+            timeout = parse_duration(str(value["timeout"]))
+        except ValueError as exc:
+            raise problem(f"timeout: {exc}", value.line_of("timeout")) from None
+        if timeout <= 0:
+            raise problem("timeout must be longer than 0s", value.line_of("timeout"))
     return Gateway(
         url,
         os.path.join(base, token_file) if token_file else None,
@@ -127,6 +138,7 @@ def from_config(value: object, path: str, line: int) -> Gateway:
         username,
         os.path.join(base, password_file) if password_file else None,
         password_env,
+        timeout,
     )
 
 
@@ -165,7 +177,7 @@ def headers_for(gateway: Gateway) -> dict[str, str]:
     return {}
 
 
-def push(gateway: Gateway, body: bytes, content_type: str, deadline: float = DEADLINE_SECONDS) -> None:
+def push(gateway: Gateway, body: bytes, content_type: str) -> None:
     """PUT the metrics as job ``coverage_audit`` (replacing what the job had, so failure modes
     that left the map go too). PushError (or InputError for an unreadable secret file)."""
     try:
@@ -174,6 +186,7 @@ def push(gateway: Gateway, body: bytes, content_type: str, deadline: float = DEA
         raise PushError(str(exc)) from None
     parts = urlsplit(gateway.url)
     path = f"{parts.path.rstrip('/')}/metrics/job/{quote(JOB, safe='')}"
+    deadline = gateway.timeout
     try:
         status, reason, answer = _exchange(parts.scheme, parts.hostname or "", parts.port, path, headers, body, deadline)
     except _Deadline:
