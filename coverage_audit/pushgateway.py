@@ -235,6 +235,8 @@ def _exchange(
         connection.request("PUT", path, body=body, headers=dict(headers))
         response = connection.getresponse()
         answer = response.read(MAX_ANSWER_BYTES)
+        if expired.is_set():  # the shut socket reads as an end of file: headers "ended" early
+            raise _Deadline()
         return response.status, response.reason or "", answer
     except (OSError, http.client.HTTPException):
         if expired.is_set():
