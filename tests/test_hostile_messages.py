@@ -3,6 +3,7 @@ line and never an internal name; inputs that yield nothing are errors, not a cle
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,97 @@ def test_an_unreadable_subfolder_is_reported(tmp_path: Path) -> None:
     err = run.one_line_error()
     assert "rules/locked:0: cannot read the folder: Permission denied; its files are left out" in err
     assert "PaymentsHighErrorRatio" in run.stdout  # open.yaml was judged
+
+
+# --------------------------------------------------------------------------- inputs that yield nothing
+
+
+@pytest.mark.parametrize("command", [["check", "--changed", CHANGE], ["report", "--out", "reports"], ["draft", "--all", "--dry-run"], ["graph"]])
+@pytest.mark.parametrize(
+    ("service_map", "said"),
+    [
+        ("empty", "empty:0: the service map yields no services (no YAML file found there)"),
+        ("rules.yaml", "rules.yaml:0: the service map yields no services (1 file(s) read; rules.yaml: not a service map"),
+        ("blank.yaml", "blank.yaml:0: the service map yields no services (1 file(s) read; blank.yaml: empty file)"),
+    ],
+)
+def test_a_map_that_yields_no_services_is_an_input_error(tmp_path: Path, command: list[str], service_map: str, said: str) -> None:
+    write_inputs(tmp_path)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "blank.yaml").write_text("# nothing yet\n", encoding="utf-8")
+    run = cli([*command, "--rules", "rules.yaml", "--service-map", service_map], tmp_path, timeout=60)
+    assert said in run.one_line_error()
+    assert "No failure modes are impacted" not in run.stdout
+
+
+def test_a_map_whose_every_service_is_broken_shows_each_error_then_yields_nothing(tmp_path: Path) -> None:
+    write_inputs(tmp_path, MAP.replace("selector: '{job=\"payments\"}'", "selector: 'nope{'"))
+    run = cli(["check", "--rules", "rules.yaml", "--service-map", "map.yaml", "--changed", CHANGE], tmp_path)
+    lines = run.one_line_error().splitlines()
+    assert "map.yaml:7: service 'payments': bad selector 'nope{'" in lines[0]
+    assert "map.yaml:0: the service map yields no services" in lines[-1]
+
+
+@pytest.mark.parametrize(
+    ("rules", "said"),
+    [
+        ("empty", "empty:0: the rules yield no alerting or recording rule (no YAML file found there)"),
+        ("map.yaml", "map.yaml:0: the rules yield no alerting or recording rule (1 file(s) read; map.yaml: Kubernetes ServiceMap, not a PrometheusRule)"),
+    ],
+)
+def test_check_with_rules_that_yield_nothing_is_an_input_error(tmp_path: Path, rules: str, said: str) -> None:
+    write_inputs(tmp_path)
+    (tmp_path / "empty").mkdir()
+    run = cli(["check", "--rules", rules, "--service-map", "map.yaml", "--changed", CHANGE], tmp_path)
+    assert said in run.one_line_error()
+
+
+def test_draft_from_no_rules_at_all_is_fine(tmp_path: Path) -> None:
+    """Drafting for a team without alerts is the point of draft: no rules is not an error there."""
+    write_inputs(tmp_path)
+    (tmp_path / "empty").mkdir()
+    run = cli(["draft", "--all", "--dry-run", "--rules", "empty", "--service-map", "map.yaml"], tmp_path, timeout=60)
+    assert run.code in (0, 1), run.stderr
+    assert "PaymentsApiErrors" in run.stdout
+
+
+# --------------------------------------------------------------------------- secrets in the wrong file
+
+
+def test_an_alertmanager_file_passed_as_codeowners_never_prints_its_keys(tmp_path: Path) -> None:
+    write_inputs(tmp_path)
+    for first in ("global:\n  slack_api_url: https://hooks.slack.com/services/T0/B0/SECRET-1\n", "resolve_timeout: SECRET-1\n"):
+        (tmp_path / "alertmanager.yaml").write_text(
+            first + "route: {receiver: pager}\nreceivers:\n  - name: pager\n    pagerduty_configs: [{routing_key: SECRET-2}]\n",
+            encoding="utf-8",
+        )
+        run = cli(["check", "--rules", "rules.yaml", "--service-map", "map.yaml", "--codeowners", "alertmanager.yaml", "--changed", CHANGE], tmp_path)
+        err = run.one_line_error()
+        assert "alertmanager.yaml:1: not a CODEOWNERS file: it reads as YAML or JSON" in err
+        assert b"SECRET" not in run.out + run.err
+
+
+def test_an_invalid_owner_word_is_not_repeated_unless_it_is_meant_as_one(tmp_path: Path) -> None:
+    from coverage_audit.loaders.codeowners import parse_codeowners
+
+    with pytest.raises(InputError) as raised:
+        parse_codeowners("src/ @team\ndeploy/ hunter2\n", "CODEOWNERS")
+    assert "hunter2" not in str(raised.value) and raised.value.diagnostic.line == 2
+    with pytest.raises(InputError) as raised:
+        parse_codeowners("src/ @team b@@c\n", "CODEOWNERS")
+    assert "'b@@c'" in str(raised.value)
+
+
+# --------------------------------------------------------------------------- GraphML
+
+
+def test_graphml_stays_valid_xml_with_control_characters_in_names(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ElementTree
+
+    weird = json.dumps('pay\x01\x1b[31m\x7f\u202e\uffff&<"')  # a YAML double-quoted string
+    write_inputs(tmp_path, MAP.replace("name: payments", f"name: {weird}").replace("owner: team-payments", f"owner: {weird}"))
+    run = cli(["graph", "--rules", "rules.yaml", "--service-map", "map.yaml", "--format", "graphml"], tmp_path, timeout=60)
+    assert run.code == 0, run.stderr
+    root = ElementTree.fromstring(run.out)  # parses: no character XML 1.0 forbids
+    texts = [element.text or "" for element in root.iter()] + [value for element in root.iter() for value in element.attrib.values()]
+    assert any('pay\\x01\\x1b[31m\\x7f\\u202e\\uffff&<"' in text for text in texts), texts

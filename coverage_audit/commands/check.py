@@ -10,13 +10,14 @@ from ..analysis.inventory import not_judged
 from ..analysis.paths import PathIndex
 from ..config import Settings
 from .adoption import settle
-from .common import EXIT_ERROR, EXIT_GAPS, EXIT_OK, impact_graph, judge_all, load_inputs, read_change
+from .common import EXIT_ERROR, EXIT_GAPS, EXIT_OK, impact_graph, judge_all, load_inputs, read_change, require_rules
 from .output import report_errors, stdout_is_terminal, write_output
 
 
 def check(settings: Settings, args: Mapping[str, Any]) -> int:
     change = read_change(args)
     inputs = load_inputs(settings)
+    require_rules(inputs, settings)
     graph = impact_graph(inputs)
     impact = impact_of(change, inputs.service_map, inputs.catalog, graph, PathIndex(inputs.service_map))
     findings = order_findings(judge_all(inputs, settings, impact.modes))

@@ -24,9 +24,9 @@ from ..loaders.codeowners import load_codeowners
 from ..loaders.grafana import with_contact_points
 from ..loaders.rules import PARALLEL_FROM_FILES, RuleLoad, discover, load_rules, worker_count, worker_pool
 from ..loaders.service_map import load_service_maps
-from ..model import AlertmanagerConfig, Change, Diagnostic, InputError, ServiceMap
+from ..model import AlertmanagerConfig, Change, Diagnostic, InputError, ServiceMap, Skipped
 from ..ruleset import RuleSet, build_ruleset
-from .output import closed_streams
+from .output import closed_streams, report_errors
 
 if TYPE_CHECKING:
     from ..live.evidence import Evidence
@@ -145,6 +145,10 @@ def load_inputs(settings: Settings) -> Inputs:
         inputs.drift += live.drift
         live.errors.clear()
     gc.freeze()  # the service map too (see load_ruleset)
+    if not service_map.services and not service_map.business_metrics:
+        # Judging nothing would pass every gate ("No failure modes are impacted", exit 0).
+        report_errors(errors, loaded.warnings)
+        raise InputError(", ".join(settings.service_maps), 0, "the service map yields no services" + _why_nothing(loaded.files, loaded.skipped))
     return inputs
 
 
@@ -160,6 +164,24 @@ def add_discovered_edges(inputs: Inputs, graph: nx.DiGraph) -> None:
     if inputs.live is not None:
         for edge in inputs.live.discovery.edges:
             add_discovered(graph, edge.client, edge.server, edge.metric)
+
+
+def require_rules(inputs: Inputs, settings: Settings) -> None:
+    """``check`` with no rule at all is a wrong path, not a clean run with every mode a gap."""
+    if inputs.ruleset.rules:
+        return
+    report_errors(inputs.errors, inputs.warnings)
+    raise InputError(", ".join(settings.rules), 0, "the rules yield no alerting or recording rule" + _why_nothing(inputs.ruleset.files, inputs.ruleset.skipped))
+
+
+def _why_nothing(files: int, skipped: list[Skipped]) -> str:
+    """Why nothing came out of the files: none found, skipped ones (with why), or errors."""
+    if not files:
+        return " (no YAML file found there)"
+    shown = "; ".join(f"{s.file}: {s.reason}" for s in skipped[:3])
+    if len(skipped) > 3:
+        shown += f"; and {len(skipped) - 3} more"
+    return f" ({files} file(s) read; {shown})" if shown else f" ({files} file(s) read, with the errors above)"
 
 
 def _optional(load: Callable[[], Any], errors: list[Diagnostic]) -> Any:

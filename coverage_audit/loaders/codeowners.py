@@ -105,13 +105,22 @@ def load_codeowners(path: str) -> tuple[CodeOwnersRule, ...]:
     return parse_codeowners(read_text(path, MAX_CODEOWNERS_BYTES), path)
 
 
+# A YAML or JSON document passed by mistake (an Alertmanager configuration, full of API keys):
+# recognised by its first line, and refused without repeating any of its words.
+_NOT_CODEOWNERS = re.compile(r"^(?:---|\{|[A-Za-z_][\w.-]*:(?:\s|$)|-\s+[A-Za-z_][\w.-]*:(?:\s|$))")
+
+
 def parse_codeowners(text: str, name: str) -> tuple[CodeOwnersRule, ...]:
     rules: list[CodeOwnersRule] = []
     section_owners: tuple[str, ...] = ()
+    first = True
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
+        if first and _NOT_CODEOWNERS.match(line):
+            raise InputError(name, number, "not a CODEOWNERS file: it reads as YAML or JSON (is it the right file?)")
+        first = False
         section = _SECTION.match(line)
         if section:
             section_owners = _owners(_strip_comment(section.group("owners") or ""), name, number)
@@ -139,9 +148,12 @@ def _strip_comment(text: str) -> str:
 
 def _owners(text: str, name: str, number: int) -> tuple[str, ...]:
     owners = tuple(text.split())
-    for owner in owners:
+    for position, owner in enumerate(owners, start=1):
         if not _OWNER.match(owner):
-            raise InputError(name, number, f"invalid owner {owner!r}: expected @user, @org/team or an email address")
+            # Only a word meant as an owner is repeated: in a file that is not CODEOWNERS at
+            # all, the word after a "pattern" can be a password.
+            shown = f"{owner!r}" if "@" in owner else f"number {position} after the pattern"
+            raise InputError(name, number, f"invalid owner {shown}: expected @user, @org/team or an email address")
     return owners
 
 

@@ -45,7 +45,8 @@ def render_coverage(report: CoverageReport, color: bool = False) -> str:
         touched = ", ".join(report.change_components) or "no component"
         lines.append(f"Change: {len(report.change.paths) or len(report.change.components)} path(s) -> {touched}")
         if report.unmatched_paths:
-            lines.append(f"  not claimed by any component: {printable(', '.join(report.unmatched_paths), keep_lines=False)}")
+            lines.append(f"  not claimed by any component: {', '.join(report.unmatched_paths)}")
+    table: list[str] = []
     if not report.findings:
         lines.append("No failure modes are impacted.")
     else:
@@ -55,32 +56,33 @@ def render_coverage(report: CoverageReport, color: bool = False) -> str:
         limits = (0, 0, 0, 0, 40, 100) if report.change else (0, 0, 0, 40, 100)
         if against:
             headers, limits = ("BASELINE", *headers), (0, *limits)
-        table = format_table(headers, rows, limits)
-        if color:
+        table = format_table(headers, rows, limits).split("\n")  # cells are made printable there
+        if color:  # after sanitising: the only escape sequences are ours
             for status, code in _COLORS.items():
-                table = table.replace(f"  {status}  ", f"  {code}{status}{_RESET}  ")
-        lines.append(table)
+                table = [row.replace(f"  {status}  ", f"  {code}{status}{_RESET}  ") for row in table]
     s = report.summary
-    lines.append("")
+    after = [""]
     waived = f", {s.waived} waived" if s.waived else ""
-    lines.append(f"{s.total} failure modes: {s.covered} covered, {s.weak} weak, {s.uncovered} uncovered{waived} (budget {format_duration(report.budget)}, {report.scenario} scenario).")
+    after.append(f"{s.total} failure modes: {s.covered} covered, {s.weak} weak, {s.uncovered} uncovered{waived} (budget {format_duration(report.budget)}, {report.scenario} scenario).")
     if report.baseline is not None:
-        lines.append(baseline_line(report) + " --fail-on counts only the new and the worse.")
+        after.append(baseline_line(report) + " --fail-on counts only the new and the worse.")
     if report.waivers:
-        lines.append("Waivers:")
-        lines.extend(f"  {use.waiver.location}: {use_line(use)}" for use in report.waivers)
+        after.append("Waivers:")
+        after.extend(f"  {use.waiver.location}: {use_line(use)}" for use in report.waivers)
     if not report.routing_checked:
-        lines.append("Routing was not checked: no Alertmanager configuration was given.")
-    lines.extend(printable(note, keep_lines=False) for note in report.notes)
+        after.append("Routing was not checked: no Alertmanager configuration was given.")
+    after.extend(report.notes)
     if report.drift:
-        lines.append(f"Map drift ({len(report.drift)}): the running system and the files disagree:")
-        lines.extend(f"  {printable(d.message, keep_lines=False)}" for d in report.drift)
+        after.append(f"Map drift ({len(report.drift)}): the running system and the files disagree:")
+        after.extend(f"  {d.message}" for d in report.drift)
     if report.not_judged:
-        lines.append(not_judged_line(report))
+        after.append(not_judged_line(report))
     if report.errors:
-        lines.append(f"{len(report.errors)} input error(s); the results above leave those files out:")
-        lines.extend(f"  {printable(str(error), keep_lines=False)}" for error in report.errors)
-    return "\n".join(lines) + "\n"
+        after.append(f"{len(report.errors)} input error(s); the results above leave those files out:")
+        after.extend(f"  {error}" for error in report.errors)
+    # Every line from inputs is one printable line: a name cannot add a line or an escape.
+    safe = [printable(line, keep_lines=False) for line in lines] + table + [printable(line, keep_lines=False) for line in after]
+    return "\n".join(safe) + "\n"
 
 
 def _row(finding: Finding, with_impact: bool, against_baseline: bool) -> tuple[str, ...]:
