@@ -18,7 +18,7 @@ from typing import Iterator, Union
 
 import promql_parser as _pp
 
-from .model import Compact, LabelMatcher, MatchOp, regex_error
+from .model import Compact, LabelMatcher, MatchOp, regex_error, selector_text
 
 MAX_EXPR_CHARS = 64 * 1024  # real rule expressions stay under 4 KiB
 MAX_NESTING = 64  # brackets open at once; real expressions reach 8
@@ -55,9 +55,7 @@ class Selector(Compact):
         return self._hash
 
     def __str__(self) -> str:
-        inner = ",".join(str(m) for m in self.matchers)
-        text = (self.metric or "") + (f"{{{inner}}}" if inner or not self.metric else "")
-        return text
+        return selector_text(self.metric, self.matchers)
 
 
 def simplified(selector: Selector) -> Selector:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import tempfile
+from dataclasses import replace
 from typing import Any, Mapping
 
 from .. import drafts
@@ -16,7 +19,7 @@ from ..model import OutputError
 from ..printable import printable
 from ..reporters.table import format_table
 from ..ruleset import build_ruleset
-from .common import EXIT_ERROR, EXIT_OK, Inputs, impact_graph, judge_all, load_inputs, make_judge, read_change
+from .common import EXIT_ERROR, EXIT_GAPS, EXIT_OK, Inputs, impact_graph, judge_all, load_inputs, make_judge, read_change
 from .output import report_errors, say, write_file_set, write_stdout
 
 
@@ -45,7 +48,10 @@ def draft(settings: Settings, args: Mapping[str, Any]) -> int:
     report_errors(inputs.errors, inputs.warnings)
     for path in refused:
         say("error", f"{path}:0: exists; not overwritten (use --force)")
-    return EXIT_ERROR if inputs.errors or refused else EXIT_OK
+    if inputs.errors or refused:
+        return EXIT_ERROR
+    # DESIGN 7: a draft that does not come out covered (rejected by promtool too) exits 1
+    return EXIT_GAPS if any(verdict.status != "covered" for verdict in verdicts.values()) else EXIT_OK
 
 
 def _modes(inputs: Inputs, args: Mapping[str, Any]) -> tuple[list[ImpactedMode], str]:
@@ -58,6 +64,9 @@ def _modes(inputs: Inputs, args: Mapping[str, Any]) -> tuple[list[ImpactedMode],
     return list(impact.modes), described
 
 
+PROMTOOL_SECONDS = 120
+
+
 def verify(
     planned: list[drafts.Draft],
     files: list[drafts.DraftFile],
@@ -65,17 +74,53 @@ def verify(
     settings: Settings,
     targets: dict[str, Target],
 ) -> dict[tuple[str, str], Finding]:
-    """Judge every drafted mode against the drafts alone: each must come out covered."""
+    """Judge every drafted mode against the drafts alone: each must come out covered. A draft
+    whose rule file does not load, or that promtool (when installed) rejects, is uncovered
+    with promtool's own words, whatever the judge would say of it."""
+    rule_files = [file for file in files if file.path.endswith(".rules.yaml")]
     with tempfile.TemporaryDirectory(prefix="coverage-audit-drafts-") as folder:
-        for file in files:
-            if file.path.endswith(".rules.yaml"):
-                with open(os.path.join(folder, file.path), "w", encoding="utf-8") as handle:
-                    handle.write(file.content)
+        for file in rule_files:
+            with open(os.path.join(folder, file.path), "w", encoding="utf-8") as handle:
+                handle.write(file.content)
         load = load_rules([folder], jobs=1)
-    if load.errors:  # a template bug, not an input problem: say so loudly
-        raise RuntimeError(f"drafted rules do not load: {load.errors[0]}")
+        rejected = {os.path.basename(d.file): f"it does not load: {d.message}" for d in reversed(load.errors)}
+        for name, complaint in _promtool_rejections(folder, [file.path for file in rule_files]).items():
+            rejected.setdefault(name, complaint)
     judge = make_judge(inputs, settings, build_ruleset(load))
-    return {(d.subject.name, d.mode.id): judge.judge(d.subject, d.mode, targets[d.subject.name], None) for d in planned}
+    verdicts = {}
+    for d in planned:
+        verdict = judge.judge(d.subject, d.mode, targets[d.subject.name], None)
+        problem = rejected.get(f"{d.key}.rules.yaml")
+        if problem is not None:
+            verdict = replace(verdict, status="uncovered", alerts=(), reason=f"the drafted rule file {d.key}.rules.yaml is rejected: {problem}")
+        verdicts[(d.subject.name, d.mode.id)] = verdict
+    return verdicts
+
+
+def _promtool_rejections(folder: str, names: list[str]) -> dict[str, str]:
+    """``promtool check rules`` on the drafted rule files: file name -> its first complaint.
+    Nothing when promtool is not installed (the drafts are then checked by our loader only)."""
+    promtool = shutil.which("promtool")
+    if promtool is None or not names:
+        return {}
+    try:
+        done = subprocess.run(
+            [promtool, "check", "rules", *names], cwd=folder, capture_output=True, text=True, errors="replace",
+            timeout=PROMTOOL_SECONDS, check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return {name: f"promtool check rules took longer than {PROMTOOL_SECONDS}s" for name in names}
+    except OSError as exc:
+        return {name: f"promtool could not run: {exc.strerror or exc}" for name in names}
+    rejected: dict[str, str] = {}
+    for line in done.stderr.splitlines():
+        name, colon, message = line.partition(": ")
+        if colon and name in names and name not in rejected:
+            rejected[name] = f"promtool: {message.strip()}"
+    if done.returncode != 0 and not rejected:  # failed without naming a file: every file is suspect
+        said = next((line.strip() for line in done.stderr.splitlines() if line.strip() and "FAILED" not in line), "failed")
+        rejected = {name: f"promtool: {said}" for name in names}
+    return rejected
 
 
 def write_files(out: str, files: list[drafts.DraftFile], force: bool) -> list[str]:
