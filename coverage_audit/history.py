@@ -156,10 +156,11 @@ def _totals(row: tuple[object, ...]) -> RunTotals:
         raise sqlite3.DatabaseError(f"{where}: started_at is not an ISO 8601 time")
     if not isinstance(budget, (int, float)) or isinstance(budget, bool) or not math.isfinite(budget) or budget < 0:
         raise sqlite3.DatabaseError(f"{where}: budget_seconds is not a number of seconds")
-    counts = (total, covered, weak, uncovered)
-    if not all(_is_int(count) and count >= 0 for count in counts):  # type: ignore[operator]
+    counts = [count for count in (total, covered, weak, uncovered) if isinstance(count, int) and not isinstance(count, bool) and count >= 0]
+    if len(counts) != 4 or not isinstance(run_id, int):
         raise sqlite3.DatabaseError(f"{where}: a count is not a whole number")
-    return RunTotals(started_at, float(budget), int(total), int(covered), int(weak), int(uncovered), int(run_id))  # type: ignore[arg-type]
+    total, covered, weak, uncovered = counts
+    return RunTotals(started_at, float(budget), total, covered, weak, uncovered, run_id)
 
 
 def _status(row: tuple[object, ...], run_id: int) -> ModeStatus:
