@@ -19,11 +19,8 @@ from coverage_audit.drafts import file_stem, template_literal
 from hostile import cli
 
 PROMTOOL = shutil.which("promtool")
-pytestmark = [
-    pytest.mark.timeout(600),
-    pytest.mark.tools,
-    pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed (Debian package 'prometheus')"),
-]
+pytestmark = pytest.mark.timeout(600)
+needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed (Debian package 'prometheus')")
 
 RULES = "groups: []\n"
 OWNER = '{{ query "up" }} & {{ template "x" }}}'  # would run a query, or fail to parse, as a template
@@ -64,6 +61,8 @@ HOSTILE_NAMES = [
 ]
 
 
+@pytest.mark.tools
+@needs_promtool
 def test_hostile_service_names_give_valid_drafts_that_promtool_passes(tmp_path: Path) -> None:
     services = [service(name, number) for number, name in enumerate(HOSTILE_NAMES)]
     code, said, out = draft_all(tmp_path, services)
@@ -89,6 +88,8 @@ def test_hostile_service_names_give_valid_drafts_that_promtool_passes(tmp_path: 
     assert tested.returncode == 0, tested.stdout + tested.stderr  # exp_labels: team is the owner, literally
 
 
+@pytest.mark.tools
+@needs_promtool
 def test_owner_text_stays_text_when_the_alert_fires(tmp_path: Path) -> None:
     code, said, out = draft_all(tmp_path, [service("payments", 1)])
     assert code == 0, said
@@ -105,6 +106,8 @@ def test_owner_text_stays_text_when_the_alert_fires(tmp_path: Path) -> None:
     assert tested.returncode == 0, tested.stdout + tested.stderr
 
 
+@pytest.mark.tools
+@needs_promtool
 def test_unit_tests_load_exactly_their_own_rule_file(tmp_path: Path) -> None:
     code, said, out = draft_all(tmp_path, [service("*", 1)])
     assert code == 0, said
@@ -114,6 +117,8 @@ def test_unit_tests_load_exactly_their_own_rule_file(tmp_path: Path) -> None:
     assert tested.returncode == 0, tested.stdout + tested.stderr
 
 
+@pytest.mark.tools
+@needs_promtool
 def test_a_quoted_label_name_gives_valid_promql_and_promtool_rejection_is_never_covered(tmp_path: Path) -> None:
     code, said, out = draft_all(tmp_path, [service("otel", 1, selector='{"service.name"="checkout"}', owner="team-otel")])
     rules = yaml.safe_load((out / "otel.rules.yaml").read_text(encoding="utf-8"))
