@@ -39,7 +39,7 @@ _KEYS = {
     "timeout": "duration",
     "deadline": "duration",
     "waivers": "path",
-    "push_gateway": "push_gateway",
+    "push_gateway": "endpoint",  # report --push-gateway: URL and where its credentials are
 }
 FAIL_ON = ("uncovered", "weak", "never")
 TIERS = ("critical", "standard", "low")
@@ -82,7 +82,7 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT
     deadline: float | None = None  # all live work of a run; None: 20 timeouts
     offline: bool = False
-    push_gateway: Any = None  # pushgateway.Gateway: URL and where its credentials are
+    push_gateway: Endpoint | None = None  # where report pushes its metrics (the timeout bounds the push)
     extra: Mapping[str, Any] = field(default_factory=dict)  # command-specific flags
 
 
@@ -140,10 +140,6 @@ def _coerce(kind: str, value: object, base: str, path: str, line: int, key: str)
         if not isinstance(value, YMap) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             raise InputError(path, line, f"{key} must be a mapping of names to names")
         return dict(value.items())
-    if kind == "push_gateway":
-        from .pushgateway import from_config  # only a report that pushes needs it
-
-        return from_config(value, path, line)
     if kind == "list":
         items = value if isinstance(value, YSeq) else [value]
         if not all(isinstance(item, str) for item in items):

@@ -2,18 +2,12 @@
 
 * The push has one deadline for all of it (connect, send, every byte of the answer): a gateway
   that trickles a header line every 10 s cannot keep the run alive, as a per-read timeout let it.
+  The deadline is the live sources' ``timeout`` (``--timeout``, default 30s).
 * Any answer that is not HTTP, a header line past 64 KiB, a status that is not 2xx: one line.
-* Credentials come from a file or an environment variable named in the config, never from a
-  flag or the URL (a URL with ``user:password@`` is refused), and are never printed.
-
-Config (``coverage-audit.yaml``), the shape of the live sources' endpoints::
-
-    push_gateway: http://pushgateway:9091
-    push_gateway:
-      url: https://pushgateway.example
-      bearer_token_file: /var/run/secrets/token     # or bearer_token_env: PUSHGATEWAY_TOKEN
-      basic_auth: {username: ci, password_file: /run/secrets/pw}   # or password_env
-      timeout: 30s                                   # the whole push, default 30s
+* Where the gateway is and its credentials are an ``Endpoint``, as for the live sources
+  (``push_gateway:`` in the config takes the same keys as ``prometheus:``): credentials come from
+  a file or an environment variable the config names, never from a flag or the URL, are sent only
+  to the server the config names, and are never printed.
 """
 
 from __future__ import annotations
@@ -24,139 +18,43 @@ import os
 import socket
 import threading
 import time
-from dataclasses import dataclass, replace
 from typing import Mapping
 from urllib.parse import quote, urlsplit
 
-from .durations import parse_duration
+from .live.endpoint import Endpoint, from_flag
 from .model import InputError
 from .printable import printable
-from .yamlio import YMap, line_of, read_text
+from .yamlio import read_text
 
 JOB = "coverage_audit"
-DEADLINE_SECONDS = 30.0
 MAX_ANSWER_BYTES = 64 * 1024  # of the body: enough for the gateway's error text
-_KEYS = ("url", "bearer_token_file", "bearer_token_env", "basic_auth", "timeout")
-_BASIC_KEYS = ("username", "password_file", "password_env")
+MAX_SECRET_BYTES = 64 * 1024
+FLAG = "--push-gateway"
 
 
 class PushError(Exception):
     """The push failed; the message never holds a credential."""
 
 
-@dataclass(frozen=True, slots=True)
-class Gateway:
-    url: str  # http(s)://host[:port][/prefix], checked
-    bearer_token_file: str | None = None
-    bearer_token_env: str | None = None
-    username: str | None = None
-    password_file: str | None = None
-    password_env: str | None = None
-    timeout: float = DEADLINE_SECONDS  # for the whole push
-
-    def with_url(self, url: str) -> "Gateway":
-        return replace(self, url=checked_url(url))
-
-
-def checked_url(text: str) -> str:
-    """The Pushgateway URL, or ValueError saying what is wrong (without repeating a password).
-    ``host:port`` means ``http://host:port``, as prometheus-client has it."""
-    url = text.strip()
-    if "://" not in url:
-        url = "http://" + url
-    if any(character.isspace() or not character.isprintable() for character in url):
-        raise ValueError("the Pushgateway URL holds spaces or control characters")
-    parts = urlsplit(url)
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("credentials in the Pushgateway URL are refused: name a file or variable under push_gateway in the config")
-    if parts.scheme not in ("http", "https"):
-        raise ValueError(f"the Pushgateway URL must be http:// or https://, not {printable(parts.scheme)}://")
-    try:
-        port = parts.port
-    except ValueError:
-        raise ValueError(f"the Pushgateway URL has an invalid port: {printable(text)!r}") from None
-    if not parts.hostname or port == 0:
-        raise ValueError(f"the Pushgateway URL names no host: {printable(text)!r}")
-    if parts.query or parts.fragment:
-        raise ValueError(f"the Pushgateway URL must not have a query or fragment: {printable(text)!r}")
-    return url.rstrip("/")
-
-
-def from_config(value: object, path: str, line: int) -> Gateway:
-    """``push_gateway:`` from the config file: a URL, or a mapping with credentials."""
-    def problem(message: str, at: int = line) -> InputError:
-        return InputError(path, at, f"push_gateway: {message}")
-
-    if isinstance(value, str):
-        try:
-            return Gateway(checked_url(value))
-        except ValueError as exc:
-            raise problem(str(exc)) from None
-    if not isinstance(value, YMap):
-        raise problem("must be a URL or a mapping with url and credentials")
-    for key in value:
-        if key not in _KEYS:
-            raise problem(f"unknown key {key!r} (known: {', '.join(_KEYS)})", value.line_of(key))
-    url = value.get("url")
-    if not isinstance(url, str):
-        raise problem("needs a 'url'")
-    try:
-        url = checked_url(url)
-    except ValueError as exc:
-        raise problem(str(exc), value.line_of("url")) from None
-    base = os.path.dirname(path)
-    token_file, token_env = _text(value, "bearer_token_file", problem), _text(value, "bearer_token_env", problem)
-    if token_file and token_env:
-        raise problem("give bearer_token_file or bearer_token_env, not both", value.line_of("bearer_token_env"))
-    username = password_file = password_env = None
-    basic = value.get("basic_auth")
-    if basic is not None:
-        if not isinstance(basic, YMap):
-            raise problem("basic_auth must be a mapping with username and password_file or password_env", value.line_of("basic_auth"))
-        for key in basic:
-            if key not in _BASIC_KEYS:
-                hint = " (a password is never written in the config: name a file or a variable)" if key == "password" else ""
-                raise problem(f"basic_auth: unknown key {key!r}{hint}", basic.line_of(key))
-        username = _text(basic, "username", problem)
-        password_file, password_env = _text(basic, "password_file", problem), _text(basic, "password_env", problem)
-        if not username or (password_file is None) == (password_env is None):
-            raise problem("basic_auth needs a username and one of password_file, password_env", line_of(basic))
-        if token_file or token_env:
-            raise problem("give a bearer token or basic_auth, not both", value.line_of("basic_auth"))
-    timeout = DEADLINE_SECONDS
-    if "timeout" in value:
-        try:
-            timeout = parse_duration(str(value["timeout"]))
-        except ValueError as exc:
-            raise problem(f"timeout: {exc}", value.line_of("timeout")) from None
-        if timeout <= 0:
-            raise problem("timeout must be longer than 0s", value.line_of("timeout"))
-    return Gateway(
-        url,
-        os.path.join(base, token_file) if token_file else None,
-        token_env,
-        username,
-        os.path.join(base, password_file) if password_file else None,
-        password_env,
-        timeout,
-    )
-
-
-def _text(mapping: YMap, key: str, problem: object) -> str | None:
-    value = mapping.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise problem(f"{key} must be a non-empty string", mapping.line_of(key))  # type: ignore[operator]
-    return value.strip()
+def gateway(flag: str | None, configured: Endpoint | None) -> Endpoint | None:
+    """The Pushgateway to push to: the flag's URL (``host:port`` means ``http://host:port``, as
+    prometheus-client has it) or the config's; None when neither names one. ValueError, without
+    repeating a password, for a URL that is not one."""
+    if not flag:
+        return configured
+    url = flag.strip()
+    return from_flag(url if "://" in url else "http://" + url, FLAG, configured)
 
 
 def _secret(file: str | None, variable: str | None, what: str) -> str | None:
     """A credential's value; the messages name where it should be, never what it is."""
     if file:
-        text = read_text(file).strip()  # InputError names the file
-        if not text:
-            raise PushError(f"the {what} file {file} is empty")
+        try:
+            text = read_text(file, MAX_SECRET_BYTES).strip()  # a regular file only: a FIFO would block
+        except InputError as exc:
+            raise PushError(f"cannot read the {what} file {file}: {exc.diagnostic.message.removeprefix('cannot read: ')}") from None
+        if not text or any(c in text for c in "\r\n\0"):
+            raise PushError(f"the {what} file {file} is empty or spans several lines")
         return text
     if variable:
         text = os.environ.get(variable, "").strip()
@@ -166,27 +64,23 @@ def _secret(file: str | None, variable: str | None, what: str) -> str | None:
     return None
 
 
-def headers_for(gateway: Gateway) -> dict[str, str]:
-    token = _secret(gateway.bearer_token_file, gateway.bearer_token_env, "bearer token")
+def headers_for(endpoint: Endpoint) -> dict[str, str]:
+    token = _secret(endpoint.bearer_token_file, endpoint.bearer_token_env, "bearer token")
     if token is not None:
         return {"Authorization": f"Bearer {token}"}
-    if gateway.username:
-        password = _secret(gateway.password_file, gateway.password_env, "basic_auth password") or ""
-        pair = base64.b64encode(f"{gateway.username}:{password}".encode()).decode("ascii")
+    if endpoint.basic_username:
+        password = _secret(endpoint.basic_password_file, endpoint.basic_password_env, "basic_auth password") or ""
+        pair = base64.b64encode(f"{endpoint.basic_username}:{password}".encode()).decode("ascii")
         return {"Authorization": f"Basic {pair}"}
     return {}
 
 
-def push(gateway: Gateway, body: bytes, content_type: str) -> None:
+def push(endpoint: Endpoint, body: bytes, content_type: str, deadline: float) -> None:
     """PUT the metrics as job ``coverage_audit`` (replacing what the job had, so failure modes
-    that left the map go too). PushError (or InputError for an unreadable secret file)."""
-    try:
-        headers = {"Content-Type": content_type, **headers_for(gateway)}
-    except InputError as exc:
-        raise PushError(str(exc)) from None
-    parts = urlsplit(gateway.url)
+    that left the map go too), all of it within ``deadline`` seconds. PushError if it fails."""
+    headers = {"Content-Type": content_type, **headers_for(endpoint)}
+    parts = urlsplit(endpoint.base)
     path = f"{parts.path.rstrip('/')}/metrics/job/{quote(JOB, safe='')}"
-    deadline = gateway.timeout
     try:
         status, reason, answer = _exchange(parts.scheme, parts.hostname or "", parts.port, path, headers, body, deadline)
     except _Deadline:

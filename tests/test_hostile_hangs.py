@@ -211,3 +211,17 @@ def test_jobs_must_be_a_positive_number(tmp_path: Path, value: str) -> None:
     write_inputs(tmp_path)
     run = cli(["rules", "--rules", "rules.yaml", "--jobs", value], tmp_path, timeout=20)
     assert run.code == 2 and "--jobs" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_init_reads_past_a_fifo_and_a_broken_link_in_the_repository(tmp_path: Path) -> None:
+    import os
+
+    service = tmp_path / "repo" / "services" / "payments"
+    service.mkdir(parents=True)
+    (service / "deploy.yaml").write_text("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: payments}\n", encoding="utf-8")
+    os.mkfifo(service / "values.yaml")
+    os.symlink("missing.yaml", tmp_path / "repo" / "broken.yaml")
+    run = cli(["init", "--repo", "repo", "--out", "map.yaml"], tmp_path, timeout=60)
+    assert run.code == 0, run.stderr
+    assert "values.yaml:0: not a regular file (a FIFO); refused" in run.stdout or "broken.yaml" in run.stdout
+    assert (tmp_path / "map.yaml").is_file()

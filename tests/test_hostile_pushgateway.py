@@ -69,16 +69,16 @@ def refuse(connection: socket.socket, stop: threading.Event) -> None:
     connection.sendall(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 13\r\n\r\nunauthorized\n")
 
 
-def config_with(tmp_path: Path, gateway: str) -> Path:
+def config_with(tmp_path: Path, gateway: str, timeout: str = "30s") -> Path:
     config = tmp_path / "coverage-audit.yaml"
-    config.write_text(f"rules: [rules.yaml]\nservice_maps: [map.yaml]\npush_gateway:\n{gateway}", encoding="utf-8")
+    config.write_text(f"rules: [rules.yaml]\nservice_maps: [map.yaml]\ntimeout: {timeout}\npush_gateway:\n{gateway}", encoding="utf-8")
     return config
 
 
 def test_a_gateway_that_trickles_headers_is_given_up_at_the_deadline(tmp_path) -> None:
     write_inputs(tmp_path)
     with hostile_gateway(trickle) as (url, _):
-        config_with(tmp_path, f"  url: {url}\n  timeout: 3s\n")
+        config_with(tmp_path, f"  url: {url}\n", timeout="3s")
         started = time.monotonic()
         run = cli(["report", "--out", "reports"], tmp_path, timeout=60)
         took = time.monotonic() - started
@@ -102,11 +102,11 @@ def test_a_gateway_answering_garbage_is_one_line(tmp_path, answer, said: str) ->
 @pytest.mark.parametrize(
     ("url", "said"),
     [
-        ("not a url", "spaces or control characters"),
-        ("ftp://gateway:9091", "must be http:// or https://"),
-        ("http://gateway:99999", "invalid port"),
-        ("http://:9091", "names no host"),
-        ("http://ci:hunter2@gateway:9091", "credentials in the Pushgateway URL are refused"),
+        ("not a url", "not a valid URL (it holds spaces or control characters)"),
+        ("ftp://gateway:9091", "expected an http:// or https:// URL with a host"),
+        ("http://gateway:99999", "not a valid URL"),
+        ("http://:9091", "expected an http:// or https:// URL with a host"),
+        ("http://ci:hunter2@gateway:9091", "credentials in the URL are refused"),
     ],
 )
 def test_a_bad_push_gateway_url_is_refused_before_any_work(tmp_path, url: str, said: str) -> None:
@@ -139,4 +139,15 @@ def test_a_password_in_the_config_is_refused(tmp_path) -> None:
     config_with(tmp_path, "  url: http://gateway:9091\n  basic_auth: {username: ci, password: hunter2}\n")
     run = cli(["report", "--out", "reports"], tmp_path)
     err = run.one_line_error()
-    assert "coverage-audit.yaml:5: push_gateway: basic_auth: unknown key 'password'" in err and "hunter2" not in err
+    assert "coverage-audit.yaml:6: push_gateway.basic_auth: unknown key 'password'" in err and "hunter2" not in err
+
+
+def test_config_credentials_are_never_sent_to_another_server_named_by_the_flag(tmp_path) -> None:
+    write_inputs(tmp_path)
+    with hostile_gateway(refuse) as (configured, seen_there), hostile_gateway(refuse) as (other, seen_elsewhere):
+        config_with(tmp_path, f"  url: {configured}\n  bearer_token_env: PUSH_TOKEN\n")
+        run = cli(["report", "--out", "reports", "--push-gateway", other], tmp_path, env={"PUSH_TOKEN": "s3cr3t-token"}, timeout=60)
+        assert "answered 401" in run.one_line_error()
+        assert seen_elsewhere and b"Authorization" not in seen_elsewhere[0] and not seen_there
+        run = cli(["report", "--out", "reports", "--push-gateway", configured.removeprefix("http://")], tmp_path, env={"PUSH_TOKEN": "s3cr3t-token"}, timeout=60)
+        assert b"Authorization: Bearer s3cr3t-token\r\n" in seen_there[0]  # the same server: host:port means http://

@@ -90,7 +90,7 @@ def report(settings: Settings, args: Mapping[str, Any]) -> int:
     pushed, push_error = None, None
     if gateway is not None:
         try:
-            push(gateway, exposition, metrics.CONTENT_TYPE)
+            push(gateway, exposition, metrics.CONTENT_TYPE, settings.timeout)
             pushed = gateway.url
         except PushError as exc:
             push_error = f"{gateway.url}: pushing the metrics failed: {exc}"
@@ -111,14 +111,10 @@ def report(settings: Settings, args: Mapping[str, Any]) -> int:
 
 
 def _gateway(settings: Settings, flag: str | None) -> Any:
-    """The Pushgateway to push to: the flag's URL (with the config's credentials, if any) or
-    the config's; None when neither names one. A bad URL is a usage error, before any work."""
-    from ..pushgateway import Gateway, checked_url
+    """The Pushgateway endpoint, checked before any work: a bad URL is a usage error."""
+    from ..pushgateway import gateway
 
-    configured = settings.push_gateway
-    if not flag:
-        return configured
     try:
-        return configured.with_url(flag) if configured is not None else Gateway(checked_url(flag))
+        return gateway(flag, settings.push_gateway)
     except ValueError as exc:
-        raise UsageError(f"--push-gateway: {exc}") from None
+        raise UsageError(str(exc)) from None
