@@ -7,6 +7,7 @@ metric has.
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
@@ -147,6 +148,9 @@ def parse_catalog(data: object, name: str) -> Catalog:
         for item in raw_modes if isinstance(raw_modes, YSeq) else ():
             if isinstance(item, YMap) and isinstance(item.get("requires"), str):
                 requires[str(item.get("id"))] = item["requires"]
+            if isinstance(item, YMap):
+                for signal in selector_list(item.get("signals"), name, item.line_of("signals"), check=False):
+                    check_business_signal(signal, name, item.line_of("signals"))
     return Catalog(kinds, descriptions, business, requires)
 
 
@@ -182,6 +186,28 @@ def parse_modes(value: object, name: str, line: int, check_signals: bool = True)
             raise InputError(name, item.line_of("companions"), f"failure mode {mode_id!r}: companions must be a list of failure-mode ids")
         modes.append(FailureMode(mode_id, direction, signals, str(item.get("description") or ""), inverse, str(model), tuple(companions)))  # type: ignore[arg-type]
     return tuple(modes)
+
+
+BUSINESS_FIELDS = ("metric", "failure_metric")
+
+
+def check_business_signal(template: str, name: str, line: int) -> None:
+    """A business mode's signal is a template over the metric's own selectors: only the bare
+    fields ``{metric}`` and ``{failure_metric}`` (``str.format`` would otherwise raise on
+    ``{nope}`` and ``x{``, and pad ``{metric:>1000000000}`` to a gigabyte), and what they make
+    must be a selector."""
+    try:
+        fields = [(field, spec, conversion) for _, field, spec, conversion in string.Formatter().parse(template) if field is not None]
+    except ValueError as exc:
+        raise InputError(name, line, f"bad business signal {template!r}: {exc} (write {{{{ and }}}} for literal braces)") from None
+    for field, spec, conversion in fields:
+        if field not in BUSINESS_FIELDS or spec or conversion:
+            raise InputError(name, line, f"bad business signal {template!r}: only {{metric}} and {{failure_metric}} may be filled in")
+    example = template.format(**{field: field for field in BUSINESS_FIELDS})
+    try:
+        promql.parse_selector(example)
+    except promql.PromQLError as exc:
+        raise InputError(name, line, f"bad business signal {template!r}: {exc}") from None
 
 
 def selector_list(value: object, name: str, line: int, check: bool = True) -> tuple[str, ...]:

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+import traceback
 from typing import Sequence
 
 from . import __version__, commands
 from .commands import EXIT_ERROR
+from .commands.output import closed_streams, say
 from .config import FAIL_ON, load_config, merge, with_live_flags
 from .durations import parse_duration
-from .model import InputError
+from .model import InputError, OutputError
 from .scenarios import SCENARIOS
+
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 def _duration(text: str) -> float:
@@ -38,6 +44,16 @@ def _live(parser: argparse.ArgumentParser) -> None:
     live.add_argument("--offline", action="store_true", help="ignore every live source the config file names")
 
 
+def _jobs(text: str) -> int:
+    try:
+        jobs = int(text)
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes (1 or more)")
+    return jobs
+
+
 def _common(parser: argparse.ArgumentParser, formats: Sequence[str]) -> None:
     inputs = parser.add_argument_group("inputs (flags win over the config file)")
     inputs.add_argument("--rules", action="append", metavar="PATH", help="rule file or folder (repeatable)")
@@ -49,11 +65,12 @@ def _common(parser: argparse.ArgumentParser, formats: Sequence[str]) -> None:
     inputs.add_argument("--config", metavar="FILE", help="settings file (default: ./coverage-audit.yaml if present)")
     inputs.add_argument("--evaluation-interval", type=_duration, metavar="DURATION",
                         help="rule evaluation interval for groups without one (default 1m)")
-    inputs.add_argument("--jobs", type=int, metavar="N", help="processes for loading large rule sets (default: CPUs)")
+    inputs.add_argument("--jobs", type=_jobs, metavar="N", help="processes for loading large rule sets (default and most: the CPUs)")
     _live(parser)
     output = parser.add_argument_group("output")
     output.add_argument("--format", choices=formats, default=None, help=f"output format (default {formats[0]})")
     output.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    output.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="print the traceback of an unexpected error")
 
 
 def _change(parser: argparse.ArgumentParser) -> None:
@@ -87,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="What would this change break, and do I have an alert for that?",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true", help="print the traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     check = sub.add_parser("check", help="pre-deploy query: a change -> failure modes -> covering alerts or gaps")
@@ -127,8 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit code. Nothing escapes as a traceback: an unexpected error is
+    one line and exit 2, never 1 (which means "gaps found" to CI)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    command = args.command
     try:
         settings = merge(
             load_config(args.config),
@@ -152,16 +173,52 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = with_live_flags(settings, getattr(args, "prometheus", None), getattr(args, "alertmanager_url", None), bool(getattr(args, "offline", False)))
         except ValueError as exc:
             raise commands.UsageError(str(exc)) from None
-        return commands.run(args.command, settings, vars(args))
-    except (InputError, commands.UsageError) as exc:
-        print(f"coverage-audit: error: {exc}", file=sys.stderr)
+        return commands.run(command, settings, vars(args))
+    except (InputError, OutputError, commands.UsageError) as exc:
+        say("error", exc)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        say("error", f"{command}: interrupted")
+        return EXIT_INTERRUPTED
+    except MemoryError:
+        say("error", f"{command}: out of memory")
+        return EXIT_ERROR
+    except Exception as exc:  # a bug: say so, in one line, and never exit 1
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        detail = " ".join(str(exc).split())[:300]
+        say(
+            "error",
+            f"{command} failed unexpectedly ({type(exc).__name__}{': ' + detail if detail else ''}); "
+            "this is a bug in coverage-audit, please report it with the output of --debug",
+        )
         return EXIT_ERROR
 
 
 def console_main() -> None:
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    guard_standard_streams()
+    try:
+        code = main()
+    except KeyboardInterrupt:  # during argument parsing
+        code = EXIT_INTERRUPTED
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            stream.flush()  # type: ignore[union-attr]
     # Skip tearing down a large rule set object by object (a second or more on 50,000 rules):
     # every file is written and closed by now.
     os._exit(code)
+
+
+def guard_standard_streams() -> None:
+    """A standard stream closed at start (``>&-``) would let the first file the run opens take
+    its descriptor, and output meant for the terminal would land in that file. Put /dev/null
+    there and remember the stream was closed: writing to it is then an error, not a mix-up."""
+    for descriptor in (0, 1, 2):
+        try:
+            os.fstat(descriptor)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != descriptor:
+                os.dup2(null, descriptor)
+                os.close(null)
+            closed_streams.add(descriptor)

@@ -39,6 +39,7 @@ _KEYS = {
     "timeout": "duration",
     "deadline": "duration",
     "waivers": "path",
+    "push_gateway": "endpoint",  # report --push-gateway: URL and where its credentials are
 }
 FAIL_ON = ("uncovered", "weak", "never")
 TIERS = ("critical", "standard", "low")
@@ -81,6 +82,7 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT
     deadline: float | None = None  # all live work of a run; None: 20 timeouts
     offline: bool = False
+    push_gateway: Endpoint | None = None  # where report pushes its metrics (the timeout bounds the push)
     extra: Mapping[str, Any] = field(default_factory=dict)  # command-specific flags
 
 

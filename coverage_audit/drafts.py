@@ -12,11 +12,13 @@ Output is deterministic: the same inputs give byte-identical files.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Callable, Iterable, Mapping
+from urllib.parse import quote
 
 import jinja2
 
@@ -25,7 +27,8 @@ from .analysis.findings import Finding, Subject
 from .analysis.matching import HEALTHY_VALUES, healthy_value, requires_value, witness_labels
 from .analysis.routing import owner_route_matchers, route
 from .durations import format_duration
-from .model import AlertmanagerConfig, FailureMode, LabelMatcher, MatchOp
+from .model import AlertmanagerConfig, FailureMode, LabelMatcher, MatchOp, label_name, selector_text
+from .printable import json_text
 from .promql import Selector
 from .scenarios import is_progress_name, is_timestamp_name, world
 
@@ -175,7 +178,7 @@ def _plan_one(
         expected={**carried, **labels},
         record_labels={m.name: m.value for m in service if m.op is MatchOp.EQ},
         routing_note=note,
-        level="_".join(by) or "service",
+        level=metric_name("_".join(by) or "service"),
     )
 
 
@@ -282,12 +285,43 @@ def _threshold(shape: str, metric: str, room: float) -> float:
 
 
 def _selector(metric: str, matchers: Iterable[LabelMatcher]) -> str:
-    unique = tuple(dict.fromkeys(matchers))
-    return metric + ("{" + ",".join(str(m) for m in unique) + "}" if unique else "")
+    return selector_text(metric or None, tuple(dict.fromkeys(matchers)))
 
 
 def _file_key(subject: Subject) -> str:
-    return subject.service if subject.service else "business-" + subject.name.split("/", 1)[1]
+    return file_stem(subject.service if subject.service else "business-" + subject.name.split("/", 1)[1])
+
+
+_STEM_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+MAX_STEM = 100  # + the longest suffix (".slow_rules_test.yaml") stays far under 255 bytes
+
+
+def file_stem(name: str) -> str:
+    """A file name stem any file system takes and no glob reads as a pattern: letters, digits,
+    ``.``, ``_``, ``-``, not hidden, at most MAX_STEM characters. A name that had to change gets
+    a short hash of itself, so two services never share a file (``a b`` and ``a_b``). Drafted
+    tests name their rule file by it, and promtool reads ``rule_files`` as globs: ``*`` or
+    ``[x]`` in a service name would load other files."""
+    stem = _STEM_UNSAFE.sub("_", name).lstrip("._-")[:MAX_STEM] or "unnamed"
+    if stem == name:
+        return stem
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{stem}-{digest}"
+
+
+def _kubernetes_name(text: str) -> str:
+    """A DNS-1123 name (lower case, digits, '-', '.'; at most 253) for PrometheusRule objects."""
+    name = re.sub(r"[^a-z0-9.-]+", "-", text.lower()).strip(".-")[:253].strip(".-")
+    return name or "coverage-audit-drafts"
+
+
+_METRIC_UNSAFE = re.compile(r"[^a-zA-Z0-9_:]+")
+
+
+def metric_name(text: str) -> str:
+    """A classic metric name (what promtool checks a recording rule's name against)."""
+    name = _METRIC_UNSAFE.sub("_", text)
+    return name if name and not name[0].isdigit() else f"_{name}"
 
 
 def _camel(text: str) -> str:
@@ -296,8 +330,10 @@ def _camel(text: str) -> str:
 
 def _alert_name(subject: Subject, mode: FailureMode) -> str:
     if subject.service is None:
-        return _camel(subject.name.split("/", 1)[1]) + _camel(mode.id)
-    return _camel(subject.name) + _camel(mode.id)
+        name = _camel(subject.name.split("/", 1)[1]) + _camel(mode.id)
+    else:
+        name = _camel(subject.name) + _camel(mode.id)
+    return name if name and not name[0].isdigit() else f"CoverageAudit{name}"
 
 
 def _renamed(draft: Draft, name: str) -> Draft:
@@ -320,15 +356,31 @@ def _annotations(finding: Finding, alert: str, shape: str, gap_source: str, wind
             f"Drafted by coverage-audit as a {shape.replace('_', ' ')} alert over {format_duration(window) if window else 'the latest samples'}; "
             f"review the thresholds before merging.{period}"
         ),
-        "runbook_url": f"https://runbooks.example.com/{subject.owner}/{alert}",
+        "runbook_url": f"https://runbooks.example.com/{quote(subject.owner, safe='')}/{alert}",
         "coverage_audit_gap": _plain(f"{finding.status}: {finding.reason}"),
         "coverage_audit_change": _plain(gap_source),
     }
 
 
 def _plain(text: str) -> str:
-    """Annotation text Prometheus will not read as a Go template."""
-    return " ".join(text.replace("{{", "{ {").replace("}}", "} }").split())
+    """Annotation text on one line (its template delimiters are escaped when rendered)."""
+    return " ".join(text.split())
+
+
+_TEMPLATE_DELIMITER = re.compile(r"\{\{|\}\}")
+
+
+def template_literal(text: str) -> str:
+    """Text that Prometheus's Go templating (labels and annotations of alerting rules) expands
+    to itself: each ``{{`` and ``}}`` becomes an action printing it. An owner named
+    ``{{ query "up" }}`` stays that text; it never becomes a query run when the alert fires."""
+    return _TEMPLATE_DELIMITER.sub(lambda match: '{{ "' + match.group() + '" }}', text)
+
+
+def yaml_string(value: object) -> str:
+    """A YAML double-quoted string that holds any text: JSON's escapes plus ``\\u`` for what YAML
+    refuses raw (DEL, C1) or reads as a line break (U+2028, U+2029)."""
+    return json_text(json.dumps(str(value), ensure_ascii=False))
 
 
 # --------------------------------------------------------------------------- routing labels
@@ -393,8 +445,12 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["q"] = lambda value: json.dumps(str(value), ensure_ascii=False)  # a YAML string
-    env.filters["key"] = lambda value: value if _PLAIN_KEY.fullmatch(value) else json.dumps(value)
+    env.filters["q"] = yaml_string
+    env.filters["key"] = lambda value: value if _PLAIN_KEY.fullmatch(value) else yaml_string(value)
+    env.filters["template"] = template_literal  # label and annotation values of alerting rules
+    env.filters["label"] = label_name  # a label name in PromQL (quoted unless classic)
+    env.filters["metric_name"] = metric_name
+    env.filters["k8s_name"] = _kubernetes_name
     env.filters["duration"] = format_duration
     env.filters["series"] = _series
     env.filters["number"] = lambda value: repr(float(value)).removesuffix(".0")
@@ -402,8 +458,9 @@ def _environment() -> jinja2.Environment:
 
 
 def _series(labels: Mapping[str, str], metric: str) -> str:
-    inner = ",".join(str(LabelMatcher(k, MatchOp.EQ, v)) for k, v in sorted(labels.items()))
-    return json.dumps(f"{metric}{{{inner}}}")
+    matchers = tuple(LabelMatcher(k, MatchOp.EQ, v) for k, v in sorted(labels.items()))
+    text = selector_text(metric, matchers)
+    return yaml_string(text if "{" in text else text + "{}")
 
 
 def render(drafts: list[Draft], fmt: str = "prometheus") -> list[DraftFile]:

@@ -13,14 +13,27 @@ _UNITS = (("y", 365 * 86400.0), ("w", 7 * 86400.0), ("d", 86400.0), ("h", 3600.0
 _PATTERN = re.compile("".join(rf"(?:([0-9]+){unit})?" for unit, _ in _UNITS))
 
 
+# Go keeps a duration in int64 nanoseconds; ParseDuration refuses what does not fit (~292 years).
+_MAX_NANOSECONDS = 2**63 - 1
+_MAX_DIGITS = 20  # more digits than any int64 has: refused before converting a huge number
+
+
 def parse_duration(text: str) -> float:
     """Seconds in a duration such as ``1h30m``; ValueError if Prometheus would refuse it."""
     if text == "0":
         return 0.0
-    match = _PATTERN.fullmatch(text) if text else None
+    match = _PATTERN.fullmatch(text) if text and len(text) <= 200 else None
     if match is None or not any(match.groups()):
         raise ValueError(f"not a valid duration: {text!r}")
-    return sum(int(value) * factor for value, (_, factor) in zip(match.groups(), _UNITS) if value)
+    nanoseconds = 0
+    for value, (_, factor) in zip(match.groups(), _UNITS):
+        if value:
+            if len(value) > _MAX_DIGITS:
+                raise ValueError(f"duration out of range: {text!r}")
+            nanoseconds += int(value) * round(factor * 1e9)
+    if nanoseconds > _MAX_NANOSECONDS:
+        raise ValueError(f"duration out of range: {text!r}")
+    return nanoseconds / 1e9
 
 
 def format_duration(seconds: float) -> str:

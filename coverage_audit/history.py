@@ -7,17 +7,21 @@ overwritten or "repaired".
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 from contextlib import contextmanager
+from datetime import datetime
 from types import TracebackType
 from typing import Iterator
 
+from .analysis.findings import STATUSES
 from .analysis.overview import ModeStatus, Run, RunTotals
 from .model import InputError
 
 FILENAME = "history.sqlite"
 SCHEMA_VERSION = 1
+LOCK_WAIT_SECONDS = 5.0  # how long a run waits for another one's write before saying "busy"
 
 _SCHEMA = """
 CREATE TABLE runs (
@@ -51,10 +55,10 @@ class History:
         if os.path.isdir(path):
             raise InputError(path, 0, "the history file is a folder")
         try:
-            self._db = sqlite3.connect(path)
+            self._db = sqlite3.connect(path, timeout=LOCK_WAIT_SECONDS)
             self._db.execute("PRAGMA foreign_keys = ON")
             self._prepare()
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.Error as exc:
             self._close_quietly()
             raise _unusable(path, exc) from None
 
@@ -94,8 +98,8 @@ class History:
                 return None
             totals = _totals(row)
             statuses = tuple(
-                ModeStatus(subject, service, owner, tier, mode, status)
-                for subject, service, owner, tier, mode, status in self._db.execute(
+                _status(found, totals.run_id or 0)
+                for found in self._db.execute(
                     "SELECT subject, service, owner, tier, failure_mode, status FROM findings WHERE run_id = ? ORDER BY subject, failure_mode",
                     (totals.run_id,),
                 )
@@ -116,10 +120,11 @@ class History:
 
     @contextmanager
     def _guard(self) -> Iterator[None]:
-        """Damage found past the header (a torn or edited file) is the same error as a bad header."""
+        """Damage found past the header (a torn or edited file) is the same error as a bad
+        header; a lock held too long, a full disk or a read-only file say so instead."""
         try:
             yield
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.Error as exc:
             raise _unusable(self.path, exc) from None
 
     def close(self) -> None:
@@ -140,12 +145,60 @@ class History:
 _TOTALS = "id, started_at, budget_seconds, total, covered, weak, uncovered"
 
 
-def _totals(row: tuple[int, str, float, int, int, int, int]) -> RunTotals:
+def _totals(row: tuple[object, ...]) -> RunTotals:
+    """A stored run's counts, each value of the type the schema means (sqlite stores whatever
+    it is given: an edited file may hold text in a count or HTML in a timestamp)."""
     run_id, started_at, budget, total, covered, weak, uncovered = row
-    return RunTotals(started_at, budget, total, covered, weak, uncovered, run_id)
+    where = f"run {run_id!r}"
+    if not _is_int(run_id):
+        raise sqlite3.DatabaseError(f"{where}: the id is not a number")
+    if not isinstance(started_at, str) or not _is_timestamp(started_at):
+        raise sqlite3.DatabaseError(f"{where}: started_at is not an ISO 8601 time")
+    if not isinstance(budget, (int, float)) or isinstance(budget, bool) or not math.isfinite(budget) or budget < 0:
+        raise sqlite3.DatabaseError(f"{where}: budget_seconds is not a number of seconds")
+    counts = [count for count in (total, covered, weak, uncovered) if isinstance(count, int) and not isinstance(count, bool) and count >= 0]
+    if len(counts) != 4 or not isinstance(run_id, int):
+        raise sqlite3.DatabaseError(f"{where}: a count is not a whole number")
+    total, covered, weak, uncovered = counts
+    return RunTotals(started_at, float(budget), total, covered, weak, uncovered, run_id)
+
+
+def _status(row: tuple[object, ...], run_id: int) -> ModeStatus:
+    subject, service, owner, tier, mode, status = row
+    texts = (subject, owner, tier, mode)
+    if not all(isinstance(text, str) for text in texts) or not (service is None or isinstance(service, str)):
+        raise sqlite3.DatabaseError(f"run {run_id}: a finding holds a value that is not text")
+    if status not in STATUSES:
+        raise sqlite3.DatabaseError(f"run {run_id}: a finding has the status {status!r}")
+    return ModeStatus(subject, service, owner, tier, mode, status)  # type: ignore[arg-type]
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_timestamp(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+# sqlite's primary result codes (the low byte of an extended code)
+_BUSY_CODES = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED
+_WRITE_CODES = {3, 8, 10, 13, 14, 19}  # PERM, READONLY, IOERR, FULL, CANTOPEN, CONSTRAINT
 
 
 def _unusable(path: str, exc: Exception) -> InputError:
+    """The one line for a history that cannot be used now, saying why: busy, unwritable, or
+    damaged (only damage is a reason to move the file away)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    if primary in _BUSY_CODES:
+        return InputError(path, 0, f"busy: another coverage-audit run has held the history lock for more than {LOCK_WAIT_SECONDS:g} s; this run is not recorded in it")
+    if primary in _WRITE_CODES:
+        return InputError(path, 0, f"cannot use the history: {exc}; the file is left as it is")
     return InputError(path, 0, f"not a usable coverage-audit history database ({exc}); move it away to start a new history")
 
 

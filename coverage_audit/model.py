@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import re
 from dataclasses import dataclass, field, fields
 from datetime import date
 from typing import TYPE_CHECKING, Literal, Mapping
@@ -66,6 +67,16 @@ class InputError(Exception):
         self.diagnostic = Diagnostic(file, line, message)
 
 
+class OutputError(Exception):
+    """A result that cannot be written (read-only folder, full disk, closed stdout): the file
+    and why, for the one-line message."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: cannot write: {reason}")
+        self.path = path
+        self.reason = reason
+
+
 # --------------------------------------------------------------------------- label matchers
 
 
@@ -107,8 +118,21 @@ def _regex_matches(pattern: str, text: str) -> bool:
     times (routing every alert, judging every read)."""
     try:
         return compile_anchored(pattern).match(text) is not None
-    except re2.error:  # a pattern RE2 refuses selects nothing, as in Prometheus
+    except (re2.error, UnicodeEncodeError):  # a pattern RE2 refuses selects nothing, as in Prometheus
         return False
+
+
+def regex_error(pattern: str) -> str | None:
+    """Why RE2 refuses a matcher's pattern, as Prometheus, promtool and Alertmanager would
+    (``a{1001}``: repeat counts stop at 1000), or None when it compiles."""
+    try:
+        compile_anchored(pattern)
+    except re2.error as exc:
+        detail = exc.args[0] if exc.args else exc
+        return detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)
+    except UnicodeEncodeError:  # a lone surrogate (an undecodable byte) is not UTF-8
+        return "the pattern is not valid UTF-8"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,8 +163,38 @@ class LabelMatcher(Compact):
         return hit if self.op is MatchOp.RE else not hit
 
     def __str__(self) -> str:
-        escaped = self.value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        return f'{self.name}{self.op.value}"{escaped}"'
+        return f"{label_name(self.name)}{self.op.value}{quoted(self.value)}"
+
+
+_CLASSIC_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_CLASSIC_METRIC = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+
+
+_STRING_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# what a PromQL string must not hold raw to stay on one line of a YAML block (controls, DEL, C1,
+# Unicode line separators, YAML's non-characters)
+_STRING_UNSAFE = re.compile('[\\\\"\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]')
+
+
+def quoted(text: str) -> str:
+    """A PromQL double-quoted string (Go escapes): quotes, backslashes and every control
+    character escaped, so the text can sit in any YAML or one line of an expression."""
+    return '"' + _STRING_UNSAFE.sub(lambda m: _STRING_ESCAPES.get(m.group(), f"\\u{ord(m.group()):04x}"), text) + '"'
+
+
+def label_name(name: str) -> str:
+    """A label name as PromQL writes it: bare when classic, quoted otherwise (Prometheus 3:
+    ``{"service.name"="x"}``, ``by ("service.name")``)."""
+    return name if _CLASSIC_LABEL.fullmatch(name) else quoted(name)
+
+
+def selector_text(metric: str | None, matchers: "tuple[LabelMatcher, ...] | list[LabelMatcher]") -> str:
+    """A vector selector as valid PromQL: ``metric{a="b"}``, or ``{"my.metric", a="b"}`` when
+    the metric name is not a classic one."""
+    inner = [str(m) for m in matchers]
+    if metric and not _CLASSIC_METRIC.fullmatch(metric):
+        return "{" + ", ".join([quoted(metric), *inner]) + "}"
+    return (metric or "") + ("{" + ",".join(inner) + "}" if inner or not metric else "")
 
 
 def matches_all(matchers: tuple[LabelMatcher, ...], labels: Mapping[str, str]) -> bool:

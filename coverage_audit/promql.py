@@ -18,7 +18,7 @@ from typing import Iterator, Union
 
 import promql_parser as _pp
 
-from .model import Compact, LabelMatcher, MatchOp
+from .model import Compact, LabelMatcher, MatchOp, regex_error, selector_text
 
 MAX_EXPR_CHARS = 64 * 1024  # real rule expressions stay under 4 KiB
 MAX_NESTING = 64  # brackets open at once; real expressions reach 8
@@ -55,9 +55,7 @@ class Selector(Compact):
         return self._hash
 
     def __str__(self) -> str:
-        inner = ",".join(str(m) for m in self.matchers)
-        text = (self.metric or "") + (f"{{{inner}}}" if inner or not self.metric else "")
-        return text
+        return selector_text(self.metric, self.matchers)
 
 
 def simplified(selector: Selector) -> Selector:
@@ -252,17 +250,28 @@ def parse_selector(text: str) -> Selector:
     if not text.strip():
         raise PromQLError("empty selector")
     stripped = text.strip()
-    if stripped.startswith("{") and stripped.endswith("}") and "__name__" not in stripped:
+    try:
+        query = parse(stripped)
+    except PromQLError as error:
+        if not (stripped.startswith("{") and stripped.endswith("}") and "__name__" not in stripped):
+            raise
         # Matchers alone (a service selector): PromQL refuses a selector that could match every
-        # series, so parse it with a placeholder name and drop that again.
-        query = parse("coverage_audit_placeholder" + stripped)
-        if not isinstance(query.ast, Selector):
-            raise PromQLError(f"not a single vector selector: {text!r}")
+        # series (``{job=~".*"}``), so parse it with a placeholder name and drop that again. The
+        # placeholder never shows: a selector the placeholder does not rescue gets the message
+        # of the text as written.
+        try:
+            query = parse(_PLACEHOLDER + stripped)
+        except PromQLError:
+            raise error from None
+        if not isinstance(query.ast, Selector) or query.ast.metric != _PLACEHOLDER:
+            raise PromQLError(f"not a single vector selector: {text!r}") from None
         return Selector(None, query.ast.matchers)
-    query = parse(stripped)
     if not isinstance(query.ast, Selector) or query.ast.range is not None or query.ast.offset:
         raise PromQLError(f"not a single vector selector: {text!r}")
     return query.ast
+
+
+_PLACEHOLDER = "coverage_audit_placeholder"
 
 
 def _build_query(node: object) -> Query:
@@ -399,10 +408,17 @@ _matchers: dict[tuple[str, MatchOp, str], LabelMatcher] = {}
 
 
 def _matcher(label: str, op: MatchOp, value: str) -> LabelMatcher:
-    """Interned: rule sets repeat the same few thousand matchers tens of thousands of times."""
+    """Interned: rule sets repeat the same few thousand matchers tens of thousands of times.
+
+    A regex RE2 refuses (``a{1001}``) is refused here, as promtool refuses the rule: the Rust
+    parser accepts some of them."""
     key = (label, op, value)
     found = _matchers.get(key)
     if found is None:
+        if op.regex:
+            problem = regex_error(value)
+            if problem is not None:
+                raise PromQLError(f"invalid regular expression {value!r} for label {label!r}: {problem}")
         found = _matchers[key] = LabelMatcher(label, op, value)
     return found
 

@@ -12,9 +12,11 @@ values ourselves because that lets us
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Container, Iterator
 
 import yaml
 import yaml.cyaml
@@ -62,18 +64,23 @@ COMPOSE_SAFE_DEPTH = 5000  # libyaml's composer recurses per level; it segfaulte
 class YMap(dict):  # type: ignore[type-arg]
     """A YAML mapping: a dict that can tell where it and each of its keys were written."""
 
-    __slots__ = ("line", "_node")
+    __slots__ = ("line", "_node", "_lines")
 
     def __init__(self, node: yaml.MappingNode) -> None:
         super().__init__()
         self.line = node.start_mark.line + 1
         self._node = node  # kept to look key lines up lazily: only error messages need them
+        self._lines: dict[str, int] | None = None
 
     def line_of(self, key: str) -> int:
-        for key_node, _ in self._node.value:
-            if key_node.value == key:
-                return key_node.start_mark.line + 1
-        return self.line
+        # Indexed on first use: a scan per call made 60,000 unknown keys quadratic.
+        if self._lines is None:
+            lines: dict[str, int] = {}
+            for key_node, _ in self._node.value:
+                if isinstance(key_node.value, str):
+                    lines.setdefault(key_node.value, key_node.start_mark.line + 1)
+            self._lines = lines
+        return self._lines.get(key, self.line)
 
 
 class YSeq(list):  # type: ignore[type-arg]
@@ -102,16 +109,47 @@ def line_of(value: object, default: int = 1) -> int:
 
 
 def read_text(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> str:
-    """Read a file as UTF-8, refusing huge files and naming the line of a bad byte."""
+    """Read a regular file as UTF-8, refusing huge files and naming the line of a bad byte."""
+    return decode(read_bytes(path, max_bytes), str(path))
+
+
+def read_bytes(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """A regular file's bytes (at most ``max_bytes``). Anything else is refused before a read:
+    a FIFO blocks until someone writes, a device never ends. Opened non-blocking so that even
+    the open of a FIFO returns at once."""
     name = str(path)
     try:
-        with open(path, "rb") as handle:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise InputError(name, 0, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        kind = _kind(os.fstat(descriptor).st_mode)
+        if kind != "file":
+            raise InputError(name, 0, f"not a regular file ({kind}); refused")
+        os.set_blocking(descriptor, True)
+        with os.fdopen(descriptor, "rb", closefd=False) as handle:
             data = handle.read(max_bytes + 1)
     except OSError as exc:
         raise InputError(name, 0, f"cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(descriptor)
     if len(data) > max_bytes:
         raise InputError(name, 0, f"file is larger than {max_bytes // (1024 * 1024)} MiB; refused")
-    return decode(data, name)
+    return data
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a file"
 
 
 def decode(data: bytes, name: str) -> str:
@@ -276,6 +314,15 @@ class _Builder:
                 raise InputError(self.name, source.start_mark.line + 1, "merge key '<<' needs a mapping")
             for key, value in merged.items():
                 mapping.setdefault(key, value)
+
+
+MAX_UNKNOWN_KEYS = 5  # named one by one; more are counted in one message
+
+
+def unknown_keys(mapping: YMap, known: Container[str]) -> tuple[list[str], int]:
+    """The first MAX_UNKNOWN_KEYS keys of ``mapping`` not in ``known``, and how many more."""
+    unknown = [key for key in mapping if key not in known]
+    return unknown[:MAX_UNKNOWN_KEYS], max(0, len(unknown) - MAX_UNKNOWN_KEYS)
 
 
 def iter_mappings(value: object) -> Iterator[YMap]:

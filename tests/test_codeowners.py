@@ -143,7 +143,7 @@ def test_a_character_class_is_a_pattern_not_a_section() -> None:
 @pytest.mark.parametrize(
     "text, line, message",
     [
-        ("*.js @ok\nsrc/ team-payments\n", 2, "invalid owner 'team-payments'"),
+        ("*.js @ok\nsrc/ team-payments\n", 2, "invalid owner number 1 after the pattern"),  # a word without @ is not repeated (issue 14)
         ("# x\n!src/ @a\n", 2, "negated pattern '!src/'"),
         ("\n\nsrc/*** @a\n", 3, "three consecutive asterisks"),
         ("src/[z-a]/ @a\n", 1, "invalid pattern 'src/[z-a]/'"),

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from coverage_audit.cli import main
+
+from hostile import cli, write_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 PUSHGATEWAY = shutil.which("prometheus-pushgateway") or "/usr/bin/prometheus-pushgateway"
@@ -110,3 +113,63 @@ def test_a_push_that_fails_is_an_error_after_the_files_are_written(tmp_path, mon
     assert main(["report", "--out", str(out), "--push-gateway", closed]) == 2
     assert f"coverage-audit: error: {closed}: pushing the metrics failed" in capsys.readouterr().err
     assert (out / "coverage.prom").is_file() and (out / "index.html").is_file()
+
+
+# --------------------------------------------------------------------------- credentials (issue 14)
+
+
+def config_with(tmp_path: Path, gateway: str) -> Path:
+    config = tmp_path / "coverage-audit.yaml"
+    config.write_text(f"rules: [rules.yaml]\nservice_maps: [map.yaml]\npush_gateway:\n{gateway}", encoding="utf-8")
+    return config
+
+
+@pytest.fixture
+def pushgateway_with_basic_auth(tmp_path):
+    """The real Pushgateway behind basic auth (exporter-toolkit web config, bcrypt hash)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+    hashed = crypt.crypt("s3cret-pw", crypt.mksalt(crypt.METHOD_BLOWFISH))
+    web = tmp_path / "web.yml"
+    web.write_text(f"basic_auth_users:\n  ci: '{hashed}'\n", encoding="utf-8")
+    port = free_port()
+    process = subprocess.Popen(
+        [PUSHGATEWAY, f"--web.listen-address=127.0.0.1:{port}", f"--web.config.file={web}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while not _ready(url):
+            if time.monotonic() > deadline or process.poll() is not None:
+                pytest.fail("the Pushgateway with basic auth did not start")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _ready(url: str) -> bool:
+    try:
+        return local_session().get(f"{url}/-/ready", timeout=1, auth=("ci", "s3cret-pw")).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def test_basic_auth_from_a_password_file_against_the_real_gateway(pushgateway_with_basic_auth, tmp_path) -> None:
+    url = pushgateway_with_basic_auth
+    write_inputs(tmp_path)
+    (tmp_path / "pw").write_text("s3cret-pw\n", encoding="utf-8")
+    config_with(tmp_path, f"  url: {url}\n  basic_auth: {{username: ci, password_file: pw}}\n")
+    run = cli(["report", "--out", "reports"], tmp_path, timeout=60)
+    assert run.code == 0, run.stderr
+    assert f"Pushed the metrics to {url}" in run.stdout and b"s3cret-pw" not in run.out + run.err
+    pushed = local_session().get(f"{url}/metrics", auth=("ci", "s3cret-pw"), timeout=10).text
+    assert 'coverage_audit_coverage_ratio{instance="",job="coverage_audit"}' in pushed
+
+    (tmp_path / "pw").write_text("wrong-pw\n", encoding="utf-8")
+    run = cli(["report", "--out", "reports"], tmp_path, timeout=60)
+    assert "answered 401 Unauthorized" in run.one_line_error()
+    assert b"wrong-pw" not in run.out + run.err

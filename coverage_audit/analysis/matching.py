@@ -151,6 +151,13 @@ def requires_value(matcher: LabelMatcher) -> bool:
 
 # --------------------------------------------------------------------------- regex examples
 
+# The examples are a bounded beam, not an enumeration: each node of the pattern is expanded once
+# into at most _BEAM strings, so the work is linear in the pattern whatever its repeats say
+# (``[0-9a-f]{40}``, a git SHA, once took 2^40 steps).
+_BEAM = 8
+_MAX_EXAMPLE_CHARS = 4096  # a witness longer than any real label value is no use
+_MAX_DEPTH = 40
+
 
 @lru_cache(maxsize=4096)
 def regex_examples(pattern: str) -> tuple[str, ...]:
@@ -159,62 +166,82 @@ def regex_examples(pattern: str) -> tuple[str, ...]:
         parsed = _sre_parse.parse(pattern)
     except (re.error, RecursionError, OverflowError, ValueError):
         return ()
-    examples: list[str] = []
-    for parts in itertools.islice(_sequence(list(parsed), 0), _MAX_EXAMPLES):
-        examples.append("".join(parts))
-    return tuple(dict.fromkeys(examples))
+    return tuple(dict.fromkeys(_sequence(list(parsed), 0)))[:_MAX_EXAMPLES]
 
 
-def _sequence(items: list, depth: int) -> Iterable[list[str]]:
-    """Example expansions of a sequence of regex items (a bounded product of choices)."""
-    if depth > 40:
-        return
-    if not items:
-        yield []
-        return
-    head, rest = items[0], items[1:]
-    for first in itertools.islice(_item(head, depth), 6):
-        for tail in itertools.islice(_sequence(rest, depth + 1), 6):
-            yield [first, *tail]
+def _sequence(items: list, depth: int) -> list[str]:
+    """Examples of a sequence of regex items: the beam of their concatenations."""
+    if depth > _MAX_DEPTH:
+        return []
+    results = [""]
+    for item in items:
+        choices = _item(item, depth)
+        if not choices:
+            return []
+        results = _combine(results, choices)
+        if not results:
+            return []
+    return results
 
 
-def _item(item: tuple, depth: int) -> Iterable[str]:
+def _combine(prefixes: list[str], choices: list[str]) -> list[str]:
+    """Up to _BEAM concatenations, varying both sides early (diagonal order), none too long."""
+    pairs = sorted(
+        ((i, j) for i in range(len(prefixes)) for j in range(len(choices))),
+        key=lambda pair: (pair[0] + pair[1], pair[0]),
+    )
+    combined = []
+    for i, j in pairs:
+        if len(prefixes[i]) + len(choices[j]) <= _MAX_EXAMPLE_CHARS:
+            combined.append(prefixes[i] + choices[j])
+            if len(combined) == _BEAM:
+                break
+    return combined
+
+
+def _item(item: tuple, depth: int) -> list[str]:
     op, value = item
     if op is LITERAL:
-        yield chr(value)
-    elif op is ANY:
-        yield from ("0", "a")  # digits first: status codes are the common case
-    elif op is IN:
-        yield from _class_examples(value)
-    elif op is NOT_LITERAL:
-        yield "a" if value != ord("a") else "b"
-    elif op is BRANCH:
+        return [chr(value)]
+    if op is ANY:
+        return ["0", "a"]  # digits first: status codes are the common case
+    if op is IN:
+        return _class_examples(value)
+    if op is NOT_LITERAL:
+        return ["a" if value != ord("a") else "b"]
+    if op is BRANCH:
+        found: list[str] = []
         for branch in value[1]:
-            for parts in itertools.islice(_sequence(list(branch), depth + 1), 4):
-                yield "".join(parts)
-    elif op is SUBPATTERN:
-        for parts in itertools.islice(_sequence(list(value[-1]), depth + 1), 6):
-            yield "".join(parts)
-    elif op in (MAX_REPEAT, MIN_REPEAT):
+            found.extend(_sequence(list(branch), depth + 1)[:4])
+        return list(dict.fromkeys(found))[: 2 * _BEAM]
+    if op is SUBPATTERN:
+        return _sequence(list(value[-1]), depth + 1)
+    if op in (MAX_REPEAT, MIN_REPEAT):
         low, high, inner = value
+        examples = _sequence(list(inner), depth + 1)[:3]
+        repeated = []
         for count in sorted({low, min(low + 1, high), min(max(low, 2), high)}):
-            for parts in itertools.islice(_sequence(list(inner) * count, depth + 1), 3):
-                yield "".join(parts)
-    elif op is AT:
-        yield ""
-    else:  # categories, backreferences, lookarounds: give up on this branch
-        return
+            for example in examples or ([""] if count == 0 else []):
+                if len(example) * count <= _MAX_EXAMPLE_CHARS:
+                    repeated.append(example * count)
+        return list(dict.fromkeys(repeated))
+    if op is AT:
+        return [""]
+    return []  # backreferences, lookarounds: no example from this branch
 
 
-def _class_examples(members: list) -> Iterable[str]:
+def _class_examples(members: list) -> list[str]:
     if members and members[0][0] is NEGATE:
         excluded = {chr(v) for op, v in members[1:] if op is LITERAL}
-        yield next(c for c in "azAZ09_-" if c not in excluded)
-        return
+        return [next(c for c in "azAZ09_-" if c not in excluded)]
+    found: list[str] = []
     for op, value in members:
         if op is LITERAL:
-            yield chr(value)
+            found.append(chr(value))
         elif op is RANGE:
-            yield chr(value[0])
+            found.append(chr(value[0]))
         elif op is CATEGORY:
-            yield from ("0", "a", " ")
+            found.extend(("0", "a", " "))
+        if len(found) >= _BEAM:
+            break
+    return found

@@ -21,11 +21,11 @@ from .common import (
     load_ruleset,
     read_change,
 )
-from .output import report_errors, write_atomically, write_output
+from .output import report_errors, say, write_atomically, write_output
 
 __all__ = [
     "EXIT_ERROR", "EXIT_GAPS", "EXIT_OK", "Inputs", "UsageError", "judge_all", "judge_everything",
-    "load_inputs", "load_ruleset", "read_change", "report_errors", "run", "write_atomically", "write_output",
+    "load_inputs", "load_ruleset", "read_change", "report_errors", "run", "say", "write_atomically", "write_output",
 ]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any, Mapping
 
 from ..analysis.findings import CoverageReport, Summary, order_findings
@@ -11,13 +10,14 @@ from ..analysis.inventory import not_judged
 from ..analysis.paths import PathIndex
 from ..config import Settings
 from .adoption import settle
-from .common import EXIT_ERROR, EXIT_GAPS, EXIT_OK, impact_graph, judge_all, load_inputs, read_change
-from .output import report_errors, write_output
+from .common import EXIT_ERROR, EXIT_GAPS, EXIT_OK, impact_graph, judge_all, load_inputs, read_change, require_rules
+from .output import report_errors, stdout_is_terminal, write_output
 
 
 def check(settings: Settings, args: Mapping[str, Any]) -> int:
     change = read_change(args)
     inputs = load_inputs(settings)
+    require_rules(inputs, settings)
     graph = impact_graph(inputs)
     impact = impact_of(change, inputs.service_map, inputs.catalog, graph, PathIndex(inputs.service_map))
     findings = order_findings(judge_all(inputs, settings, impact.modes))
@@ -61,4 +61,4 @@ def render(report: CoverageReport, settings: Settings) -> str:
         return render_sarif(report)
     from ..reporters.text import render_coverage as render_text
 
-    return render_text(report, color=settings.output is None and sys.stdout.isatty())
+    return render_text(report, color=settings.output is None and stdout_is_terminal())

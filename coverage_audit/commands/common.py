@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import os
 import sys
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import nullcontext
@@ -20,13 +19,14 @@ from ..config import Settings
 from ..graph import add_discovered, build_graph
 from ..levels import default_levels
 from ..loaders.alertmanager import load_alertmanager
-from ..loaders.changes import git_changed_paths, normalise_path, read_changed_paths
+from ..loaders.changes import as_text, git_changed_paths, normalise_path, read_changed_paths
 from ..loaders.codeowners import load_codeowners
 from ..loaders.grafana import with_contact_points
-from ..loaders.rules import PARALLEL_FROM_FILES, RuleLoad, discover, load_rules, worker_pool
+from ..loaders.rules import PARALLEL_FROM_FILES, RuleLoad, discover, load_rules, worker_count, worker_pool
 from ..loaders.service_map import load_service_maps
-from ..model import AlertmanagerConfig, Change, Diagnostic, InputError, ServiceMap
+from ..model import AlertmanagerConfig, Change, Diagnostic, InputError, ServiceMap, Skipped
 from ..ruleset import RuleSet, build_ruleset
+from .output import closed_streams, report_errors
 
 if TYPE_CHECKING:
     from ..live.evidence import Evidence
@@ -115,7 +115,7 @@ def load_inputs(settings: Settings) -> Inputs:
     errors: list[Diagnostic] = []
     catalog = _optional(lambda: load_catalog(settings.catalog), errors) or default_catalog()
     live = live_session(settings)
-    workers = settings.jobs or os.cpu_count() or 1
+    workers = worker_count(settings.jobs)
     parallel = workers > 1 and len(discover(settings.rules)) >= PARALLEL_FROM_FILES
     with worker_pool(workers - 1) if parallel else nullcontext() as pool:
         rules = read_rules(settings, pool, live)
@@ -145,6 +145,10 @@ def load_inputs(settings: Settings) -> Inputs:
         inputs.drift += live.drift
         live.errors.clear()
     gc.freeze()  # the service map too (see load_ruleset)
+    if not service_map.services and not service_map.business_metrics:
+        # Judging nothing would pass every gate ("No failure modes are impacted", exit 0).
+        report_errors(errors, loaded.warnings)
+        raise InputError(", ".join(settings.service_maps), 0, "the service map yields no services" + _why_nothing(loaded.files, loaded.skipped))
     return inputs
 
 
@@ -162,6 +166,24 @@ def add_discovered_edges(inputs: Inputs, graph: nx.DiGraph) -> None:
             add_discovered(graph, edge.client, edge.server, edge.metric)
 
 
+def require_rules(inputs: Inputs, settings: Settings) -> None:
+    """``check`` with no rule at all is a wrong path, not a clean run with every mode a gap."""
+    if inputs.ruleset.rules:
+        return
+    report_errors(inputs.errors, inputs.warnings)
+    raise InputError(", ".join(settings.rules), 0, "the rules yield no alerting or recording rule" + _why_nothing(inputs.ruleset.files, inputs.ruleset.skipped))
+
+
+def _why_nothing(files: int, skipped: list[Skipped]) -> str:
+    """Why nothing came out of the files: none found, skipped ones (with why), or errors."""
+    if not files:
+        return " (no YAML file found there)"
+    shown = "; ".join(f"{s.file}: {s.reason}" for s in skipped[:3])
+    if len(skipped) > 3:
+        shown += f"; and {len(skipped) - 3} more"
+    return f" ({files} file(s) read; {shown})" if shown else f" ({files} file(s) read, with the errors above)"
+
+
 def _optional(load: Callable[[], Any], errors: list[Diagnostic]) -> Any:
     """A file that cannot be read is an error for that file; the run goes on without it."""
     try:
@@ -177,13 +199,13 @@ def read_change(args: Mapping[str, Any]) -> Change:
             return Change(paths=tuple(dict.fromkeys(normalise_path(p) for p in args["changed"])), source="--changed")
         if args.get("changed_from"):
             source = args["changed_from"]
-            return Change(paths=read_changed_paths(source, sys.stdin), source=source)
+            return Change(paths=read_changed_paths(source, sys.stdin, 0 in closed_streams), source=source)
         if args.get("git_range"):
             return Change(paths=git_changed_paths(args.get("repo") or ".", args["git_range"]), source=f"git {args['git_range']}")
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if args.get("component"):
-        return Change(components=tuple(dict.fromkeys(args["component"])), source="--component")
+        return Change(components=tuple(dict.fromkeys(as_text(c) for c in args["component"])), source="--component")
     raise UsageError("check needs a change: --changed PATH..., --changed-from FILE, --git-range BASE..HEAD or --component SERVICE/COMPONENT")
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-import sys
+import shutil
+import subprocess
 import tempfile
+from dataclasses import replace
 from typing import Any, Mapping
 
 from .. import drafts
@@ -13,10 +15,12 @@ from ..analysis.impact import ImpactedMode, every_mode, impact_of
 from ..analysis.paths import PathIndex
 from ..config import Settings
 from ..loaders.rules import load_rules
+from ..model import OutputError
+from ..printable import printable
 from ..reporters.table import format_table
 from ..ruleset import build_ruleset
-from .common import EXIT_ERROR, EXIT_OK, Inputs, impact_graph, judge_all, load_inputs, make_judge, read_change
-from .output import report_errors, write_atomically
+from .common import EXIT_ERROR, EXIT_GAPS, EXIT_OK, Inputs, impact_graph, judge_all, load_inputs, make_judge, read_change
+from .output import report_errors, say, write_file_set, write_stdout
 
 
 def draft(settings: Settings, args: Mapping[str, Any]) -> int:
@@ -36,16 +40,18 @@ def draft(settings: Settings, args: Mapping[str, Any]) -> int:
     verdicts = verify(planned, files, inputs, settings, {m.subject.name: m.target for m in modes})
     out = args.get("out") or "drafts"
     if args.get("dry_run"):
-        for file in files:
-            sys.stdout.write(f"# --- {os.path.join(out, file.path)}\n{file.content}")
+        write_stdout("".join(f"# --- {os.path.join(out, file.path)}\n{file.content}" for file in files))
         refused: list[str] = []
     else:
         refused = write_files(out, files, force=bool(args.get("force")))
-    sys.stdout.write(_summary(planned, verdicts, skipped, files, out, refused, bool(args.get("dry_run")), len(gaps)))
+    write_stdout(_summary(planned, verdicts, skipped, files, out, refused, bool(args.get("dry_run")), len(gaps)))
     report_errors(inputs.errors, inputs.warnings)
     for path in refused:
-        print(f"coverage-audit: error: {path}:0: exists; not overwritten (use --force)", file=sys.stderr)
-    return EXIT_ERROR if inputs.errors or refused else EXIT_OK
+        say("error", f"{path}:0: exists; not overwritten (use --force)")
+    if inputs.errors or refused:
+        return EXIT_ERROR
+    # DESIGN 7: a draft that does not come out covered (rejected by promtool too) exits 1
+    return EXIT_GAPS if any(verdict.status != "covered" for verdict in verdicts.values()) else EXIT_OK
 
 
 def _modes(inputs: Inputs, args: Mapping[str, Any]) -> tuple[list[ImpactedMode], str]:
@@ -58,6 +64,9 @@ def _modes(inputs: Inputs, args: Mapping[str, Any]) -> tuple[list[ImpactedMode],
     return list(impact.modes), described
 
 
+PROMTOOL_SECONDS = 120
+
+
 def verify(
     planned: list[drafts.Draft],
     files: list[drafts.DraftFile],
@@ -65,28 +74,64 @@ def verify(
     settings: Settings,
     targets: dict[str, Target],
 ) -> dict[tuple[str, str], Finding]:
-    """Judge every drafted mode against the drafts alone: each must come out covered."""
+    """Judge every drafted mode against the drafts alone: each must come out covered. A draft
+    whose rule file does not load, or that promtool (when installed) rejects, is uncovered
+    with promtool's own words, whatever the judge would say of it."""
+    rule_files = [file for file in files if file.path.endswith(".rules.yaml")]
     with tempfile.TemporaryDirectory(prefix="coverage-audit-drafts-") as folder:
-        for file in files:
-            if file.path.endswith(".rules.yaml"):
-                with open(os.path.join(folder, file.path), "w", encoding="utf-8") as handle:
-                    handle.write(file.content)
+        for file in rule_files:
+            with open(os.path.join(folder, file.path), "w", encoding="utf-8") as handle:
+                handle.write(file.content)
         load = load_rules([folder], jobs=1)
-    if load.errors:  # a template bug, not an input problem: say so loudly
-        raise RuntimeError(f"drafted rules do not load: {load.errors[0]}")
+        rejected = {os.path.basename(d.file): f"it does not load: {d.message}" for d in reversed(load.errors)}
+        for name, complaint in _promtool_rejections(folder, [file.path for file in rule_files]).items():
+            rejected.setdefault(name, complaint)
     judge = make_judge(inputs, settings, build_ruleset(load))
-    return {(d.subject.name, d.mode.id): judge.judge(d.subject, d.mode, targets[d.subject.name], None) for d in planned}
+    verdicts = {}
+    for d in planned:
+        verdict = judge.judge(d.subject, d.mode, targets[d.subject.name], None)
+        problem = rejected.get(f"{d.key}.rules.yaml")
+        if problem is not None:
+            verdict = replace(verdict, status="uncovered", alerts=(), reason=f"the drafted rule file {d.key}.rules.yaml is rejected: {problem}")
+        verdicts[(d.subject.name, d.mode.id)] = verdict
+    return verdicts
+
+
+def _promtool_rejections(folder: str, names: list[str]) -> dict[str, str]:
+    """``promtool check rules`` on the drafted rule files: file name -> its first complaint.
+    Nothing when promtool is not installed (the drafts are then checked by our loader only)."""
+    promtool = shutil.which("promtool")
+    if promtool is None or not names:
+        return {}
+    try:
+        done = subprocess.run(
+            [promtool, "check", "rules", *names], cwd=folder, capture_output=True, text=True, errors="replace",
+            timeout=PROMTOOL_SECONDS, check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return {name: f"promtool check rules took longer than {PROMTOOL_SECONDS}s" for name in names}
+    except OSError as exc:
+        return {name: f"promtool could not run: {exc.strerror or exc}" for name in names}
+    rejected: dict[str, str] = {}
+    for line in done.stderr.splitlines():
+        name, colon, message = line.partition(": ")
+        if colon and name in names and name not in rejected:
+            rejected[name] = f"promtool: {message.strip()}"
+    if done.returncode != 0 and not rejected:  # failed without naming a file: every file is suspect
+        said = next((line.strip() for line in done.stderr.splitlines() if line.strip() and "FAILED" not in line), "failed")
+        rejected = {name: f"promtool: {said}" for name in names}
+    return rejected
 
 
 def write_files(out: str, files: list[drafts.DraftFile], force: bool) -> list[str]:
-    """Write each file atomically; an existing file is left alone unless ``force``."""
-    refused = []
-    for file in files:
-        path = os.path.join(out, file.path)
-        if os.path.exists(path) and not force:
-            refused.append(path)
-            continue
-        write_atomically(path, file.content)
+    """Write the drafts as one set (all or none); an existing file is left alone unless
+    ``force``. Returns the paths left alone."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise OutputError(out, "it is a file, not a folder")
+    refused = [os.path.join(out, file.path) for file in files if os.path.lexists(os.path.join(out, file.path)) and not force]
+    chosen = {file.path: file.content for file in files if os.path.join(out, file.path) not in refused}
+    if chosen:
+        write_file_set(out, chosen)
     return refused
 
 
@@ -106,10 +151,10 @@ def _summary(
     for d in planned:
         verdict = verdicts[(d.subject.name, d.mode.id)]
         rows.append((d.subject.name, d.mode.id, d.shape, d.alert, verdict.status, d.routing_note))
-    lines = [format_table(("SUBJECT", "MODE", "SHAPE", "ALERT", "AS DRAFTED", "ROUTING"), rows, (0, 0, 0, 0, 0, 80))]
+    table = format_table(("SUBJECT", "MODE", "SHAPE", "ALERT", "AS DRAFTED", "ROUTING"), rows, (0, 0, 0, 0, 0, 80))
     verb = "Would write" if dry_run else "Wrote"
     written = [f.path for f in files if os.path.join(out, f.path) not in refused]
-    lines.append(f"\n{verb} {len(written)} files to {out}/: {', '.join(written)}")
+    lines = ["", f"{verb} {len(written)} files to {out}/: {', '.join(written)}"]
     if refused:
         lines.append(f"Left {len(refused)} existing files alone (use --force to overwrite): {', '.join(refused)}")
     not_covered = [f"{key[0]} {key[1]}: {v.reason}" for key, v in verdicts.items() if v.status != "covered"]
@@ -120,4 +165,5 @@ def _summary(
         lines.append("Not drafted:")
         lines.extend(f"  {line}" for line in skipped)
     lines.append(f"Run: promtool test rules {out}/*rules_test.yaml")
-    return "\n".join(lines) + "\n"
+    # the table's cells are printable already; every other line is made so, one line each
+    return "\n".join([table, *(printable(line, keep_lines=False) for line in lines)]) + "\n"

@@ -4,7 +4,6 @@ written to a new file: never over an existing one."""
 from __future__ import annotations
 
 import os
-import sys
 import time
 from typing import Any, Mapping
 
@@ -15,8 +14,9 @@ from ..firstmap.render import render
 from ..firstmap.repository import RepositoryScan
 from ..loaders.service_map import load_service_map_text
 from ..model import Diagnostic
+from ..printable import printable
 from .common import EXIT_ERROR, EXIT_OK, UsageError, live_session
-from .output import report_errors
+from .output import report_errors, write_stdout
 
 
 def init(settings: Settings, args: Mapping[str, Any]) -> int:
@@ -65,7 +65,7 @@ def init(settings: Settings, args: Mapping[str, Any]) -> int:
     if scan.skipped:
         lines.append(f"Skipped {len(scan.skipped)} YAML file(s) that do not parse (templates?), e.g. {scan.skipped[0]}")
     lines += scan.notes
-    sys.stdout.write("\n".join(lines) + "\n")
+    write_stdout("\n".join(printable(line, keep_lines=False) for line in lines) + "\n")
     report_errors(errors)
     return EXIT_ERROR if errors else EXIT_OK
 

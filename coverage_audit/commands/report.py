@@ -4,7 +4,6 @@ metrics, with the trend from ``DIR/history.sqlite``."""
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any, Mapping
 
 from ..analysis.findings import CoverageReport, Summary
@@ -15,28 +14,31 @@ from ..reporters import json as json_reporter
 from ..reporters import markdown, text
 from .adoption import settle
 from .common import EXIT_ERROR, EXIT_GAPS, EXIT_OK, UsageError, judge_everything, load_inputs
-from .output import report_errors, write_atomically, write_output
+from .output import check_writable, report_errors, say, write_file_set, write_output
 
 TREND_RUNS = 52  # a year of weekly reports
 
 
 def report(settings: Settings, args: Mapping[str, Any]) -> int:
     """Every failure mode of every subject as HTML, Markdown, JSON and metrics; the run is
-    appended to ``DIR/history.sqlite`` for the trend and the changes since the previous run."""
+    appended to ``DIR/history.sqlite`` for the trend and the changes since the previous run.
+
+    The four files are written as one set (all or none: ``write_file_set``); the checks that
+    can fail without judging anything (the folder takes files, the Pushgateway URL) come
+    first, so a long run never ends in a usage error."""
     # Imported here: only this command needs jinja2, prometheus-client and sqlite.
     from datetime import datetime, timezone
 
     from ..analysis.overview import build_overview, run_of
     from ..history import FILENAME, History, open_history
     from ..progress import Progress
+    from ..pushgateway import PushError, push
     from ..reporters import html, metrics
 
     out = args.get("out") or "reports"
     fail_on = args.get("fail_on") or "never"  # the report's default; check's is "uncovered"
-    try:
-        os.makedirs(out, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create the report folder {out}: {exc.strerror or exc}") from None
+    gateway = _gateway(settings, args.get("push_gateway"))
+    check_writable(out)
     inputs = load_inputs(settings)
     with Progress("judging failure modes") as progress:
         judged = judge_everything(inputs, settings, progress)
@@ -72,25 +74,26 @@ def report(settings: Settings, args: Mapping[str, Any]) -> int:
             "report.md": markdown.render_report(result, overview),
             "report.json": json_reporter.render_report(result, overview),
         }
-        for name, content in documents.items():
-            write_atomically(os.path.join(out, name), content)
-        registry = metrics.build_registry(result, overview)
-        metrics.write_textfile(os.path.join(out, "coverage.prom"), registry)
+        exposition = metrics.exposition(metrics.build_registry(result, overview))
+        write_file_set(out, {**documents, "coverage.prom": exposition})
         history_note = "not updated (see the error)"
         if history is not None:
-            history.append(run_of(findings, started_at, settings.budget))
-            history_note = f"{history.count()} run(s) in {os.path.join(out, FILENAME)}"
+            try:
+                history.append(run_of(findings, started_at, settings.budget))
+                history_note = f"{history.count()} run(s) in {os.path.join(out, FILENAME)}"
+            except InputError as exc:  # busy or full: the files stand, the history says so
+                errors.append(exc.diagnostic)
     finally:
         if history is not None:
             history.close()
 
     pushed, push_error = None, None
-    if args.get("push_gateway"):
+    if gateway is not None:
         try:
-            metrics.push(args["push_gateway"], registry)
-            pushed = args["push_gateway"]
-        except (OSError, ValueError) as exc:  # URLError and HTTPError are OSErrors
-            push_error = f"{args['push_gateway']}: pushing the metrics failed: {exc}"
+            push(gateway, exposition, metrics.CONTENT_TYPE, settings.timeout)
+            pushed = gateway.url
+        except PushError as exc:
+            push_error = f"{gateway.url}: pushing the metrics failed: {exc}"
 
     if settings.format == "markdown":
         write_output(documents["report.md"], settings.output)
@@ -101,9 +104,17 @@ def report(settings: Settings, args: Mapping[str, Any]) -> int:
         write_output(text.render_report_summary(overview, written, history_note, pushed, result), settings.output)
     report_errors(errors, inputs.warnings)
     if push_error:
-        print(f"coverage-audit: error: {push_error}", file=sys.stderr)
+        say("error", push_error)
     if errors or push_error:
         return EXIT_ERROR
     return EXIT_GAPS if result.at_or_above(fail_on) else EXIT_OK
 
 
+def _gateway(settings: Settings, flag: str | None) -> Any:
+    """The Pushgateway endpoint, checked before any work: a bad URL is a usage error."""
+    from ..pushgateway import gateway
+
+    try:
+        return gateway(flag, settings.push_gateway)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None

@@ -97,8 +97,8 @@ class RepositoryScan:
             for name in sorted(files):
                 count += 1
                 path = os.path.join(top, name)
-                if name.endswith((".yaml", ".yml")) and os.path.getsize(path) <= MAX_YAML_BYTES:
-                    found.append(path)
+                if name.endswith((".yaml", ".yml")) and _size(path) <= MAX_YAML_BYTES:
+                    found.append(path)  # a broken link or a FIFO is refused when read, not here
                 elif name.endswith(data.grpc_files):
                     self._protos.append(self._relative(path))
             if count > MAX_FILES:
@@ -353,3 +353,10 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 def _service_name(name: str) -> bool:
     return bool(_NAME.match(name))
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:  # a broken link, or gone since the walk: its read reports it
+        return 0

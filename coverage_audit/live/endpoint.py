@@ -60,6 +60,8 @@ def clean_url(text: str, where: str) -> str:
 
     Raises ValueError with a message that never repeats a password."""
     stripped = text.strip()
+    if any(character.isspace() or not character.isprintable() for character in stripped):
+        raise ValueError(f"{where}: not a valid URL (it holds spaces or control characters)")
     try:
         parts = urlsplit(stripped)
         parts.port  # noqa: B018 - raises ValueError for a bad port

@@ -24,9 +24,11 @@ from requests.utils import get_environ_proxies
 
 from .. import __version__
 from ..durations import format_duration
-from ..model import Diagnostic
+from ..model import Diagnostic, InputError
+from ..yamlio import read_text
 from .endpoint import Endpoint
 
+MAX_SECRET_BYTES = 64 * 1024  # a token or password, not a file to load whole
 MAX_BODY_BYTES = 512 * 1024 * 1024  # a rule or series answer larger than this is refused
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 BACKOFF_SECONDS = 0.25  # doubled per retry
@@ -109,11 +111,9 @@ class Transport:
     def _secret(self, path: str | None, variable: str | None, what: str) -> str | None:
         if path:
             try:
-                with open(path, encoding="utf-8") as handle:
-                    value = handle.read().strip()
-            except (OSError, UnicodeDecodeError) as exc:
-                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not readable as UTF-8 text"
-                raise LiveError(self.endpoint.url, f"cannot read the {what} file {path}: {reason}") from None
+                value = read_text(path, MAX_SECRET_BYTES).strip()  # a regular file only: a FIFO would block
+            except InputError as exc:
+                raise LiveError(self.endpoint.url, f"cannot read the {what} file {path}: {exc.diagnostic.message.removeprefix('cannot read: ')}") from None
         elif variable:
             value = os.environ.get(variable, "").strip()
             if not value:

@@ -23,8 +23,6 @@ import re
 from dataclasses import dataclass, replace
 from typing import Callable, Mapping
 
-import re2
-
 from ..durations import parse_duration
 from ..model import (
     AlertmanagerConfig,
@@ -34,7 +32,7 @@ from ..model import (
     MatchOp,
     Receiver,
     Route,
-    compile_anchored,
+    regex_error,
 )
 from ..yamlio import YMap, YSeq, decode, load_documents, read_text
 
@@ -161,12 +159,9 @@ def new_matcher(name: str, op: MatchOp, value: str) -> LabelMatcher:
 
 def _check_regex(pattern: str) -> None:
     _require_utf8(pattern)
-    try:
-        compile_anchored(pattern)  # also warms the shared cache used when matching
-    except re2.error as exc:
-        detail = exc.args[0] if exc.args else exc
-        reason = detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)
-        raise ValueError(f"error parsing regexp: {reason}: `^(?:{pattern})$`") from None
+    reason = regex_error(pattern)  # also warms the shared cache used when matching
+    if reason is not None:
+        raise ValueError(f"error parsing regexp: {reason}: `^(?:{pattern})$`")
 
 
 def _require_utf8(text: str) -> None:

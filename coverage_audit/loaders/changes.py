@@ -8,15 +8,27 @@ import subprocess
 from typing import Iterable, TextIO
 
 from ..model import InputError
-from ..yamlio import read_text
+from ..yamlio import read_bytes
 
 GIT_TIMEOUT_SECONDS = 120
 _DRIVE = re.compile(r"^[A-Za-z]:(?:/|$)")
 
 
+def as_text(path: str) -> str:
+    """A path as valid Unicode: bytes that were not UTF-8 (a Latin-1 name from the command line
+    arrives as lone surrogates) become U+FFFD, as ``git diff`` output does here. Globs still
+    match the rest of the path; nothing downstream can fail to encode it."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def normalise_path(text: str) -> str:
     """A repository-relative path in one spelling: ``/`` separators, no ``./``, ``//`` or inner
     ``..``. ValueError for an empty path, an absolute one, or one that climbs out of the root."""
+    text = as_text(text)
     path = text.replace("\\", "/")
     if not path.strip():
         raise ValueError("empty path")
@@ -38,15 +50,27 @@ def normalise_path(text: str) -> str:
     return "/".join(parts) + ("/" if folder else "")
 
 
-def read_changed_paths(source: str, stdin: TextIO) -> tuple[str, ...]:
-    """``--changed-from FILE|-``: one path a line; blank lines and ``#`` comments are ignored."""
+def read_changed_paths(source: str, stdin: TextIO | None, stdin_closed: bool = False) -> tuple[str, ...]:
+    """``--changed-from FILE|-``: one path a line; blank lines and ``#`` comments are ignored.
+    Paths are text as ``as_text`` makes it, from a file as from standard input."""
     if source == "-":
-        text = stdin.read()
         name = "<stdin>"
+        data = _read_stdin(stdin, stdin_closed, name)
     else:
-        text = read_text(source)
         name = source
+        data = read_bytes(source)
+    text = data.decode("utf-8-sig", "replace")
     return _paths_from_lines(text.splitlines(), name)
+
+
+def _read_stdin(stdin: TextIO | None, closed: bool, name: str) -> bytes:
+    if stdin is None or closed:
+        raise InputError(name, 0, "standard input is closed; give the paths in a file or on the command line")
+    try:
+        buffer = getattr(stdin, "buffer", None)
+        return buffer.read() if buffer is not None else stdin.read().encode("utf-8", "surrogateescape")
+    except (OSError, ValueError) as exc:
+        raise InputError(name, 0, f"cannot read standard input: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def _paths_from_lines(lines: Iterable[str], name: str) -> tuple[str, ...]:

@@ -28,9 +28,9 @@ from . import grafana
 from ..durations import parse_duration
 from ..gcpause import paused_gc
 from ..model import Diagnostic, InputError, Rule, RuleKind, Skipped
-from ..yamlio import YMap, YSeq, load_file
+from ..yamlio import YMap, YSeq, load_file, unknown_keys
+from .discovery import YAML_SUFFIXES, find_files
 
-YAML_SUFFIXES = (".yml", ".yaml")
 PARALLEL_FROM_FILES = 48  # below this, starting worker processes costs more than it saves
 
 _GROUP_KEYS = frozenset({"name", "interval", "query_offset", "limit", "rules", "labels"})
@@ -38,6 +38,7 @@ _THANOS_GROUP_KEYS = frozenset({"partial_response_strategy"})
 _MIMIR_GROUP_KEYS = frozenset(
     {"source_tenants", "evaluation_delay", "align_evaluation_time_with_interval"}
 )
+_ANY_GROUP_KEYS = _GROUP_KEYS | _THANOS_GROUP_KEYS | _MIMIR_GROUP_KEYS
 _RULE_KEYS = frozenset({"alert", "record", "expr", "for", "keep_firing_for", "labels", "annotations"})
 # Prometheus 3 accepts any UTF-8 metric and label name; a name that carries selector syntax
 # (``x{a="b"}``) is still refused, as promtool refuses it.
@@ -67,19 +68,14 @@ class RuleLoad:
 
 def discover(paths: Iterable[str], suffixes: tuple[str, ...] = YAML_SUFFIXES) -> list[str]:
     """Files named directly, and the YAML files under named folders (sorted, hidden skipped)."""
-    found: list[str] = []
-    for path in paths:
-        if os.path.isdir(path):
-            for top, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                found.extend(
-                    os.path.normpath(os.path.join(top, name))
-                    for name in sorted(files)
-                    if name.endswith(suffixes) and not name.startswith(".")
-                )
-        else:
-            found.append(os.path.normpath(path))
-    return list(dict.fromkeys(found))  # a file named twice is read once
+    return find_files(paths, suffixes).files
+
+
+def worker_count(jobs: int | None) -> int:
+    """Processes for loading: ``--jobs``, never more than the CPUs this process may use
+    (``--jobs 300`` forked ~200 workers that only fought over two cores)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(jobs or cpus, cpus))
 
 
 # --------------------------------------------------------------------------- loading
@@ -91,13 +87,10 @@ def load_rules(paths: Sequence[str], jobs: int | None = None, pool: Executor | N
     Large sets are loaded by ``jobs`` processes (default: one per CPU), this one included;
     ``pool`` lends worker processes the caller keeps for other work afterwards."""
     result = RuleLoad()
-    files = []
-    for path in discover(paths):
-        if os.path.exists(path):
-            files.append(path)
-        else:
-            result.errors.append(Diagnostic(path, 0, "no such file or folder"))
-    workers = jobs if jobs is not None else (os.cpu_count() or 1)
+    found = find_files(paths)
+    files = found.files
+    result.errors.extend(found.errors)
+    workers = worker_count(jobs)
     with paused_gc():
         if workers > 1 and len(files) >= PARALLEL_FROM_FILES:
             _load_in_parallel(files, workers, result, pool)
@@ -141,7 +134,7 @@ def _load_in_parallel(files: list[str], workers: int, result: RuleLoad, pool: Ex
 
 def _split_by_size(files: list[str], weights: list[float]) -> list[list[str]]:
     """Contiguous shares whose byte sizes follow ``weights`` (fewer when files run out)."""
-    sizes = [os.path.getsize(path) for path in files]
+    sizes = [_size(path) for path in files]
     targets = [sum(sizes) * w / sum(weights) for w in weights]
     shares: list[list[str]] = [[]]
     filled = 0.0
@@ -152,6 +145,13 @@ def _split_by_size(files: list[str], weights: list[float]) -> list[list[str]]:
         shares[-1].append(path)
         filled += size
     return shares
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:  # gone since discovery: its read reports it
+        return 0
 
 
 def load_rule_file(path: str) -> RuleLoad:
@@ -189,9 +189,7 @@ def _load_document(value: object, path: str, out: RuleLoad) -> str | None:
         return reason
     if "groups" in value:
         source = "mimir" if "namespace" in value else "prometheus"
-        for key in value:
-            if key not in ("groups", "namespace"):
-                _error(out, path, value.line_of(key), f"unknown top-level key {key!r} in a rule file")
+        _unknown_keys(value, ("groups", "namespace"), "a rule file", path, out, "top-level key")
         load_groups(value["groups"], value.line_of("groups"), path, source, out)
         return None
     kind = value.get("kind")
@@ -240,8 +238,7 @@ def load_groups(groups: object, line: int, path: str, source: str, out: RuleLoad
                 group_source = "thanos"
             elif key in _MIMIR_GROUP_KEYS:
                 group_source = "mimir"
-            elif key not in _GROUP_KEYS:
-                _error(out, path, group.line_of(key), f"unknown key {key!r} in group {name!r}")
+        _unknown_keys(group, _ANY_GROUP_KEYS, f"group {name!r}", path, out)
         interval = _duration(group, "interval", path, out)
         offset = _duration(group, "query_offset", path, out) or _duration(group, "evaluation_delay", path, out)
         rules = group.get("rules")
@@ -276,9 +273,7 @@ def _load_rule(
     if not isinstance(expr, str) or not expr.strip():
         _error(out, path, item.line, f"{kind} {name!r} has no 'expr'")
         return None
-    for key in item:
-        if key not in _RULE_KEYS:
-            _error(out, path, item.line_of(key), f"unknown key {key!r} in {kind} {name!r}")
+    _unknown_keys(item, _RULE_KEYS, f"{kind} {name!r}", path, out)
     if kind == "record":
         if _BAD_NAME_CHARS.search(name):
             _error(out, path, item.line_of("record"), f"invalid recording rule name {name!r}")
@@ -360,6 +355,15 @@ def valid_label_name(name: str) -> bool:
 
 def _error(out: RuleLoad, path: str, line: int, message: str) -> None:
     out.errors.append(Diagnostic(path, line, message))
+
+
+def _unknown_keys(mapping: YMap, known: frozenset[str] | tuple[str, ...], what: str, path: str, out: RuleLoad, noun: str = "key") -> None:
+    """A few unknown keys by name, the rest as a count: 60,000 of them are one file's mistake."""
+    shown, more = unknown_keys(mapping, known)
+    for key in shown:
+        _error(out, path, mapping.line_of(key), f"unknown {noun} {key!r} in {what}")
+    if more:
+        _error(out, path, mapping.line, f"{more} more unknown {noun}s in {what}")
 
 
 def _duration(mapping: YMap, key: str, path: str, out: RuleLoad) -> float | None:

@@ -27,12 +27,10 @@ backslash-separated folders, a bare ``/``, and what pathspec cannot compile.
 
 from __future__ import annotations
 
-import difflib
 import math
-import os
 import re
 from dataclasses import dataclass, field, replace
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from .. import promql
 from ..catalog import Catalog, parse_modes, selector_list
@@ -47,9 +45,10 @@ from ..model import (
     Service,
     Skipped,
 )
-from ..yamlio import YMap, YSeq, load_documents, read_text
+from ..suggest import Suggester, suggest
+from ..yamlio import YMap, YSeq, load_documents, read_text, unknown_keys
 from .codeowners import GlobError, check_glob
-from .rules import discover
+from .discovery import find_files
 
 NATIVE_API_VERSION = "coverage-audit/v1"
 NATIVE_KIND = "ServiceMap"
@@ -90,11 +89,10 @@ def load_service_maps(paths: Sequence[str], catalog: Catalog, tiers: Mapping[str
     """Load and merge every service map under ``paths``; never raises for bad content.
     ``tiers`` maps an organisation's own tier names onto critical|standard|low."""
     builder = _Builder(catalog, tiers)
-    for path in discover(paths):
-        if os.path.exists(path):
-            builder.read_file(path)
-        else:
-            builder.errors.append(Diagnostic(path, 0, "no such file or folder"))
+    found = find_files(paths)
+    builder.errors.extend(found.errors)
+    for path in found.files:
+        builder.read_file(path)
     return builder.finish()
 
 
@@ -151,6 +149,7 @@ class _Builder:
         self.services: dict[str, _Entry] = {}
         self.metrics: dict[str, _Entry] = {}
         self.rejected: set[str] = set()  # services left out for their own errors (reported)
+        self._suggester: Suggester | None = None
 
     def error(self, where: _Where, line: int, message: str) -> None:
         self.errors.append(Diagnostic(where.file, where.line(line), message))
@@ -681,9 +680,11 @@ class _Builder:
         return " or ".join(str(item).strip() for item in items), tuple(alternatives)
 
     def _unknown_keys(self, item: YMap, known: tuple[str, ...], what: str, where: _Where) -> None:
-        for key in item:
-            if key not in known:
-                self.error(where, item.line_of(key), f"unknown key {key!r} in {what}{_suggest(key, known)}")
+        shown, more = unknown_keys(item, known)
+        for key in shown:
+            self.error(where, item.line_of(key), f"unknown key {key!r} in {what}{_suggest(key, known)}")
+        if more:
+            self.error(where, item.line, f"{more} more unknown keys in {what}")
 
     # ----------------------------------------------------------------- merging
 
@@ -706,6 +707,12 @@ class _Builder:
         errors = sorted(self.errors, key=lambda d: (order.get(d.file, -1), d.line))  # stable: file, line
         return ServiceMapLoad(service_map, errors, self.skipped, self.files, self.warnings)
 
+    def _service_names(self) -> Suggester:
+        """Built once: every unknown dependency is looked up in it (linear, not quadratic)."""
+        if self._suggester is None:
+            self._suggester = Suggester(self.services)
+        return self._suggester
+
     def _checked(self, entry: _Entry, what: str) -> Service | BusinessMetric:
         item = entry.item
         kept = []
@@ -716,7 +723,7 @@ class _Builder:
                 self.warnings.append(Diagnostic(item.file, line, f"service {item.name!r} depends on itself (ignored)"))
             elif dependency not in self.services:
                 if dependency not in self.rejected:  # that one's own error is reported already
-                    hint = _suggest(dependency, self.services)
+                    hint = self._service_names().hint(dependency)
                     message = f"{what} {item.name!r} depends on unknown service {dependency!r}{hint}"
                     self.errors.append(Diagnostic(item.file, line, message))
             else:
@@ -812,6 +819,5 @@ def _parse_selector(text: str) -> promql.Selector:
         raise promql.PromQLError("not a single vector selector") from None
 
 
-def _suggest(word: str, choices: object) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)  # type: ignore[call-overload]
-    return f" (did you mean {close[0]!r}?)" if close else ""
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    return suggest(word, choices)

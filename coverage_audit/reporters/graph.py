@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import json
+from typing import Callable
 
 import networkx as nx
+
+from ..printable import printable
+from .json import dumps
 
 _SHAPES = {  # DOT / Mermaid shapes per node kind, so a picture reads at a glance
     "service": ("box", '["{}"]'),
@@ -31,14 +34,20 @@ def render_json(graph: nx.DiGraph) -> str:
         "nodes": [{"id": node, **_plain(data)} for node, data in graph.nodes(data=True)],
         "edges": [{"source": a, "target": b, **_plain(data)} for a, b, data in graph.edges(data=True)],
     }
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return dumps(document)
 
 
 def render_graphml(graph: nx.DiGraph) -> str:
+    """XML 1.0 cannot hold most control characters, even as references: names and values that
+    carry them are written with visible escapes (``printable``), so the document stays valid."""
     clean = nx.DiGraph()
-    clean.add_nodes_from((node, _plain(data)) for node, data in graph.nodes(data=True))
-    clean.add_edges_from((a, b, _plain(data)) for a, b, data in graph.edges(data=True))
+    clean.add_nodes_from((_xml(node), _plain(data, _xml)) for node, data in graph.nodes(data=True))
+    clean.add_edges_from((_xml(a), _xml(b), _plain(data, _xml)) for a, b, data in graph.edges(data=True))
     return "\n".join(nx.generate_graphml(clean, prettyprint=True)) + "\n"
+
+
+def _xml(text: str) -> str:
+    return printable(text, keep_lines=True)
 
 
 def render_dot(graph: nx.DiGraph) -> str:
@@ -69,17 +78,23 @@ def _edge_label(data: dict) -> str:
     return f"{relation} ({data['status']})" if data.get("status") else relation
 
 
-def _plain(data: dict) -> dict:
+def _plain(data: dict, text: Callable[[str], str] = lambda value: value) -> dict:
     """Attribute values GraphML and JSON can hold (no None, no containers)."""
-    return {k: v if isinstance(v, (str, int, float, bool)) else str(v) for k, v in data.items() if v is not None}
+    return {
+        text(k): text(v) if isinstance(v, str) else v if isinstance(v, (int, float, bool)) else text(str(v))
+        for k, v in data.items()
+        if v is not None
+    }
 
 
 def _dot_quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    text = printable(" ".join(text.split()), keep_lines=False)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _mermaid_text(text: str) -> str:
     """Mermaid labels: quotes and markup characters as entity codes, so input cannot break out."""
+    text = printable(" ".join(text.split()), keep_lines=False)
     for char, code in (("&", "#amp;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;"), ("|", "#124;"), ("`", "#96;")):
         text = text.replace(char, code)
-    return " ".join(text.split())
+    return text

@@ -8,11 +8,13 @@ from functools import lru_cache
 from typing import Any, Sequence
 
 import jinja2
+import markupsafe
 
 from .. import __version__
 from ..analysis.findings import PROBLEMS, CoverageReport
 from ..analysis.overview import GroupCoverage, Overview
 from ..durations import format_duration
+from ..printable import printable
 from .adoption_text import baseline_line, finding_note
 from .charts import BarChart, Counts, LineChart, percent, ratio_lines, stacked_bars, when
 
@@ -26,6 +28,7 @@ def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("coverage_audit", "templates/report"),
         autoescape=True,  # every {{ }} is escaped, whatever the template's extension
+        finalize=_printable,  # and holds no control character or undecodable byte
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -38,6 +41,13 @@ def _environment() -> jinja2.Environment:
         icons=MARKS, problems=PROBLEMS, csp=CSP, version=__version__, finding_note=finding_note, baseline_line=baseline_line
     )
     return environment
+
+
+def _printable(value: object) -> object:
+    """Text from inputs as ``printable`` makes it; markup we built (charts) as it is."""
+    if isinstance(value, str) and not isinstance(value, markupsafe.Markup):
+        return printable(value)
+    return value
 
 
 def render_report(report: CoverageReport, overview: Overview) -> str:

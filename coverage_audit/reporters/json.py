@@ -9,12 +9,14 @@ from ..analysis.findings import AlertCoverage, CoverageReport, Finding, Related,
 from ..analysis.inventory import Inventory
 from ..model import Rule
 from ..analysis.overview import GroupCoverage, Overview, RunTotals, StatusChange
+from ..printable import json_text
 
 VERSION = 1
 
 
 def dumps(document: object) -> str:
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    """Readable UTF-8 JSON whose bytes hold no control or bidi character raw (``json_text``)."""
+    return json_text(json.dumps(document, indent=2, ensure_ascii=False)) + "\n"
 
 
 def render_inventory(inventory: Inventory) -> str:

@@ -3,31 +3,39 @@
 from __future__ import annotations
 
 import os
+import re
 
 from ..analysis.findings import CoverageReport, Finding
 from ..analysis.inventory import Inventory
 from ..model import Rule
 from ..analysis.overview import GroupCoverage, Overview, StatusChange
 from ..durations import format_duration
+from ..printable import printable
 from .adoption_text import baseline_line, not_judged_line, reason, use_line
 from .charts import percent, when
 
+_BACKTICKS = re.compile(r"`+")
 ICONS = {"covered": "✅", "weak": "⚠️", "uncovered": "❌", "waived": "🔕"}
 
 
 def escape(text: str) -> str:
     """Neutralise Markdown and HTML in text that came from input files."""
-    text = " ".join(text.split())
+    text = printable(" ".join(text.split()), keep_lines=False)
     for char in "\\`*_{}[]<>()#+!|~":
         text = text.replace(char, "\\" + char)
     return text.replace("&", "&amp;")
 
 
 def code(text: str) -> str:
-    """Inline code; backticks and pipes inside cannot break out of the span or the table."""
-    text = " ".join(text.split()).replace("|", "\\|")
-    fence = "``" if "`" in text else "`"
-    return f"{fence} {text} {fence}" if fence == "``" else f"`{text}`"
+    """Inline code; backticks and pipes inside cannot break out of the span or the table: the
+    fence is one backtick longer than the longest run inside (CommonMark), so ````x``<b>``
+    stays code, never markup."""
+    text = printable(" ".join(text.split()), keep_lines=False).replace("|", "\\|")
+    longest = max((len(run) for run in _BACKTICKS.findall(text)), default=0)
+    if not longest:
+        return f"`{text}`"
+    fence = "`" * (longest + 1)
+    return f"{fence} {text} {fence}"
 
 
 def render_inventory(inventory: Inventory) -> str:
@@ -249,7 +257,7 @@ def render_report(report: CoverageReport, overview: Overview) -> str:
         f"({len(o.services)} services, {len(o.business_metrics)} business metrics) · time-to-detect budget {format_duration(o.budget)}"
     )
     if previous:
-        meta += f" · previous run {when(previous.started_at)} UTC"
+        meta += f" · previous run {escape(when(previous.started_at))} UTC"
     headline = f"**{percent(t.ratio)}** of {t.total} failure modes are covered by an alert that reaches its owner in time; **{t.uncovered}** have no alert at all"
     if o.critical_gaps:
         headline += f", {len(o.critical_gaps)} of them on critical services or business metrics"
@@ -337,7 +345,7 @@ def _changes(o: Overview) -> list[str]:
     if previous is None:
         return lines + ["_This is the first run in this history: changes show from the next run on._", ""]
     if not o.changes.any:
-        return lines + [f"No failure mode changed status since {when(previous.started_at)} UTC.", ""]
+        return lines + [f"No failure mode changed status since {escape(when(previous.started_at))} UTC.", ""]
     groups = (
         (f"{ICONS['uncovered']} Newly uncovered", o.changes.newly_uncovered),
         (f"{ICONS['weak']} Newly weak", o.changes.newly_weak),
@@ -355,9 +363,9 @@ def _changes(o: Overview) -> list[str]:
 def _change_line(change: StatusChange) -> str:
     note = escape(change.owner)
     if change.before:
-        note += f", was {change.before}"
+        note += f", was {escape(change.before)}"
     elif change.after:
-        note += f", {change.after}"
+        note += f", {escape(change.after)}"
     return f"- {code(change.subject)} {escape(change.failure_mode)} ({note})"
 
 
@@ -411,7 +419,7 @@ def _trend(o: Overview) -> list[str]:
         "|---|---:|---:|---:|---:|---:|---|",
     ]
     for index, p in enumerate(reversed(o.trend[-10:])):
-        label = when(p.started_at) + (" (this run)" if index == 0 else "")
+        label = escape(when(p.started_at)) + (" (this run)" if index == 0 else "")
         lines.append(f"| {label} | {p.total} | {p.covered} | {p.weak} | {p.uncovered} | {percent(p.ratio)} | {format_duration(p.budget)} |")
     return lines + [""]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
 from ..analysis.baseline import counts as delta_counts
 from ..analysis.findings import STATUSES, CoverageReport
@@ -19,8 +19,7 @@ from ..analysis.findings import STATUSES, CoverageReport
 SHOWN = (*STATUSES, "waived")
 from ..analysis.overview import Overview
 
-JOB = "coverage_audit"
-PUSH_TIMEOUT_SECONDS = 30
+CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
 def build_registry(report: CoverageReport, overview: Overview) -> CollectorRegistry:
@@ -94,11 +93,6 @@ def build_registry(report: CoverageReport, overview: Overview) -> CollectorRegis
     return registry
 
 
-def write_textfile(path: str, registry: CollectorRegistry) -> None:
-    """Atomic: prometheus-client writes a temporary file next to ``path`` and renames it."""
-    write_to_textfile(path, registry)
-
-
-def push(url: str, registry: CollectorRegistry) -> None:
-    """Replaces the job's metrics on the Pushgateway (PUT), so modes that left the map go too."""
-    push_to_gateway(url, job=JOB, registry=registry, timeout=PUSH_TIMEOUT_SECONDS)
+def exposition(registry: CollectorRegistry) -> bytes:
+    """The registry in the Prometheus text format: ``coverage.prom`` and the pushed body."""
+    return generate_latest(registry)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from ..printable import printable
+
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]], limits: Sequence[int] | None = None) -> str:
     """Left-aligned columns separated by two spaces; a cell over its column's limit ends in '…'."""
@@ -16,7 +18,7 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]], limits: 
 
 
 def _cut(cell: str, limit: int) -> str:
-    cell = " ".join(cell.split())  # one line per row, whatever the input held
+    cell = printable(" ".join(cell.split()), keep_lines=False)  # one line per row, no escapes
     return cell if not limit or len(cell) <= limit else cell[: limit - 1] + "…"
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from ..analysis.findings import CoverageReport, Finding
 from ..analysis.inventory import Inventory
 from ..durations import format_duration
+from ..printable import printable
 from .adoption_text import baseline_line, not_judged_line, reason, use_line
 from .table import format_table
 
@@ -29,7 +30,7 @@ def render_inventory(inventory: Inventory) -> str:
         parts.extend(f"  {rule.location}: {rule.name}: {rule.not_judged}" for rule in not_judged)
     if inventory.errors:
         parts.append(f"\n{len(inventory.errors)} error(s):")
-        parts.extend(f"  {error}" for error in inventory.errors)
+        parts.extend(f"  {printable(str(error), keep_lines=False)}" for error in inventory.errors)
     parts.append(
         f"\n{inventory.alerts} alerting rules ({inventory.application_alerts} application-level), "
         f"{inventory.records} recording rules from {inventory.files} files; "
@@ -45,6 +46,7 @@ def render_coverage(report: CoverageReport, color: bool = False) -> str:
         lines.append(f"Change: {len(report.change.paths) or len(report.change.components)} path(s) -> {touched}")
         if report.unmatched_paths:
             lines.append(f"  not claimed by any component: {', '.join(report.unmatched_paths)}")
+    table: list[str] = []
     if not report.findings:
         lines.append("No failure modes are impacted.")
     else:
@@ -54,32 +56,33 @@ def render_coverage(report: CoverageReport, color: bool = False) -> str:
         limits = (0, 0, 0, 0, 40, 100) if report.change else (0, 0, 0, 40, 100)
         if against:
             headers, limits = ("BASELINE", *headers), (0, *limits)
-        table = format_table(headers, rows, limits)
-        if color:
+        table = format_table(headers, rows, limits).split("\n")  # cells are made printable there
+        if color:  # after sanitising: the only escape sequences are ours
             for status, code in _COLORS.items():
-                table = table.replace(f"  {status}  ", f"  {code}{status}{_RESET}  ")
-        lines.append(table)
+                table = [row.replace(f"  {status}  ", f"  {code}{status}{_RESET}  ") for row in table]
     s = report.summary
-    lines.append("")
+    after = [""]
     waived = f", {s.waived} waived" if s.waived else ""
-    lines.append(f"{s.total} failure modes: {s.covered} covered, {s.weak} weak, {s.uncovered} uncovered{waived} (budget {format_duration(report.budget)}, {report.scenario} scenario).")
+    after.append(f"{s.total} failure modes: {s.covered} covered, {s.weak} weak, {s.uncovered} uncovered{waived} (budget {format_duration(report.budget)}, {report.scenario} scenario).")
     if report.baseline is not None:
-        lines.append(baseline_line(report) + " --fail-on counts only the new and the worse.")
+        after.append(baseline_line(report) + " --fail-on counts only the new and the worse.")
     if report.waivers:
-        lines.append("Waivers:")
-        lines.extend(f"  {use.waiver.location}: {use_line(use)}" for use in report.waivers)
+        after.append("Waivers:")
+        after.extend(f"  {use.waiver.location}: {use_line(use)}" for use in report.waivers)
     if not report.routing_checked:
-        lines.append("Routing was not checked: no Alertmanager configuration was given.")
-    lines.extend(report.notes)
+        after.append("Routing was not checked: no Alertmanager configuration was given.")
+    after.extend(report.notes)
     if report.drift:
-        lines.append(f"Map drift ({len(report.drift)}): the running system and the files disagree:")
-        lines.extend(f"  {d.message}" for d in report.drift)
+        after.append(f"Map drift ({len(report.drift)}): the running system and the files disagree:")
+        after.extend(f"  {d.message}" for d in report.drift)
     if report.not_judged:
-        lines.append(not_judged_line(report))
+        after.append(not_judged_line(report))
     if report.errors:
-        lines.append(f"{len(report.errors)} input error(s); the results above leave those files out:")
-        lines.extend(f"  {error}" for error in report.errors)
-    return "\n".join(lines) + "\n"
+        after.append(f"{len(report.errors)} input error(s); the results above leave those files out:")
+        after.extend(f"  {error}" for error in report.errors)
+    # Every line from inputs is one printable line: a name cannot add a line or an escape.
+    safe = [printable(line, keep_lines=False) for line in lines] + table + [printable(line, keep_lines=False) for line in after]
+    return "\n".join(safe) + "\n"
 
 
 def _row(finding: Finding, with_impact: bool, against_baseline: bool) -> tuple[str, ...]:
@@ -122,4 +125,4 @@ def render_report_summary(
     lines.append(f"Wrote {', '.join(written)}; history: {history_note}.")
     if pushed:
         lines.append(f"Pushed the metrics to {pushed} (job coverage_audit).")
-    return "\n".join(lines) + "\n"
+    return "\n".join(printable(line, keep_lines=False) for line in lines) + "\n"
