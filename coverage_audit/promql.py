@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from dataclasses import dataclass, field
-from typing import Iterator, Union
+from typing import Iterator, TypeVar, Union
 
 import promql_parser as _pp
 
@@ -249,14 +250,24 @@ def parse_selector(text: str) -> Selector:
     return query.ast
 
 
+def parser_version() -> str:
+    """The installed parser's version (cache keys: a new parser may parse differently)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return "promql-parser " + version("promql-parser")
+    except PackageNotFoundError:
+        return "promql-parser unknown"
+
+
 def _build_query(node: object) -> Query:
     collector = _Collector()
     ast = collector.convert(node)
     return Query(
         ast=ast,
         selectors=tuple(collector.selectors),
-        functions=frozenset(collector.functions),
-        aggregations=frozenset(collector.aggregations),
+        functions=_share(frozenset(collector.functions)),
+        aggregations=_share(frozenset(collector.aggregations)),
         comparisons=tuple(_top_comparisons(ast)),
     )
 
@@ -265,6 +276,27 @@ _GROUPS = {
     str(_pp.VectorMatchCardinality.ManyToOne): "left",
     str(_pp.VectorMatchCardinality.OneToMany): "right",
 }
+
+
+# Rule sets repeat the same names, selectors and numbers tens of thousands of times, and the
+# parser hands each occurrence over as a new object: keeping one of each halves the memory a
+# large loaded rule set takes (and pickles share them too). Values here are immutable.
+_T = TypeVar("_T")
+_shared: dict[object, object] = {}
+_numbers: dict[tuple[float, float], "Number"] = {}
+
+
+def _share(value: _T) -> _T:
+    return _shared.setdefault(value, value)  # type: ignore[return-value]
+
+
+def _number(value: float) -> "Number":
+    key = (value, math.copysign(1.0, value))  # 0.0 and -0.0 are equal but print differently
+    found = _numbers.get(key)
+    if found is None:
+        found = _numbers[key] = Number(value)
+    return found
+
 
 _MATCH_OPS = {  # the parser's MatchOp is not hashable; its str() is stable
     str(_pp.MatchOp.Equal): MatchOp.EQ,
@@ -297,7 +329,7 @@ class _Collector:
         if kind is _pp.MatrixSelector:
             return self.selector(node.vector_selector, node.range)  # type: ignore[attr-defined]
         if kind is _pp.Call:
-            name = node.func.name  # type: ignore[attr-defined]
+            name = sys.intern(node.func.name)  # type: ignore[attr-defined]
             self.functions.add(name)
             return Call(name, tuple(self.convert(arg) for arg in node.args))  # type: ignore[attr-defined]
         if kind is _pp.BinaryExpr:
@@ -309,12 +341,12 @@ class _Collector:
                 matching = modifier.matching
                 if matching is not None:
                     if matching.type == _pp.LabelModifierType.Include:
-                        on = tuple(matching.labels)
+                        on = _share(tuple(map(sys.intern, matching.labels)))
                     else:
-                        ignoring = tuple(matching.labels)
+                        ignoring = _share(tuple(map(sys.intern, matching.labels)))
                 group = _GROUPS.get(str(modifier.card), "")
             return Binary(
-                str(node.op),  # type: ignore[attr-defined]
+                sys.intern(str(node.op)),  # type: ignore[attr-defined]
                 self.convert(node.lhs),  # type: ignore[attr-defined]
                 self.convert(node.rhs),  # type: ignore[attr-defined]
                 bool(modifier and modifier.return_bool),
@@ -323,7 +355,7 @@ class _Collector:
                 group,
             )
         if kind is _pp.AggregateExpr:
-            op = str(node.op)  # type: ignore[attr-defined]
+            op = sys.intern(str(node.op))  # type: ignore[attr-defined]
             self.aggregations.add(op)
             param = node.param  # type: ignore[attr-defined]
             modifier = node.modifier  # type: ignore[attr-defined]
@@ -331,11 +363,11 @@ class _Collector:
                 op,
                 self.convert(node.expr),  # type: ignore[attr-defined]
                 self.convert(param) if param is not None else None,
-                tuple(modifier.labels) if modifier else (),
+                _share(tuple(map(sys.intern, modifier.labels))) if modifier else (),
                 bool(modifier and modifier.type == _pp.AggModifierType.Without),
             )
         if kind is _pp.NumberLiteral:
-            return Number(node.val)  # type: ignore[attr-defined]
+            return _number(node.val)  # type: ignore[attr-defined]
         if kind is _pp.StringLiteral:
             return String(node.val)  # type: ignore[attr-defined]
         if kind is _pp.UnaryExpr:
@@ -352,6 +384,8 @@ class _Collector:
 
     def selector(self, node: object, window: object | None) -> Expr:
         name: str | None = node.name  # type: ignore[attr-defined]
+        if name is not None:
+            name = sys.intern(name)
         offset = node.offset  # type: ignore[attr-defined]
         offset_seconds = offset.total_seconds() if offset is not None else 0.0
         span = window.total_seconds() if window is not None else None  # type: ignore[attr-defined]
@@ -364,10 +398,10 @@ class _Collector:
             for m in group:
                 label, value, op = m.name, m.value, _MATCH_OPS[str(m.op)]
                 if label == "__name__" and op is MatchOp.EQ and metric in (None, value):
-                    metric = value  # {__name__="x"} is the metric x
+                    metric = sys.intern(value)  # {__name__="x"} is the metric x
                 else:
                     converted.append(_matcher(label, op, value))
-            selector = Selector(metric, tuple(converted), span, offset_seconds)
+            selector = _share(Selector(metric, tuple(converted), span, offset_seconds))
             self.selectors.append(selector)
             alternatives.append(selector)
         result = alternatives[0]
@@ -384,7 +418,7 @@ def _matcher(label: str, op: MatchOp, value: str) -> LabelMatcher:
     key = (label, op, value)
     found = _matchers.get(key)
     if found is None:
-        found = _matchers[key] = LabelMatcher(label, op, value)
+        found = _matchers[key] = LabelMatcher(sys.intern(label), op, sys.intern(value))
     return found
 
 

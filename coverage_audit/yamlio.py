@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import Iterator
 
 import yaml
+import yaml._yaml
 import yaml.cyaml
 
 from .model import InputError
 
+# What parses YAML here, for cache keys: PyYAML's version and libyaml's.
+YAML_VERSION = f"PyYAML {yaml.__version__}, libyaml {yaml._yaml.get_version_string()}"
 MAX_FILE_BYTES = 32 * 1024 * 1024  # the largest real rule file we know is ~1.2 MB
 MAX_NESTING = 256  # deeper YAML is refused; real files stay under 20 levels
 MAX_EXPANDED_NODES = 2_000_000  # nodes after alias expansion; a "billion laughs" file is 10^9
@@ -103,6 +106,11 @@ def line_of(value: object, default: int = 1) -> int:
 
 def read_text(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> str:
     """Read a file as UTF-8, refusing huge files and naming the line of a bad byte."""
+    return decode(read_bytes(path, max_bytes), str(path))
+
+
+def read_bytes(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """A file's bytes, refusing huge files (read once: callers may hash what they parse)."""
     name = str(path)
     try:
         with open(path, "rb") as handle:
@@ -111,7 +119,7 @@ def read_text(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> str:
         raise InputError(name, 0, f"cannot read: {exc.strerror or exc}") from None
     if len(data) > max_bytes:
         raise InputError(name, 0, f"file is larger than {max_bytes // (1024 * 1024)} MiB; refused")
-    return decode(data, name)
+    return data
 
 
 def decode(data: bytes, name: str) -> str:

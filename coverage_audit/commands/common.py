@@ -14,6 +14,7 @@ import networkx as nx
 
 from ..analysis.coverage import CoverageJudge
 from ..analysis.findings import Drift, Finding, order_findings
+from ..cache import Cache, CacheUnusable
 from ..analysis.impact import ImpactedMode, every_mode
 from ..catalog import Catalog, default_catalog, load_catalog
 from ..config import Settings
@@ -22,10 +23,11 @@ from ..levels import default_levels
 from ..loaders.alertmanager import load_alertmanager
 from ..loaders.changes import git_changed_paths, normalise_path, read_changed_paths
 from ..loaders.codeowners import load_codeowners
-from ..loaders.rules import PARALLEL_FROM_FILES, RuleLoad, discover, load_rules, worker_pool
+from ..loaders.rules import PARALLEL_FROM_FILES, RULE_FILES, RuleLoad, discover, load_rules, worker_pool
 from ..loaders.service_map import load_service_maps
 from ..model import AlertmanagerConfig, Change, Diagnostic, InputError, ServiceMap
 from ..ruleset import RuleSet, build_ruleset
+from .output import report_warning
 
 if TYPE_CHECKING:
     from ..live.evidence import Evidence
@@ -79,24 +81,41 @@ def read_rules(settings: Settings, pool: Executor | None = None, live: "LiveSess
         raise UsageError(str(live.errors[0]))  # the only rule source could not even be set up
     if not settings.rules and not sources:
         raise UsageError("no rules given: use --rules PATH, 'rules:' in coverage-audit.yaml, or --prometheus URL")
+    cache = open_cache(settings)
     if sources:
         from ..live.rules import FileRules, active, merge
 
         sources = active(sources, settings.offline)
         with ThreadPoolExecutor(max_workers=max(1, len(sources))) as threads:
             fetched = [(source, threads.submit(source.load)) for source in sources]
-            files = load_rules(settings.rules, jobs=settings.jobs, pool=pool) if settings.rules else RuleLoad()
+            files = load_rules(settings.rules, jobs=settings.jobs, pool=pool, cache=cache) if settings.rules else RuleLoad()
             loads = [(source, future.result()) for source, future in fetched]
         merged = merge([(FileRules(settings.rules), files), *loads])
         assert live is not None
         live.drift += [Drift("rule", "rules", text) for text in merged.differing]
         loaded = merged.load
     else:
-        loaded = load_rules(settings.rules, jobs=settings.jobs, pool=pool)
+        loaded = load_rules(settings.rules, jobs=settings.jobs, pool=pool, cache=cache)
+    if cache is not None:
+        cache.prune(RULE_FILES)
+        for message in cache.warnings:
+            report_warning(message)
     # What is loaded lives until the end of the run: freeze it out of the cyclic collector, so
     # that later allocations do not rescan millions of objects (seconds on large rule sets).
     gc.freeze()
     return loaded
+
+
+def open_cache(settings: Settings) -> Cache | None:
+    """The rule cache the settings ask for, or None; an unusable cache is a warning only (the
+    run is the same without it, just slower)."""
+    if settings.no_cache:
+        return None
+    try:
+        return Cache.open(settings.cache_dir)
+    except CacheUnusable as exc:
+        report_warning(f"cache not used: {exc}")
+        return None
 
 
 def build_rules(settings: Settings, loaded: RuleLoad) -> RuleSet:

@@ -14,7 +14,7 @@ def rules(settings: Settings) -> int:
     inventory = build_inventory(load_ruleset(settings))
     renderers = {
         "text": text.render_inventory,
-        "json": json_reporter.render_inventory,
+        "json": json_reporter.iter_inventory,  # streamed: the corpus's inventory is ~40 MB
         "markdown": markdown.render_inventory,
         "sarif": sarif.render_inventory,
     }

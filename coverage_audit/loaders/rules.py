@@ -12,9 +12,11 @@ rule that is malformed, becomes a Diagnostic with file and line, and loading goe
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import re
+import sys
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -22,10 +24,11 @@ from multiprocessing import get_context
 from typing import Iterable, Sequence
 
 from .. import promql
+from ..cache import Cache, Stats, code_fingerprint, make_key
 from ..durations import parse_duration
 from ..gcpause import paused_gc
 from ..model import Diagnostic, InputError, Rule, RuleKind, Skipped
-from ..yamlio import YMap, YSeq, load_file
+from ..yamlio import YMap, YSeq, decode, load_documents, read_bytes
 
 YAML_SUFFIXES = (".yml", ".yaml")
 PARALLEL_FROM_FILES = 48  # below this, starting worker processes costs more than it saves
@@ -82,11 +85,15 @@ def discover(paths: Iterable[str], suffixes: tuple[str, ...] = YAML_SUFFIXES) ->
 # --------------------------------------------------------------------------- loading
 
 
-def load_rules(paths: Sequence[str], jobs: int | None = None, pool: Executor | None = None) -> RuleLoad:
+def load_rules(
+    paths: Sequence[str], jobs: int | None = None, pool: Executor | None = None, cache: Cache | None = None
+) -> RuleLoad:
     """Load every rule file under ``paths``; files that do not exist are errors, not crashes.
 
     Large sets are loaded by ``jobs`` processes (default: one per CPU), this one included;
-    ``pool`` lends worker processes the caller keeps for other work afterwards."""
+    ``pool`` lends worker processes the caller keeps for other work afterwards. With a
+    ``cache``, a file whose bytes were parsed before (by this version of the code) is not
+    parsed again; what is loaded is the same either way."""
     result = RuleLoad()
     files = []
     for path in discover(paths):
@@ -96,10 +103,8 @@ def load_rules(paths: Sequence[str], jobs: int | None = None, pool: Executor | N
             result.errors.append(Diagnostic(path, 0, "no such file or folder"))
     workers = jobs if jobs is not None else (os.cpu_count() or 1)
     with paused_gc():
-        if workers > 1 and len(files) >= PARALLEL_FROM_FILES:
-            _load_in_parallel(files, workers, result, pool)
-        else:
-            result.extend(_load_many(files))
+        for load in _load_files(files, workers, pool, cache):
+            result.extend(load)
     return result
 
 
@@ -108,11 +113,53 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(workers, mp_context=get_context("fork"), initializer=gc.disable)
 
 
-def _load_many(files: list[str]) -> RuleLoad:
-    result = RuleLoad()
-    for path in files:
-        result.extend(load_rule_file(path))
-    return result
+def _load_files(files: list[str], workers: int, pool: Executor | None, cache: Cache | None) -> list[RuleLoad]:
+    """Each file's load, in the order of ``files``: cached ones from the cache, the others
+    parsed (by several processes when there are many) and stored for the next run."""
+    loads: dict[str, RuleLoad] = {}
+    todo = files
+    if cache is not None:
+        todo = []
+        for path in files:
+            hit = _cached(path, cache)
+            if hit is None:
+                todo.append(path)
+            else:
+                loads[path] = hit
+    if workers > 1 and len(todo) >= PARALLEL_FROM_FILES:
+        parsed = _load_in_parallel(todo, workers, pool, cache)
+    else:
+        parsed = [_load_and_store(path, cache) for path in todo]
+    loads.update(zip(todo, parsed))
+    return [loads[path] for path in files]
+
+
+def _cached(path: str, cache: Cache) -> RuleLoad | None:
+    try:
+        data = read_bytes(path)
+    except InputError:
+        return None  # parsed (and reported) the usual way
+    hit = cache.get(RULE_FILES, file_key(path, data))
+    return hit if isinstance(hit, RuleLoad) else None
+
+
+def _load_and_store(path: str, cache: Cache | None) -> RuleLoad:
+    """One file, stored in the cache under the key of the very bytes that were parsed."""
+    try:
+        data = read_bytes(path)
+    except InputError as exc:  # unreadable: nothing to key, nothing to store
+        return RuleLoad(errors=[exc.diagnostic], files=1)
+    load = parse_rule_file(path, data)
+    if cache is not None:
+        cache.put(RULE_FILES, file_key(path, data), load)
+    return load
+
+
+def _load_share(files: list[str], cache_folder: str | None) -> tuple[list[RuleLoad], Stats, list[str]]:
+    """A worker's share; what it stored is counted and any cache warning sent back."""
+    cache = Cache(cache_folder) if cache_folder is not None else None
+    loads = [_load_and_store(path, cache) for path in files]
+    return loads, cache.stats if cache else Stats(), cache.warnings if cache else []
 
 
 # A worker pays for pickling what it loaded and the parent for unpickling it, so the parent
@@ -120,20 +167,26 @@ def _load_many(files: list[str]) -> RuleLoad:
 PARENT_WEIGHT = 1.4
 
 
-def _load_in_parallel(files: list[str], workers: int, result: RuleLoad, pool: Executor | None) -> None:
+def _load_in_parallel(files: list[str], workers: int, pool: Executor | None, cache: Cache | None) -> list[RuleLoad]:
     """Files are independent, and the PromQL parser holds the GIL: split them into contiguous
     shares, hand all but the last to worker processes and load the last here meanwhile, then
-    append the shares in order (so the result equals a serial load)."""
+    put the shares back in order (so the result equals a serial load)."""
     shares = _split_by_size(files, [1.0] * (workers - 1) + [PARENT_WEIGHT])
     if len(shares) < 2:
-        result.extend(_load_many(files))
-        return
+        return [_load_and_store(path, cache) for path in files]
+    folder = cache.folder if cache is not None else None
+    loads: list[RuleLoad] = []
     with nullcontext(pool) if pool is not None else worker_pool(len(shares) - 1) as executor:
-        pending = [executor.submit(_load_many, share) for share in shares[:-1]]
-        own = _load_many(shares[-1])
+        pending = [executor.submit(_load_share, share, folder) for share in shares[:-1]]
+        own = [_load_and_store(path, cache) for path in shares[-1]]
         for future in pending:
-            result.extend(future.result())
-    result.extend(own)
+            share_loads, stats, warnings = future.result()
+            loads.extend(share_loads)
+            if cache is not None:
+                cache.stats.written += stats.written
+                if warnings and not cache.warnings:
+                    cache.warnings.append(warnings[0])
+    return loads + own
 
 
 def _split_by_size(files: list[str], weights: list[float]) -> list[list[str]]:
@@ -151,11 +204,44 @@ def _split_by_size(files: list[str], weights: list[float]) -> list[list[str]]:
     return shares
 
 
+# --------------------------------------------------------------------------- the cache
+
+RULE_FILES = "rule-files"  # the cache's kind for one file's RuleLoad
+
+
+def file_key(path: str, data: bytes) -> str:
+    """The cache key of one rule file: the code that parses it, its path (rules and
+    diagnostics carry it) and its bytes."""
+    return make_key(_fingerprint(), path, data)
+
+
+@functools.lru_cache(maxsize=1)
+def _fingerprint() -> str:
+    from .. import __version__, durations, model, yamlio
+
+    return code_fingerprint(
+        [sys.modules[__name__], yamlio, promql, model, durations],
+        __version__, promql.parser_version(), yamlio.YAML_VERSION,
+    )
+
+
+# --------------------------------------------------------------------------- one file
+
+
 def load_rule_file(path: str) -> RuleLoad:
     """One file: its rules, or why not. Never raises for bad content."""
+    try:
+        data = read_bytes(path)
+    except InputError as exc:
+        return RuleLoad(errors=[exc.diagnostic], files=1)
+    return parse_rule_file(path, data)
+
+
+def parse_rule_file(path: str, data: bytes) -> RuleLoad:
+    """The rules in a file's bytes, or why there are none. Never raises for bad content."""
     result = RuleLoad(files=1)
     try:
-        documents = load_file(path)
+        documents = load_documents(decode(data, path), path)
     except InputError as exc:
         result.errors.append(exc.diagnostic)
         return result
@@ -323,8 +409,8 @@ def build_rule(
         errors.append(Diagnostic(file, expr_line, f"{kind} {name!r}: could not parse expr: {parse_error}"))
     return Rule(
         kind=kind,
-        name=name,
-        expr=expr,
+        name=sys.intern(name),
+        expr=sys.intern(expr),  # copies of a rule share it, as they share the parsed query
         group=group,
         file=file,
         line=line,
@@ -381,5 +467,5 @@ def _string_map(item: YMap, key: str, path: str, out: RuleLoad, check_names: boo
         if not isinstance(text, str):
             _error(out, path, value.line_of(name), f"{key[:-1]} {name!r} must be a string")
             continue
-        result[name] = text
+        result[sys.intern(name)] = sys.intern(text)  # the same few labels on thousands of rules
     return result
