@@ -29,6 +29,7 @@ COMPARISON_OPS = frozenset({">", "<", ">=", "<=", "==", "!="})
 SET_OPS = frozenset({"and", "or", "unless"})
 _FLIPPED = {">": "<", "<": ">", ">=": "<=", "<=": ">=", "==": "==", "!=": "!="}
 _OPERATOR_CHARS = "+-*/%^<>=!"
+_KEYWORDS = ("and", "or", "unless", "atan2")
 _KEYWORD_OPERATORS = re.compile(r"\b(?:and|or|unless|atan2)\b")
 
 
@@ -160,8 +161,12 @@ def check_size(text: str) -> None:
     if brackets <= MAX_NESTING and len(text) <= MAX_OPERATORS:
         return  # it cannot hold more operators than characters
     if brackets <= MAX_NESTING:
-        operators = sum(text.count(c) for c in _OPERATOR_CHARS) + len(_KEYWORD_OPERATORS.findall(text))
-        if operators <= MAX_OPERATORS:
+        operators = sum(text.count(c) for c in _OPERATOR_CHARS)
+        # Counting the keywords as substrings over-counts ("sort" holds "or"), which is safe
+        # and, unlike the word-boundary regex, nearly free; the regex decides close calls.
+        if operators + sum(text.count(word) for word in _KEYWORDS) <= MAX_OPERATORS:
+            return
+        if operators + len(_KEYWORD_OPERATORS.findall(text)) <= MAX_OPERATORS:
             return
     depth, operators = _scan(text)
     if depth > MAX_NESTING:
@@ -284,6 +289,7 @@ _GROUPS = {
 _T = TypeVar("_T")
 _shared: dict[object, object] = {}
 _numbers: dict[tuple[float, float], "Number"] = {}
+_selectors: dict[tuple[str | None, tuple[LabelMatcher, ...], float | None, float], Selector] = {}
 
 
 def _share(value: _T) -> _T:
@@ -401,7 +407,10 @@ class _Collector:
                     metric = sys.intern(value)  # {__name__="x"} is the metric x
                 else:
                     converted.append(_matcher(label, op, value))
-            selector = _share(Selector(metric, tuple(converted), span, offset_seconds))
+            key = (metric, tuple(converted), span, offset_seconds)
+            selector = _selectors.get(key)
+            if selector is None:  # looked up before it is built: most selectors are repeats
+                selector = _selectors[key] = Selector(*key)
             self.selectors.append(selector)
             alternatives.append(selector)
         result = alternatives[0]

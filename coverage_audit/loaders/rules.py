@@ -15,9 +15,10 @@ from __future__ import annotations
 import functools
 import gc
 import os
+import pickle
 import re
 import sys
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -145,48 +146,79 @@ def _cached(path: str, cache: Cache) -> RuleLoad | None:
 
 def _load_and_store(path: str, cache: Cache | None) -> RuleLoad:
     """One file, stored in the cache under the key of the very bytes that were parsed."""
-    try:
-        data = read_bytes(path)
-    except InputError as exc:  # unreadable: nothing to key, nothing to store
-        return RuleLoad(errors=[exc.diagnostic], files=1)
-    load = parse_rule_file(path, data)
-    if cache is not None:
-        cache.put(RULE_FILES, file_key(path, data), load)
+    load, key, blob = _load_keyed(path, cache is not None)
+    if cache is not None and key is not None:
+        cache.put_bytes(RULE_FILES, key, blob)
     return load
 
 
-def _load_share(files: list[str], cache_folder: str | None) -> tuple[list[RuleLoad], Stats, list[str]]:
-    """A worker's share; what it stored is counted and any cache warning sent back."""
+def _load_keyed(path: str, pickled: bool) -> tuple[RuleLoad, str | None, bytes]:
+    """One file's load, with its cache key and (when ``pickled``) its pickle; an unreadable
+    file has no bytes to key and is not stored."""
+    try:
+        data = read_bytes(path)
+    except InputError as exc:
+        return RuleLoad(errors=[exc.diagnostic], files=1), None, b""
+    load = parse_rule_file(path, data)
+    if not pickled:
+        return load, None, b""
+    return load, file_key(path, data), pickle.dumps(load, pickle.HIGHEST_PROTOCOL)
+
+
+def _load_chunk(files: list[str], cache_folder: str | None) -> tuple[list[bytes], Stats, list[str]]:
+    """A worker's chunk, pickled per file: those bytes are both the cache entries and what
+    the parent receives, so nothing is pickled twice."""
     cache = Cache(cache_folder) if cache_folder is not None else None
-    loads = [_load_and_store(path, cache) for path in files]
-    return loads, cache.stats if cache else Stats(), cache.warnings if cache else []
+    blobs = []
+    for path in files:
+        load, key, blob = _load_keyed(path, True)
+        if cache is not None and key is not None:
+            cache.put_bytes(RULE_FILES, key, blob)
+        blobs.append(blob)
+    return blobs, cache.stats if cache else Stats(), cache.warnings if cache else []
 
 
-# A worker pays for pickling what it loaded and the parent for unpickling it, so the parent
-# loads a bigger share than each worker (measured: a worker gets through ~70 % as much).
-PARENT_WEIGHT = 1.4
+CHUNKS_PER_PROCESS = 16  # finer chunks balance better; each costs a round trip to a worker
 
 
 def _load_in_parallel(files: list[str], workers: int, pool: Executor | None, cache: Cache | None) -> list[RuleLoad]:
-    """Files are independent, and the PromQL parser holds the GIL: split them into contiguous
-    shares, hand all but the last to worker processes and load the last here meanwhile, then
-    put the shares back in order (so the result equals a serial load)."""
-    shares = _split_by_size(files, [1.0] * (workers - 1) + [PARENT_WEIGHT])
-    if len(shares) < 2:
+    """Files are independent, and the PromQL parser holds the GIL: cut them into contiguous
+    chunks and queue them all for the worker processes, while this process takes chunks from
+    the back of the queue for itself (those no worker has started yet) until the two meet.
+    However busy the machine or costly the hand-over, no one sits idle while another has a
+    long share left. The chunks are put back in order, so the result equals a serial load."""
+    chunks = _split_by_size(files, [1.0] * (workers * CHUNKS_PER_PROCESS))
+    if len(chunks) < 2:
         return [_load_and_store(path, cache) for path in files]
     folder = cache.folder if cache is not None else None
-    loads: list[RuleLoad] = []
-    with nullcontext(pool) if pool is not None else worker_pool(len(shares) - 1) as executor:
-        pending = [executor.submit(_load_share, share, folder) for share in shares[:-1]]
-        own = [_load_and_store(path, cache) for path in shares[-1]]
-        for future in pending:
-            share_loads, stats, warnings = future.result()
-            loads.extend(share_loads)
-            if cache is not None:
-                cache.stats.written += stats.written
-                if warnings and not cache.warnings:
-                    cache.warnings.append(warnings[0])
-    return loads + own
+    done: dict[int, list[RuleLoad]] = {}
+    with nullcontext(pool) if pool is not None else worker_pool(workers - 1) as executor:
+        futures = [executor.submit(_load_chunk, chunk, folder) for chunk in chunks]
+        for index in reversed(range(len(chunks))):
+            if not futures[index].cancel():
+                break  # a worker has it, and all before it
+            done[index] = [_load_and_store(path, cache) for path in chunks[index]]
+            _collect_finished(futures, done, cache)
+        for index, future in enumerate(futures):
+            if index not in done:
+                _collect(index, future, done, cache)
+    return [load for index in range(len(chunks)) for load in done[index]]
+
+
+def _collect_finished(futures: list[Future[tuple[list[bytes], Stats, list[str]]]], done: dict[int, list[RuleLoad]], cache: Cache | None) -> None:
+    """Unpickle what workers have finished while this process still has chunks to parse."""
+    for index, future in enumerate(futures):
+        if index not in done and future.done() and not future.cancelled():
+            _collect(index, future, done, cache)
+
+
+def _collect(index: int, future: Future[tuple[list[bytes], Stats, list[str]]], done: dict[int, list[RuleLoad]], cache: Cache | None) -> None:
+    blobs, stats, warnings = future.result()
+    done[index] = [pickle.loads(blob) for blob in blobs]
+    if cache is not None:
+        cache.stats.written += stats.written
+        if warnings and not cache.warnings:
+            cache.warnings.append(warnings[0])
 
 
 def _split_by_size(files: list[str], weights: list[float]) -> list[list[str]]:
