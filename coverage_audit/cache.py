@@ -92,6 +92,7 @@ class Cache:
     folder: str
     stats: Stats = field(default_factory=Stats)
     warnings: list[str] = field(default_factory=list)  # at most one a run, for stderr
+    _folders: set[str] = field(default_factory=set, repr=False)  # shard folders known to exist
 
     # ------------------------------------------------------------------ opening
 
@@ -166,7 +167,9 @@ class Cache:
         folder = os.path.dirname(path)
         temporary = None
         try:
-            os.makedirs(folder, mode=0o700, exist_ok=True)
+            if folder not in self._folders:  # one mkdir per shard and run, not per entry
+                os.makedirs(folder, mode=0o700, exist_ok=True)
+                self._folders.add(folder)
             handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-")
             with os.fdopen(handle, "wb") as stream:
                 stream.write(header)
