@@ -189,3 +189,26 @@ def test_an_unusable_cache_is_a_warning_and_the_run_is_the_same(tmp_path: Path, 
     assert (code2, out) == (code, reference)
     assert err.count("\n") == 1 and err.startswith("coverage-audit: warning: cache not used: ") and str(blocker) in err
     assert blocker.read_text() == "not a folder"
+
+
+def test_the_whole_load_has_one_content_key_for_a_second_level_of_cache(tmp_path: Path, monkeypatch) -> None:
+    """The key an entry built from every file (the expanded rule set) would be stored under:
+    the same for the same bytes however they were loaded, different when anything changes."""
+    paths = bad_and_good_files(tmp_path / "rules")
+    cache = Cache.open(str(tmp_path / "cache"))
+    assert load_rules(paths, jobs=1).content_key is None  # no cache, no keys
+    cold = load_rules(paths, jobs=1, cache=cache).content_key
+    warm = load_rules(paths, jobs=1, cache=cache).content_key
+    monkeypatch.setattr("coverage_audit.loaders.rules.PARALLEL_FROM_FILES", 2)
+    parallel = load_rules(paths, jobs=2, cache=Cache.open(str(tmp_path / "other-cache"))).content_key
+    assert cold is not None and cold == warm == parallel
+    with_missing = load_rules([*paths, str(tmp_path / "absent.yaml")], jobs=1, cache=cache).content_key
+    changed_file = tmp_path / "rules" / "nan.yaml"
+    changed_file.write_text(changed_file.read_text() + "# a comment changes the bytes\n")
+    changed = load_rules(paths, jobs=1, cache=cache).content_key
+    assert len({cold, with_missing, changed}) == 3
+    big = tmp_path / "rules" / "huge.yaml"
+    with open(big, "wb") as handle:  # larger than the loader reads: an error, and no key
+        handle.truncate(33 * 1024 * 1024)
+    unreadable = load_rules(paths, jobs=1, cache=cache)
+    assert unreadable.content_key is None and any("huge.yaml" in e.file for e in unreadable.errors)

@@ -54,6 +54,10 @@ class RuleLoad:
     skipped: list[Skipped] = field(default_factory=list)
     rule_files: list[str] = field(default_factory=list)  # files that are rule files (even empty)
     files: int = 0  # files read
+    # With a cache: one key for every file read (each file's cache key, in order) and every
+    # path that was missing, for an entry built from the whole load (say, the expanded rule
+    # set, keyed by this and the settings); None without a cache or when a file was unreadable.
+    content_key: str | None = None
 
     def extend(self, other: "RuleLoad") -> None:
         self.rules.extend(other.rules)
@@ -96,16 +100,20 @@ def load_rules(
     ``cache``, a file whose bytes were parsed before (by this version of the code) is not
     parsed again; what is loaded is the same either way."""
     result = RuleLoad()
-    files = []
+    files: list[str] = []
+    missing: list[str] = []
     for path in discover(paths):
-        if os.path.exists(path):
-            files.append(path)
-        else:
-            result.errors.append(Diagnostic(path, 0, "no such file or folder"))
+        (files if os.path.exists(path) else missing).append(path)
+    result.errors += [Diagnostic(path, 0, "no such file or folder") for path in missing]
     workers = jobs if jobs is not None else (os.cpu_count() or 1)
     with paused_gc():
-        for load in _load_files(files, workers, pool, cache):
-            result.extend(load)
+        loaded = _load_files(files, workers, pool, cache)
+    for load, _ in loaded:
+        result.extend(load)
+    keys = [key for _, key in loaded]
+    if cache is not None and None not in keys:
+        parts = [f"missing\0{path}" for path in missing] + [f"{path}\0{key}" for path, key in zip(files, keys)]
+        result.content_key = make_key(*parts)
     return result
 
 
@@ -114,10 +122,13 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(workers, mp_context=get_context("fork"), initializer=gc.disable)
 
 
-def _load_files(files: list[str], workers: int, pool: Executor | None, cache: Cache | None) -> list[RuleLoad]:
+Keyed = tuple["RuleLoad", "str | None"]  # a file's load and its cache key (None: no cache, or unreadable)
+
+
+def _load_files(files: list[str], workers: int, pool: Executor | None, cache: Cache | None) -> list[Keyed]:
     """Each file's load, in the order of ``files``: cached ones from the cache, the others
     parsed (by several processes when there are many) and stored for the next run."""
-    loads: dict[str, RuleLoad] = {}
+    loads: dict[str, Keyed] = {}
     todo = files
     if cache is not None:
         todo = []
@@ -135,21 +146,22 @@ def _load_files(files: list[str], workers: int, pool: Executor | None, cache: Ca
     return [loads[path] for path in files]
 
 
-def _cached(path: str, cache: Cache) -> RuleLoad | None:
+def _cached(path: str, cache: Cache) -> Keyed | None:
     try:
         data = read_bytes(path)
     except InputError:
         return None  # parsed (and reported) the usual way
-    hit = cache.get(RULE_FILES, file_key(path, data))
-    return hit if isinstance(hit, RuleLoad) else None
+    key = file_key(path, data)
+    hit = cache.get(RULE_FILES, key)
+    return (hit, key) if isinstance(hit, RuleLoad) else None
 
 
-def _load_and_store(path: str, cache: Cache | None) -> RuleLoad:
+def _load_and_store(path: str, cache: Cache | None) -> Keyed:
     """One file, stored in the cache under the key of the very bytes that were parsed."""
     load, key, blob = _load_keyed(path, cache is not None)
     if cache is not None and key is not None:
         cache.put_bytes(RULE_FILES, key, blob)
-    return load
+    return load, key
 
 
 def _load_keyed(path: str, pickled: bool) -> tuple[RuleLoad, str | None, bytes]:
@@ -165,23 +177,27 @@ def _load_keyed(path: str, pickled: bool) -> tuple[RuleLoad, str | None, bytes]:
     return load, file_key(path, data), pickle.dumps(load, pickle.HIGHEST_PROTOCOL)
 
 
-def _load_chunk(files: list[str], cache_folder: str | None) -> tuple[list[bytes], Stats, list[str]]:
+Chunk = tuple[list[bytes], list["str | None"], Stats, list[str]]  # pickles, keys, cache stats, warnings
+
+
+def _load_chunk(files: list[str], cache_folder: str | None) -> Chunk:
     """A worker's chunk, pickled per file: those bytes are both the cache entries and what
     the parent receives, so nothing is pickled twice."""
     cache = Cache(cache_folder) if cache_folder is not None else None
-    blobs = []
+    blobs, keys = [], []
     for path in files:
         load, key, blob = _load_keyed(path, True)
         if cache is not None and key is not None:
             cache.put_bytes(RULE_FILES, key, blob)
         blobs.append(blob)
-    return blobs, cache.stats if cache else Stats(), cache.warnings if cache else []
+        keys.append(key if cache is not None else None)
+    return blobs, keys, cache.stats if cache else Stats(), cache.warnings if cache else []
 
 
 CHUNKS_PER_PROCESS = 16  # finer chunks balance better; each costs a round trip to a worker
 
 
-def _load_in_parallel(files: list[str], workers: int, pool: Executor | None, cache: Cache | None) -> list[RuleLoad]:
+def _load_in_parallel(files: list[str], workers: int, pool: Executor | None, cache: Cache | None) -> list[Keyed]:
     """Files are independent, and the PromQL parser holds the GIL: cut them into contiguous
     chunks and queue them all for the worker processes, while this process takes chunks from
     the back of the queue for itself (those no worker has started yet) until the two meet.
@@ -191,7 +207,7 @@ def _load_in_parallel(files: list[str], workers: int, pool: Executor | None, cac
     if len(chunks) < 2:
         return [_load_and_store(path, cache) for path in files]
     folder = cache.folder if cache is not None else None
-    done: dict[int, list[RuleLoad]] = {}
+    done: dict[int, list[Keyed]] = {}
     with nullcontext(pool) if pool is not None else worker_pool(workers - 1) as executor:
         futures = [executor.submit(_load_chunk, chunk, folder) for chunk in chunks]
         for index in reversed(range(len(chunks))):
@@ -205,16 +221,16 @@ def _load_in_parallel(files: list[str], workers: int, pool: Executor | None, cac
     return [load for index in range(len(chunks)) for load in done[index]]
 
 
-def _collect_finished(futures: list[Future[tuple[list[bytes], Stats, list[str]]]], done: dict[int, list[RuleLoad]], cache: Cache | None) -> None:
+def _collect_finished(futures: list[Future[Chunk]], done: dict[int, list[Keyed]], cache: Cache | None) -> None:
     """Unpickle what workers have finished while this process still has chunks to parse."""
     for index, future in enumerate(futures):
         if index not in done and future.done() and not future.cancelled():
             _collect(index, future, done, cache)
 
 
-def _collect(index: int, future: Future[tuple[list[bytes], Stats, list[str]]], done: dict[int, list[RuleLoad]], cache: Cache | None) -> None:
-    blobs, stats, warnings = future.result()
-    done[index] = [pickle.loads(blob) for blob in blobs]
+def _collect(index: int, future: Future[Chunk], done: dict[int, list[Keyed]], cache: Cache | None) -> None:
+    blobs, keys, stats, warnings = future.result()
+    done[index] = [(pickle.loads(blob), key) for blob, key in zip(blobs, keys)]
     if cache is not None:
         cache.stats.written += stats.written
         if warnings and not cache.warnings:
