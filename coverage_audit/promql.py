@@ -289,7 +289,7 @@ _GROUPS = {
 _T = TypeVar("_T")
 _shared: dict[object, object] = {}
 _numbers: dict[tuple[float, float], "Number"] = {}
-_selectors: dict[tuple[str | None, tuple[LabelMatcher, ...], float | None, float], Selector] = {}
+_selectors: dict[tuple[str | None, tuple[int, ...], float | None, float], Selector] = {}
 
 
 def _share(value: _T) -> _T:
@@ -402,15 +402,17 @@ class _Collector:
             metric = name
             converted = []
             for m in group:
-                label, value, op = m.name, m.value, _MATCH_OPS[str(m.op)]
-                if label == "__name__" and op is MatchOp.EQ and metric in (None, value):
+                label, value, op_text = m.name, m.value, str(m.op)
+                if label == "__name__" and op_text == _EQUAL and metric in (None, value):
                     metric = sys.intern(value)  # {__name__="x"} is the metric x
                 else:
-                    converted.append(_matcher(label, op, value))
-            key = (metric, tuple(converted), span, offset_seconds)
+                    converted.append(_matcher(label, op_text, value))
+            # Looked up before it is built: most selectors are repeats. Matchers are interned
+            # and kept for the run, so their ids identify them (and hash in C, unlike them).
+            key = (metric, tuple(map(id, converted)), span, offset_seconds)
             selector = _selectors.get(key)
-            if selector is None:  # looked up before it is built: most selectors are repeats
-                selector = _selectors[key] = Selector(*key)
+            if selector is None:
+                selector = _selectors[key] = Selector(metric, tuple(converted), span, offset_seconds)
             self.selectors.append(selector)
             alternatives.append(selector)
         result = alternatives[0]
@@ -419,15 +421,17 @@ class _Collector:
         return result
 
 
-_matchers: dict[tuple[str, MatchOp, str], LabelMatcher] = {}
+_matchers: dict[tuple[str, str, str], LabelMatcher] = {}
+_EQUAL = str(_pp.MatchOp.Equal)
 
 
-def _matcher(label: str, op: MatchOp, value: str) -> LabelMatcher:
-    """Interned: rule sets repeat the same few thousand matchers tens of thousands of times."""
-    key = (label, op, value)
+def _matcher(label: str, op_text: str, value: str) -> LabelMatcher:
+    """Interned: rule sets repeat the same few thousand matchers tens of thousands of times.
+    Keyed by the parser's text for the operator: an Enum member hashes in Python, slowly."""
+    key = (label, op_text, value)
     found = _matchers.get(key)
     if found is None:
-        found = _matchers[key] = LabelMatcher(sys.intern(label), op, sys.intern(value))
+        found = _matchers[key] = LabelMatcher(sys.intern(label), _MATCH_OPS[op_text], sys.intern(value))
     return found
 
 

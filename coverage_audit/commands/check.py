@@ -9,7 +9,8 @@ from ..analysis.findings import CoverageReport, Summary, order_findings
 from ..analysis.impact import impact_of
 from ..analysis.paths import PathIndex
 from ..config import Settings
-from .common import EXIT_ERROR, EXIT_GAPS, EXIT_OK, impact_graph, judge_all, load_inputs, read_change
+from .common import impact_graph, judge_all, load_inputs, read_change
+from .exits import EXIT_ERROR, EXIT_GAPS, EXIT_OK
 from .output import report_errors, write_output
 
 

@@ -15,7 +15,8 @@ from ..config import Settings
 from ..loaders.rules import load_rules
 from ..reporters.table import format_table
 from ..ruleset import build_ruleset
-from .common import EXIT_ERROR, EXIT_OK, Inputs, impact_graph, judge_all, load_inputs, make_judge, read_change
+from .common import Inputs, impact_graph, judge_all, load_inputs, make_judge, read_change
+from .exits import EXIT_ERROR, EXIT_OK
 from .output import report_errors, write_atomically
 
 

@@ -12,7 +12,8 @@ from ..config import Settings
 from ..model import InputError
 from ..reporters import json as json_reporter
 from ..reporters import markdown, text
-from .common import EXIT_ERROR, EXIT_GAPS, EXIT_OK, UsageError, judge_everything, load_inputs
+from .common import judge_everything, load_inputs
+from .exits import EXIT_ERROR, EXIT_GAPS, EXIT_OK, UsageError
 from .output import report_errors, write_atomically, write_output
 
 TREND_RUNS = 52  # a year of weekly reports

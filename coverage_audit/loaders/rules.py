@@ -499,13 +499,19 @@ def _duration(mapping: YMap, key: str, path: str, out: RuleLoad) -> float | None
     return None
 
 
+# Rules carry a few thousand distinct label and annotation sets between tens of thousands of
+# rules (every recording rule of a mixin has the same labels, most have no annotations): one
+# mapping per distinct set. Rule's fields are read-only Mappings; nothing may mutate them.
+_shared_maps: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+
+
 def _string_map(item: YMap, key: str, path: str, out: RuleLoad, check_names: bool) -> dict[str, str]:
     value = item.get(key)
     if value is None:
-        return {}
+        return _shared_maps.setdefault((), {})
     if not isinstance(value, YMap):
         _error(out, path, item.line_of(key), f"'{key}' must be a mapping of strings")
-        return {}
+        return _shared_maps.setdefault((), {})
     result = {}
     for name, text in value.items():
         if check_names and (not name or _BAD_NAME_CHARS.search(name)):
@@ -516,4 +522,4 @@ def _string_map(item: YMap, key: str, path: str, out: RuleLoad, check_names: boo
             _error(out, path, value.line_of(name), f"{key[:-1]} {name!r} must be a string")
             continue
         result[sys.intern(name)] = sys.intern(text)  # the same few labels on thousands of rules
-    return result
+    return _shared_maps.setdefault(tuple(result.items()), result)
