@@ -19,7 +19,7 @@ from typing import Iterator, TypeVar, Union
 
 import promql_parser as _pp
 
-from .model import Compact, LabelMatcher, MatchOp
+from .model import Compact, LabelMatcher, MatchOp, shared_matcher
 
 MAX_EXPR_CHARS = 64 * 1024  # real rule expressions stay under 4 KiB
 MAX_NESTING = 64  # brackets open at once; real expressions reach 8
@@ -55,6 +55,9 @@ class Selector(Compact):
 
     def __hash__(self) -> int:
         return self._hash
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return (_selector, (self.metric, self.matchers, self.range, self.offset))
 
     def __str__(self) -> str:
         inner = ",".join(str(m) for m in self.matchers)
@@ -292,6 +295,17 @@ _numbers: dict[tuple[float, float], "Number"] = {}
 _selectors: dict[tuple[str | None, tuple[int, ...], float | None, float], Selector] = {}
 
 
+def _selector(metric: str | None, matchers: tuple[LabelMatcher, ...], span: float | None, offset: float) -> Selector:
+    """The one Selector for these values, parsed or unpickled. Looked up before it is built
+    (most selectors are repeats); shared matchers live for the run, so their ids identify
+    them (and hash in C, unlike them)."""
+    key = (metric, tuple(map(id, matchers)), span, offset)
+    found = _selectors.get(key)
+    if found is None:
+        found = _selectors[key] = Selector(sys.intern(metric) if metric else metric, matchers, span, offset)
+    return found
+
+
 def _share(value: _T) -> _T:
     return _shared.setdefault(value, value)  # type: ignore[return-value]
 
@@ -409,10 +423,7 @@ class _Collector:
                     converted.append(_matcher(label, op_text, value))
             # Looked up before it is built: most selectors are repeats. Matchers are interned
             # and kept for the run, so their ids identify them (and hash in C, unlike them).
-            key = (metric, tuple(map(id, converted)), span, offset_seconds)
-            selector = _selectors.get(key)
-            if selector is None:
-                selector = _selectors[key] = Selector(metric, tuple(converted), span, offset_seconds)
+            selector = _selector(metric, tuple(converted), span, offset_seconds)
             self.selectors.append(selector)
             alternatives.append(selector)
         result = alternatives[0]
@@ -431,7 +442,7 @@ def _matcher(label: str, op_text: str, value: str) -> LabelMatcher:
     key = (label, op_text, value)
     found = _matchers.get(key)
     if found is None:
-        found = _matchers[key] = LabelMatcher(sys.intern(label), _MATCH_OPS[op_text], sys.intern(value))
+        found = _matchers[key] = shared_matcher(label, _MATCH_OPS[op_text], value)
     return found
 
 

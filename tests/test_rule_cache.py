@@ -8,6 +8,7 @@ import dataclasses
 import enum
 import json
 import shutil
+import textwrap
 from pathlib import Path
 from typing import Mapping
 
@@ -212,3 +213,26 @@ def test_the_whole_load_has_one_content_key_for_a_second_level_of_cache(tmp_path
         handle.truncate(33 * 1024 * 1024)
     unreadable = load_rules(paths, jobs=1, cache=cache)
     assert unreadable.content_key is None and any("huge.yaml" in e.file for e in unreadable.errors)
+
+
+def test_rules_from_the_cache_share_what_parsed_rules_share(tmp_path: Path) -> None:
+    """Copies of a rule in several files are one parsed query, one label mapping, one matcher
+    each, whether parsed here or rebuilt from cache entries (one pickle per file)."""
+    text = textwrap.dedent("""\
+        groups:
+          - name: g
+            rules:
+              - alert: Copied
+                expr: rate(http_requests_total{job="api", code=~"5.."}[5m]) > 1
+                labels: {severity: page, team: api}
+        """)
+    for name in ("a.yaml", "b.yaml"):
+        (tmp_path / name).write_text(text)
+    cache = Cache.open(str(tmp_path / "cache"))
+    for load in (load_rules([str(tmp_path)], jobs=1, cache=cache), load_rules([str(tmp_path)], jobs=1, cache=cache)):
+        a, b = load.rules
+        assert a.file != b.file
+        assert a.query is b.query and a.labels is b.labels and a.expr is b.expr
+    assert cache.stats.hits == 2
+    warm_a, warm_b = load.rules
+    assert warm_a.query.selectors[0].matchers[0] is warm_b.query.selectors[0].matchers[0]

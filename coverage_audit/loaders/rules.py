@@ -28,7 +28,7 @@ from .. import promql
 from ..cache import Cache, Stats, code_fingerprint, make_key
 from ..durations import parse_duration
 from ..gcpause import paused_gc
-from ..model import Diagnostic, InputError, Rule, RuleKind, Skipped
+from ..model import Diagnostic, InputError, Rule, RuleKind, Skipped, shared_mapping
 from ..yamlio import YMap, YSeq, decode, load_documents, read_bytes
 
 YAML_SUFFIXES = (".yml", ".yaml")
@@ -209,26 +209,23 @@ def _load_in_parallel(files: list[str], workers: int, pool: Executor | None, cac
     folder = cache.folder if cache is not None else None
     done: dict[int, list[Keyed]] = {}
     with nullcontext(pool) if pool is not None else worker_pool(workers - 1) as executor:
-        futures = [executor.submit(_load_chunk, chunk, folder) for chunk in chunks]
+        # A future keeps its result (the chunk's pickles) as long as it is referenced: each is
+        # dropped once unpickled.
+        futures = {index: executor.submit(_load_chunk, chunk, folder) for index, chunk in enumerate(chunks)}
         for index in reversed(range(len(chunks))):
             if not futures[index].cancel():
                 break  # a worker has it, and all before it
+            del futures[index]
             done[index] = [_load_and_store(path, cache) for path in chunks[index]]
-            _collect_finished(futures, done, cache)
-        for index, future in enumerate(futures):
-            if index not in done:
-                _collect(index, future, done, cache)
+            for finished in [i for i, future in futures.items() if future.done()]:
+                _collect(finished, futures.pop(finished), done, cache)
+        for index in sorted(futures):
+            _collect(index, futures.pop(index), done, cache)
     return [load for index in range(len(chunks)) for load in done[index]]
 
 
-def _collect_finished(futures: list[Future[Chunk]], done: dict[int, list[Keyed]], cache: Cache | None) -> None:
-    """Unpickle what workers have finished while this process still has chunks to parse."""
-    for index, future in enumerate(futures):
-        if index not in done and future.done() and not future.cancelled():
-            _collect(index, future, done, cache)
-
-
 def _collect(index: int, future: Future[Chunk], done: dict[int, list[Keyed]], cache: Cache | None) -> None:
+    """Unpickle a worker's chunk (while this process still has chunks of its own to parse)."""
     blobs, keys, stats, warnings = future.result()
     done[index] = [(pickle.loads(blob), key) for blob, key in zip(blobs, keys)]
     if cache is not None:
@@ -499,19 +496,13 @@ def _duration(mapping: YMap, key: str, path: str, out: RuleLoad) -> float | None
     return None
 
 
-# Rules carry a few thousand distinct label and annotation sets between tens of thousands of
-# rules (every recording rule of a mixin has the same labels, most have no annotations): one
-# mapping per distinct set. Rule's fields are read-only Mappings; nothing may mutate them.
-_shared_maps: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
-
-
 def _string_map(item: YMap, key: str, path: str, out: RuleLoad, check_names: bool) -> dict[str, str]:
     value = item.get(key)
     if value is None:
-        return _shared_maps.setdefault((), {})
+        return shared_mapping({})
     if not isinstance(value, YMap):
         _error(out, path, item.line_of(key), f"'{key}' must be a mapping of strings")
-        return _shared_maps.setdefault((), {})
+        return shared_mapping({})
     result = {}
     for name, text in value.items():
         if check_names and (not name or _BAD_NAME_CHARS.search(name)):
@@ -522,4 +513,6 @@ def _string_map(item: YMap, key: str, path: str, out: RuleLoad, check_names: boo
             _error(out, path, value.line_of(name), f"{key[:-1]} {name!r} must be a string")
             continue
         result[sys.intern(name)] = sys.intern(text)  # the same few labels on thousands of rules
-    return _shared_maps.setdefault(tuple(result.items()), result)
+    # A few thousand distinct label and annotation sets between tens of thousands of rules (a
+    # mixin's recording rules all carry the same labels, most rules no annotations): one each.
+    return shared_mapping(result)
