@@ -297,8 +297,8 @@ _selectors: dict[tuple[str | None, tuple[int, ...], float | None, float], Select
 
 def _selector(metric: str | None, matchers: tuple[LabelMatcher, ...], span: float | None, offset: float) -> Selector:
     """The one Selector for these values, parsed or unpickled. Looked up before it is built
-    (most selectors are repeats); shared matchers live for the run, so their ids identify
-    them (and hash in C, unlike them)."""
+    (most selectors are repeats) by its matchers' ids, which hash in C, unlike the matchers:
+    the stored selector keeps its matchers alive, so no other object can take their ids."""
     key = (metric, tuple(map(id, matchers)), span, offset)
     found = _selectors.get(key)
     if found is None:

@@ -236,3 +236,39 @@ def test_rules_from_the_cache_share_what_parsed_rules_share(tmp_path: Path) -> N
     assert cache.stats.hits == 2
     warm_a, warm_b = load.rules
     assert warm_a.query.selectors[0].matchers[0] is warm_b.query.selectors[0].matchers[0]
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+@pytest.mark.corpus
+def test_gitlab_verdicts_are_the_same_with_and_without_the_cache(tmp_path: Path, corpus_dir: Path, capsys) -> None:
+    """A real organisation's check, parsed, from a cold cache, from a warm one, in one process
+    or several: the same document, byte for byte."""
+    gitlab = corpus_dir / "mattrussi__gitlab-com-runbooks/mimir-rules/gitlab-gprd"
+    realworld = corpus_dir.parent / "realworld" / "gitlab"
+    if not realworld.is_dir():
+        pytest.skip(f"GitLab's map and Alertmanager config not found at {realworld}")
+    rules = [str(p) for p in sorted(gitlab.glob("*.yml"))] + [str(gitlab / "pgbouncer"), str(gitlab / "patroni")]
+    check = ["check", *(a for r in rules for a in ("--rules", r)), "--alertmanager", str(realworld / "alertmanager.yaml"),
+             "--service-map", str(realworld / "service-map.yaml"), "--component", "pgbouncer/service", "--format", "json"]  # fmt: skip
+    outputs = {}
+    for name, extra in (("parsed", ["--no-cache"]), ("cold", ["--cache-dir", str(tmp_path / "c")]),
+                        ("warm", ["--cache-dir", str(tmp_path / "c")]), ("warm, one process", ["--cache-dir", str(tmp_path / "c"), "--jobs", "1"])):  # fmt: skip
+        code = main([*check, *extra])
+        outputs[name] = (code, capsys.readouterr().out)
+    assert len(list((tmp_path / "c" / RULE_FILES).glob("*/*"))) >= 60  # the cache was used
+    document = json.loads(outputs["parsed"][1])
+    # the rules decide something here: some finding names an alert (covering or related)
+    assert document["findings"] and any(f["alerts"] or f["related"] for f in document["findings"])
+    assert all(result == outputs["parsed"] for result in outputs.values()), {k: v[0] for k, v in outputs.items()}
+
+
+def test_shop_verdicts_are_the_same_with_and_without_the_cache(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(ROOT)
+    outputs = []
+    for extra in (["--no-cache"], ["--cache-dir", str(tmp_path / "c")], ["--cache-dir", str(tmp_path / "c")]):
+        code = main(["check", "--changed", "services/checkout/handlers/place_order.py", "--format", "json", *extra])
+        outputs.append((code, capsys.readouterr().out))
+    assert outputs[0][0] == 1 and json.loads(outputs[0][1])["findings"]
+    assert outputs[0] == outputs[1] == outputs[2]
