@@ -213,8 +213,8 @@ def _load_in_parallel(files: list[str], workers: int, pool: Executor | None, cac
         # dropped once unpickled.
         futures = {index: executor.submit(_load_chunk, chunk, folder) for index, chunk in enumerate(chunks)}
         for index in reversed(range(len(chunks))):
-            if not futures[index].cancel():
-                break  # a worker has it, and all before it
+            if index not in futures or not futures[index].cancel():
+                break  # a worker has it (or has even finished it), and all before it
             del futures[index]
             done[index] = [_load_and_store(path, cache) for path in chunks[index]]
             for finished in [i for i, future in futures.items() if future.done()]:
