@@ -3,10 +3,11 @@
     .venv/bin/python benchmarks/bench_load.py [--runs 3] [--corpus ../shared/corpus]
 
 Both sides get the same ~1,330 files (plain Prometheus/Thanos/Mimir rule files: what promtool
-reads), each run in a fresh process so nothing is cached, side by side in one invocation. It
-reports the best and median wall time and the peak resident memory of each, and the same for
-the whole `coverage-audit rules --format json` command (load, expand, classify, render).
-A benchmark, not a test: the numbers go in the closing notes.
+reads), each run in a fresh process, side by side in one invocation: promtool; our loader
+alone (YAML + PromQL); and the user's command, `coverage-audit rules --format json` (load,
+expand, classify, render), cold (an empty cache folder: a first run, which also fills the
+cache), warm (rules unchanged) and with `--no-cache`. Best and median wall time, CPU time and
+peak resident memory of each. A benchmark, not a test: the numbers go in the closing notes.
 """
 
 from __future__ import annotations
@@ -14,11 +15,24 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from measure import (  # noqa: E402
+    Measurement,
+    Run,
+    Section,
+    inventory_verdicts,
+    machine,
+    measure,
+    memory_goals,
+    promtool_verdicts,
+    ratio_goal,
+    revision,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"
@@ -36,6 +50,7 @@ os._exit(0)
 
 
 def plain_rule_files(corpus: Path) -> list[str]:
+    """The corpus's rule files that promtool reads: not Kubernetes PrometheusRule objects."""
     sys.path.insert(0, str(ROOT))
     from coverage_audit.loaders.rules import load_rules
 
@@ -44,56 +59,69 @@ def plain_rule_files(corpus: Path) -> list[str]:
     return sorted(f for f in load.rule_files if f not in kubernetes)
 
 
-def measure(name: str, command: list[str], runs: int) -> dict[str, object]:
-    times, peaks, last = [], [], ""
-    for _ in range(runs):
-        # A fresh process per run: peak RSS from getrusage is a high-water mark over all
-        # children, so run each measurement in its own wrapper process.
-        wrapper = [sys.executable, "-c", _WRAPPER, *command]
-        result = subprocess.run(wrapper, capture_output=True, text=True, cwd=ROOT)
-        if result.returncode != 0:
-            raise SystemExit(f"{name}: {result.stderr[-600:]}")
-        elapsed, peak, last = result.stdout.strip().split("\t", 2)
-        times.append(float(elapsed))
-        peaks.append(float(peak))
-    return {"name": name, "best": min(times), "median": statistics.median(times), "peak_mib": max(peaks), "output": last}
+def corpus_section(args: argparse.Namespace, scratch: Path) -> Section:
+    files = plain_rule_files(args.corpus)
+    listing = scratch / "files.txt"
+    listing.write_text("\n".join(files), encoding="utf-8")
+    section = Section(f"Corpus: {len(files)} plain rule files from {args.corpus}", Measurement("promtool check rules"))
+    reference = section.reference
+    assert reference is not None
+    tool = shutil.which("promtool")
+    loader = Measurement("our loader alone (YAML + PromQL)")
+    cold = Measurement("rules --format json, cold")
+    warm = Measurement("rules --format json, warm")
+    uncached = Measurement("rules --format json --no-cache")
+    section.rows += [loader, cold, warm, uncached]
+    output, cache = scratch / "inventory.json", scratch / "cache"
+    rules = [sys.executable, "-m", "coverage_audit", "rules", *(a for f in files for a in ("--rules", f)), "--format", "json", "--output", str(output)]
+
+    def empty_cache() -> None:
+        shutil.rmtree(cache, ignore_errors=True)
+
+    def verdicts(run: Run) -> str:
+        return inventory_verdicts(output)
+
+    def loaded(run: Run) -> str:
+        count, errors = run.stdout.split()
+        return f"{count} rules, {errors} errors"
+
+    timeout, cap = args.timeout, args.max_memory_gib
+    for _ in range(args.runs):  # interleaved, so a busy spell slows every command alike
+        if tool is None:
+            reference.skipped = "promtool not found (scripts/bootstrap.sh installs it)"
+        else:
+            measure(reference, [tool, "check", "rules", *files], timeout, cap, (0, 1), promtool_verdicts, cwd=scratch)
+        measure(loader, [sys.executable, "-c", LOAD_ONLY, str(listing)], timeout, cap, (0,), loaded, cwd=scratch)
+        # exit 2: the corpus holds promtool's own bad-rule fixtures, reported as input errors
+        measure(cold, [*rules, "--cache-dir", str(cache)], timeout, cap, (0, 2), verdicts, before=empty_cache, cwd=scratch)
+        measure(warm, [*rules, "--cache-dir", str(cache)], timeout, cap, (0, 2), verdicts, cwd=scratch)
+        measure(uncached, [*rules, "--no-cache"], timeout, cap, (0, 2), verdicts, cwd=scratch)
+    section.goals += [
+        ratio_goal("corpus rules --format json cold / promtool", cold, reference, 1.0),
+        *memory_goals("corpus rules --format json cold", cold, reference, 2.0),
+    ]
+    return section
 
 
-_WRAPPER = """
-import resource, subprocess, sys, time
-started = time.perf_counter()
-result = subprocess.run(sys.argv[1:], capture_output=True, text=True)
-elapsed = time.perf_counter() - started
-peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-lines = [l for l in result.stdout.splitlines() if l.strip()]
-print(f"{elapsed:.3f}\\t{peak:.1f}\\t{lines[-1][:80] if lines else result.returncode}")
-"""
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--max-memory-gib", type=float, default=8)
+    add_arguments(parser)
     args = parser.parse_args()
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        raise SystemExit("promtool not found: run scripts/bootstrap.sh first")
-    files = plain_rule_files(args.corpus)
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as listing:
-        listing.write("\n".join(files))
-    print(f"{len(files)} plain rule files from {args.corpus}; {os.cpu_count()} CPUs; {args.runs} runs each\n")
-    results = [
-        measure("promtool check rules", [promtool, "check", "rules", *files], args.runs),
-        measure("coverage-audit load (YAML + PromQL)", [sys.executable, "-c", LOAD_ONLY, listing.name], args.runs),
-        measure("coverage-audit rules --format json", [sys.executable, "-m", "coverage_audit", "rules", "--rules", str(args.corpus), "--format", "json", "--output", os.devnull], args.runs),
-    ]
-    os.unlink(listing.name)
-    print(f"{'what':40} {'best s':>8} {'median s':>9} {'peak MiB':>9}  output")
-    for r in results:
-        print(f"{r['name']:40} {r['best']:8.2f} {r['median']:9.2f} {r['peak_mib']:9.1f}  {r['output']}")
-    ratio = results[1]["best"] / results[0]["best"]  # type: ignore[operator]
-    print(f"\ncoverage-audit load / promtool = {ratio:.2f}")
+    print(f"coverage-audit at {revision()}; {machine()}; best of {args.runs} fresh process(es) each\n", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-load-") as scratch:
+        section = corpus_section(args, Path(scratch))
+    print(section.render() + "\n")
+    print("\n".join(goal.line() for goal in section.goals))
+    print(f"\n{machine()} at the end; CPUs: {os.cpu_count()}")
+    return 0 if all(goal.verdict != "FAIL" for goal in section.goals) else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -66,6 +66,9 @@ def _common(parser: argparse.ArgumentParser, formats: Sequence[str]) -> None:
     inputs.add_argument("--evaluation-interval", type=_duration, metavar="DURATION",
                         help="rule evaluation interval for groups without one (default 1m)")
     inputs.add_argument("--jobs", type=_jobs, metavar="N", help="processes for loading large rule sets (default and most: the CPUs)")
+    inputs.add_argument("--cache-dir", metavar="DIR",
+                        help="cache of parsed rule files (default: $XDG_CACHE_HOME/coverage-audit or ~/.cache/coverage-audit)")
+    inputs.add_argument("--no-cache", action="store_true", help="parse every rule file; read and write no cache")
     _live(parser)
     output = parser.add_argument_group("output")
     output.add_argument("--format", choices=formats, default=None, help=f"output format (default {formats[0]})")
@@ -168,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             lookback=getattr(args, "lookback", None),
             timeout=getattr(args, "timeout", None),
             waivers=getattr(args, "waivers", None),
+            cache_dir=getattr(args, "cache_dir", None),
+            no_cache=getattr(args, "no_cache", False) or None,
         )
         try:
             settings = with_live_flags(settings, getattr(args, "prometheus", None), getattr(args, "alertmanager_url", None), bool(getattr(args, "offline", False)))

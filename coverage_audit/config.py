@@ -25,6 +25,7 @@ _KEYS = {
     "service_maps": "paths",
     "codeowners": "path",
     "catalog": "path",
+    "cache_dir": "path",
     "budget": "duration",
     "evaluation_interval": "duration",
     "fail_on": "text",
@@ -83,6 +84,8 @@ class Settings:
     deadline: float | None = None  # all live work of a run; None: 20 timeouts
     offline: bool = False
     push_gateway: Endpoint | None = None  # where report pushes its metrics (the timeout bounds the push)
+    cache_dir: str | None = None  # None: the user's cache folder (cache.default_folder)
+    no_cache: bool = False  # parse every file, read and write no cache
     extra: Mapping[str, Any] = field(default_factory=dict)  # command-specific flags
 
 

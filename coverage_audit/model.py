@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import enum
 import functools
+import operator
 import re
+import sys
 from dataclasses import dataclass, field, fields
 from datetime import date
-from typing import TYPE_CHECKING, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
 
 import re2
 
@@ -21,17 +23,59 @@ if TYPE_CHECKING:  # promql builds on this module; the annotation only names its
 
 class Compact:
     """Pickles a slotted dataclass as ``cls(*fields)``: several times smaller and faster than the
-    default, which matters when worker processes send tens of thousands of rules back."""
+    default, which matters when worker processes send tens of thousands of rules back (and
+    when the rule cache stores them)."""
 
     __slots__ = ()
-    _init_fields: dict[type, tuple[str, ...]] = {}
+    _getters: dict[type, Callable[[object], object]] = {}
 
-    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
         cls = type(self)
-        names = Compact._init_fields.get(cls)
-        if names is None:
-            names = Compact._init_fields[cls] = tuple(f.name for f in fields(cls) if f.init)  # type: ignore[arg-type]
-        return (cls, tuple(getattr(self, name) for name in names))
+        getter = Compact._getters.get(cls)
+        if getter is None:
+            names = [f.name for f in fields(cls) if f.init]  # type: ignore[arg-type]
+            # attrgetter reads them all in C; with a single name it returns a bare value
+            getter = operator.attrgetter(*names) if len(names) > 1 else (lambda obj, name=names[0]: (getattr(obj, name),))
+            Compact._getters[cls] = getter
+        return (cls, getter(self))  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- sharing
+#
+# A loaded rule set repeats the same matchers, label sets and expressions tens of thousands of
+# times. The loader keeps one of each (loaders.rules, promql); rules that come back from a
+# pickle (a worker process, the cache) are rebuilt through these tables too, so that a rule set
+# takes the same memory however it was loaded. Only immutable values (or mappings nobody
+# mutates: Rule's are read-only) go in.
+
+_SHARED: dict[object, Any] = {}
+
+
+def shared_mapping(mapping: dict[str, str]) -> dict[str, str]:
+    """One dict per distinct set of items (in order)."""
+    return _SHARED.setdefault(("mapping", *mapping.items()), mapping)  # type: ignore[no-any-return]
+
+
+def _rule_from_pickle(*values: Any) -> "Rule":
+    kind, name, expr, group, file, line, source, interval, offset, for_seconds, keep, labels, annotations, query, error, not_judged = values
+    if query is not None:  # copies of a rule in other files share one parsed expression
+        query = _SHARED.setdefault(("query", expr), query)
+    return Rule(kind, sys.intern(name), sys.intern(expr), sys.intern(group), sys.intern(file), line, source, interval,
+                offset, for_seconds, keep, shared_mapping(labels), shared_mapping(annotations), query, error, not_judged)  # fmt: skip
+
+
+def _matcher_from_pickle(name: str, op: "MatchOp", value: str) -> "LabelMatcher":
+    return shared_matcher(name, op, value)
+
+
+def shared_matcher(name: str, op: "MatchOp", value: str) -> "LabelMatcher":
+    """The one LabelMatcher for these values (keyed by the operator's text: Enum members hash
+    in Python, slowly)."""
+    key = ("matcher", name, op._value_, value)
+    found = _SHARED.get(key)
+    if found is None:
+        found = _SHARED[key] = LabelMatcher(sys.intern(name), op, sys.intern(value))
+    return found  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +196,9 @@ class LabelMatcher(Compact):
     def __hash__(self) -> int:
         return self._hash
 
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return (_matcher_from_pickle, (self.name, self.op, self.value))
+
     def matches(self, value: str | None) -> bool:
         """Does a series whose label has this value (None: label absent) pass the matcher?"""
         text = value or ""  # an absent label matches like the empty string
@@ -233,6 +280,12 @@ class Rule(Compact):
     @property
     def location(self) -> str:
         return f"{self.file}:{self.line}"
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return (_rule_from_pickle, _RULE_FIELDS(self))  # type: ignore[operator]
+
+
+_RULE_FIELDS = operator.attrgetter(*(f.name for f in fields(Rule) if f.init))
 
 
 # --------------------------------------------------------------------------- Alertmanager

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from dataclasses import dataclass, field
-from typing import Iterator, Union
+from typing import Iterator, TypeVar, Union
 
 import promql_parser as _pp
 
-from .model import Compact, LabelMatcher, MatchOp, regex_error, selector_text
+from .model import Compact, LabelMatcher, MatchOp, regex_error, selector_text, shared_matcher
 
 MAX_EXPR_CHARS = 64 * 1024  # real rule expressions stay under 4 KiB
 MAX_NESTING = 64  # brackets open at once; real expressions reach 8
@@ -28,6 +29,7 @@ COMPARISON_OPS = frozenset({">", "<", ">=", "<=", "==", "!="})
 SET_OPS = frozenset({"and", "or", "unless"})
 _FLIPPED = {">": "<", "<": ">", ">=": "<=", "<=": ">=", "==": "==", "!=": "!="}
 _OPERATOR_CHARS = "+-*/%^<>=!"
+_KEYWORDS = ("and", "or", "unless", "atan2")
 _KEYWORD_OPERATORS = re.compile(r"\b(?:and|or|unless|atan2)\b")
 
 
@@ -53,6 +55,9 @@ class Selector(Compact):
 
     def __hash__(self) -> int:
         return self._hash
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return (_selector, (self.metric, self.matchers, self.range, self.offset))
 
     def __str__(self) -> str:
         return selector_text(self.metric, self.matchers)
@@ -173,8 +178,12 @@ def check_size(text: str) -> None:
     if brackets <= MAX_NESTING and len(text) <= MAX_OPERATORS:
         return  # it cannot hold more operators than characters
     if brackets <= MAX_NESTING:
-        operators = sum(text.count(c) for c in _OPERATOR_CHARS) + len(_KEYWORD_OPERATORS.findall(text))
-        if operators <= MAX_OPERATORS:
+        operators = sum(text.count(c) for c in _OPERATOR_CHARS)
+        # Counting the keywords as substrings over-counts ("sort" holds "or"), which is safe
+        # and, unlike the word-boundary regex, nearly free; the regex decides close calls.
+        if operators + sum(text.count(word) for word in _KEYWORDS) <= MAX_OPERATORS:
+            return
+        if operators + len(_KEYWORD_OPERATORS.findall(text)) <= MAX_OPERATORS:
             return
     depth, operators = _scan(text)
     if depth > MAX_NESTING:
@@ -271,6 +280,16 @@ def parse_selector(text: str) -> Selector:
     return query.ast
 
 
+def parser_version() -> str:
+    """The installed parser's version (cache keys: a new parser may parse differently)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return "promql-parser " + version("promql-parser")
+    except PackageNotFoundError:
+        return "promql-parser unknown"
+
+
 _PLACEHOLDER = "coverage_audit_placeholder"
 
 
@@ -280,8 +299,8 @@ def _build_query(node: object) -> Query:
     return Query(
         ast=ast,
         selectors=tuple(collector.selectors),
-        functions=frozenset(collector.functions),
-        aggregations=frozenset(collector.aggregations),
+        functions=_share(frozenset(collector.functions)),
+        aggregations=_share(frozenset(collector.aggregations)),
         comparisons=tuple(_top_comparisons(ast)),
         joins=frozenset(collector.joins),
     )
@@ -291,6 +310,39 @@ _GROUPS = {
     str(_pp.VectorMatchCardinality.ManyToOne): "left",
     str(_pp.VectorMatchCardinality.OneToMany): "right",
 }
+
+
+# Rule sets repeat the same names, selectors and numbers tens of thousands of times, and the
+# parser hands each occurrence over as a new object: keeping one of each halves the memory a
+# large loaded rule set takes (and pickles share them too). Values here are immutable.
+_T = TypeVar("_T")
+_shared: dict[object, object] = {}
+_numbers: dict[tuple[float, float], "Number"] = {}
+_selectors: dict[tuple[str | None, tuple[int, ...], float | None, float], Selector] = {}
+
+
+def _selector(metric: str | None, matchers: tuple[LabelMatcher, ...], span: float | None, offset: float) -> Selector:
+    """The one Selector for these values, parsed or unpickled. Looked up before it is built
+    (most selectors are repeats) by its matchers' ids, which hash in C, unlike the matchers:
+    the stored selector keeps its matchers alive, so no other object can take their ids."""
+    key = (metric, tuple(map(id, matchers)), span, offset)
+    found = _selectors.get(key)
+    if found is None:
+        found = _selectors[key] = Selector(sys.intern(metric) if metric else metric, matchers, span, offset)
+    return found
+
+
+def _share(value: _T) -> _T:
+    return _shared.setdefault(value, value)  # type: ignore[return-value]
+
+
+def _number(value: float) -> "Number":
+    key = (value, math.copysign(1.0, value))  # 0.0 and -0.0 are equal but print differently
+    found = _numbers.get(key)
+    if found is None:
+        found = _numbers[key] = Number(value)
+    return found
+
 
 _MATCH_OPS = {  # the parser's MatchOp is not hashable; its str() is stable
     str(_pp.MatchOp.Equal): MatchOp.EQ,
@@ -324,7 +376,7 @@ class _Collector:
         if kind is _pp.MatrixSelector:
             return self.selector(node.vector_selector, node.range)  # type: ignore[attr-defined]
         if kind is _pp.Call:
-            name = node.func.name  # type: ignore[attr-defined]
+            name = sys.intern(node.func.name)  # type: ignore[attr-defined]
             self.functions.add(name)
             return Call(name, tuple(self.convert(arg) for arg in node.args))  # type: ignore[attr-defined]
         if kind is _pp.BinaryExpr:
@@ -336,13 +388,13 @@ class _Collector:
                 matching = modifier.matching
                 if matching is not None:
                     if matching.type == _pp.LabelModifierType.Include:
-                        on = tuple(matching.labels)
+                        on = _share(tuple(map(sys.intern, matching.labels)))
                     else:
-                        ignoring = tuple(matching.labels)
+                        ignoring = _share(tuple(map(sys.intern, matching.labels)))
                     self.joins.update(matching.labels)
                 group = _GROUPS.get(str(modifier.card), "")
             return Binary(
-                str(node.op),  # type: ignore[attr-defined]
+                sys.intern(str(node.op)),  # type: ignore[attr-defined]
                 self.convert(node.lhs),  # type: ignore[attr-defined]
                 self.convert(node.rhs),  # type: ignore[attr-defined]
                 bool(modifier and modifier.return_bool),
@@ -351,7 +403,7 @@ class _Collector:
                 group,
             )
         if kind is _pp.AggregateExpr:
-            op = str(node.op)  # type: ignore[attr-defined]
+            op = sys.intern(str(node.op))  # type: ignore[attr-defined]
             self.aggregations.add(op)
             param = node.param  # type: ignore[attr-defined]
             modifier = node.modifier  # type: ignore[attr-defined]
@@ -359,11 +411,11 @@ class _Collector:
                 op,
                 self.convert(node.expr),  # type: ignore[attr-defined]
                 self.convert(param) if param is not None else None,
-                tuple(modifier.labels) if modifier else (),
+                _share(tuple(map(sys.intern, modifier.labels))) if modifier else (),
                 bool(modifier and modifier.type == _pp.AggModifierType.Without),
             )
         if kind is _pp.NumberLiteral:
-            return Number(node.val)  # type: ignore[attr-defined]
+            return _number(node.val)  # type: ignore[attr-defined]
         if kind is _pp.StringLiteral:
             return String(node.val)  # type: ignore[attr-defined]
         if kind is _pp.UnaryExpr:
@@ -380,6 +432,8 @@ class _Collector:
 
     def selector(self, node: object, window: object | None) -> Expr:
         name: str | None = node.name  # type: ignore[attr-defined]
+        if name is not None:
+            name = sys.intern(name)
         offset = node.offset  # type: ignore[attr-defined]
         offset_seconds = offset.total_seconds() if offset is not None else 0.0
         span = window.total_seconds() if window is not None else None  # type: ignore[attr-defined]
@@ -390,12 +444,14 @@ class _Collector:
             metric = name
             converted = []
             for m in group:
-                label, value, op = m.name, m.value, _MATCH_OPS[str(m.op)]
-                if label == "__name__" and op is MatchOp.EQ and metric in (None, value):
-                    metric = value  # {__name__="x"} is the metric x
+                label, value, op_text = m.name, m.value, str(m.op)
+                if label == "__name__" and op_text == _EQUAL and metric in (None, value):
+                    metric = sys.intern(value)  # {__name__="x"} is the metric x
                 else:
-                    converted.append(_matcher(label, op, value))
-            selector = Selector(metric, tuple(converted), span, offset_seconds)
+                    converted.append(_matcher(label, op_text, value))
+            # Looked up before it is built: most selectors are repeats. Matchers are interned
+            # and kept for the run, so their ids identify them (and hash in C, unlike them).
+            selector = _selector(metric, tuple(converted), span, offset_seconds)
             self.selectors.append(selector)
             alternatives.append(selector)
         result = alternatives[0]
@@ -404,22 +460,25 @@ class _Collector:
         return result
 
 
-_matchers: dict[tuple[str, MatchOp, str], LabelMatcher] = {}
+_matchers: dict[tuple[str, str, str], LabelMatcher] = {}
+_EQUAL = str(_pp.MatchOp.Equal)
 
 
-def _matcher(label: str, op: MatchOp, value: str) -> LabelMatcher:
+def _matcher(label: str, op_text: str, value: str) -> LabelMatcher:
     """Interned: rule sets repeat the same few thousand matchers tens of thousands of times.
+    Keyed by the parser's text for the operator: an Enum member hashes in Python, slowly.
 
     A regex RE2 refuses (``a{1001}``) is refused here, as promtool refuses the rule: the Rust
     parser accepts some of them."""
-    key = (label, op, value)
+    key = (label, op_text, value)
     found = _matchers.get(key)
     if found is None:
+        op = _MATCH_OPS[op_text]
         if op.regex:
             problem = regex_error(value)
             if problem is not None:
                 raise PromQLError(f"invalid regular expression {value!r} for label {label!r}: {problem}")
-        found = _matchers[key] = LabelMatcher(label, op, value)
+        found = _matchers[key] = shared_matcher(label, op, value)
     return found
 
 

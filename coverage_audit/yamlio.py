@@ -19,10 +19,13 @@ from pathlib import Path
 from typing import Container, Iterator
 
 import yaml
+import yaml._yaml
 import yaml.cyaml
 
 from .model import InputError
 
+# What parses YAML here, for cache keys: PyYAML's version and libyaml's.
+YAML_VERSION = f"PyYAML {yaml.__version__}, libyaml {yaml._yaml.get_version_string()}"
 MAX_FILE_BYTES = 32 * 1024 * 1024  # the largest real rule file we know is ~1.2 MB
 MAX_NESTING = 256  # deeper YAML is refused; real files stay under 20 levels
 MAX_EXPANDED_NODES = 2_000_000  # nodes after alias expansion; a "billion laughs" file is 10^9
@@ -114,9 +117,9 @@ def read_text(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> str:
 
 
 def read_bytes(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
-    """A regular file's bytes (at most ``max_bytes``). Anything else is refused before a read:
-    a FIFO blocks until someone writes, a device never ends. Opened non-blocking so that even
-    the open of a FIFO returns at once."""
+    """A regular file's bytes (at most ``max_bytes``; read once: callers may hash what they
+    parse). Anything else is refused before a read: a FIFO blocks until someone writes, a
+    device never ends. Opened non-blocking so that even the open of a FIFO returns at once."""
     name = str(path)
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))

@@ -18,6 +18,16 @@ def corpus_dir() -> Path:
     return CORPUS_DIR
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache_home(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Commands cache parsed rule files in the user's cache folder: the tests get their own
+    (and subprocesses they start inherit it), never the developer's."""
+    folder = tmp_path_factory.mktemp("xdg-cache-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(folder))
+        yield folder
+
+
 # CI must never pass while testing nothing: with COVERAGE_AUDIT_REQUIRE_TOOLS=1 (set by .ci/run),
 # a test that skips (a missing promtool, amtool, Alertmanager, Pushgateway, Chromium or corpus)
 # fails instead, with the skip's reason.

@@ -207,6 +207,7 @@ def test_an_interrupt_exits_130(monkeypatch, capsys) -> None:
 def test_no_command_exits_1_on_a_crash(tmp_path: Path, monkeypatch, capsys, argv: list[str]) -> None:
     """Whatever fails inside a command, the exit code is 2: broken loaders stand in for a bug."""
     import coverage_audit.commands.common as common
+    import coverage_audit.commands.rulesource as rulesource
 
     def broken(*args: object, **kwargs: object) -> object:
         raise RecursionError("maximum recursion depth exceeded")
@@ -214,7 +215,7 @@ def test_no_command_exits_1_on_a_crash(tmp_path: Path, monkeypatch, capsys, argv
     write_inputs(tmp_path)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(common, "load_catalog", broken)
-    monkeypatch.setattr(common, "load_rules", broken)
+    monkeypatch.setattr(rulesource, "load_rules", broken)
     code = cli.main([*argv, "--rules", "rules.yaml", "--service-map", "map.yaml"])
     err = capsys.readouterr().err
     assert code == 2 and "failed unexpectedly (RecursionError" in err, err

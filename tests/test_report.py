@@ -17,6 +17,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from markupsafe import escape
 from prometheus_client.parser import text_string_to_metric_families
 
 from coverage_audit.analysis.findings import Summary
@@ -178,6 +179,43 @@ def test_every_finding_is_in_the_html_table_with_its_reason(example) -> None:
     assert table.count("<tr class=") == len(example["findings"])
     payments_psp = next(f for f in example["findings"] if (f.subject.name, f.mode.id) == ("payments/psp", "latency"))
     assert payments_psp.reason in table
+
+
+def test_findings_are_grouped_per_owner_then_service_and_collapsed(example) -> None:
+    findings = example["findings"]
+    overview = build_overview(findings, "2026-01-05T06:00:00+00:00", 900.0)
+    grouped = [(o.owner, g.name, f) for o in overview.by_owner for g in o.groups for f in g.findings]
+    assert sorted(id(f) for _, _, f in grouped) == sorted(id(f) for f in findings)  # each exactly once
+    assert all(f.subject.owner == owner and (f.subject.service or f.subject.name) == name for owner, name, f in grouped)
+    ratios = [o.coverage.ratio for o in overview.by_owner]
+    assert ratios == sorted(ratios)  # worst owner first
+    orders = next(o for o in overview.by_owner if o.owner == "team-orders")
+    assert orders.groups[0].name.startswith("business/")  # an owner's business metrics first
+    page = section(example["html"], '<section id="findings">', '<section id="alerts">')
+    groups = sum(len(o.groups) for o in overview.by_owner)
+    assert page.count('<details class="owner">') == len(overview.by_owner)
+    assert page.count('<details class="group">') == groups
+    assert "<details open" not in example["html"]  # everything starts collapsed
+    for owner in overview.by_owner:  # the summary carries the counts, so gaps show unopened
+        start = page.index(f"<summary><strong>{owner.owner}</strong>")
+        summary = page[start : page.index("</summary>", start)]
+        if owner.coverage.uncovered:
+            assert f"✗ {owner.coverage.uncovered}</span>" in summary
+
+
+def test_each_alert_is_written_once_and_findings_link_to_it(example) -> None:
+    html = example["html"]
+    anchors = set(re.findall(r'href="#(a\d+)"', html))
+    assert anchors and all(html.count(f'id="{a}"') == 1 for a in anchors)
+    shown = {a.rule for f in example["findings"] for a in f.alerts[:3]}
+    for rule in shown:
+        said = rule.annotations.get("summary") or rule.annotations.get("description")
+        if said:  # the annotation once, in the alert index, however many findings name it
+            assert html.count(escape(said)) == 1, rule.name
+    named = Counter(a.rule for f in example["findings"] for a in f.alerts[:3])
+    busiest, times = named.most_common(1)[0]
+    assert times > 1 and html.count(f"<strong>{escape(busiest.name)}</strong>") == 1
+    assert html.count(f'">{escape(busiest.name)}</a>') >= times  # linked from each finding
 
 
 def test_html_is_self_contained(example) -> None:

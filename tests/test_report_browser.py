@@ -17,6 +17,7 @@ import fcntl
 import json
 import os
 import queue
+import re
 import shutil
 import subprocess
 import threading
@@ -180,8 +181,15 @@ FACTS = """(() => {
 })()"""
 
 
-def visit(page: Path, profile: Path, screenshot: Path | None = None) -> dict[str, Any]:
-    """Opens the page; returns what the page shows and every event the browser reported."""
+OPEN_EVERYTHING = """(() => {
+    document.querySelectorAll('details').forEach(d => { d.open = true; });
+    return {findings: document.querySelector('#findings').innerText, alerts: document.querySelector('#alerts').innerText};
+})()"""
+
+
+def visit(page: Path, profile: Path, screenshot: Path | None = None, then: str | None = None) -> dict[str, Any]:
+    """Opens the page; returns what the page shows and every event the browser reported.
+    ``then``: an expression evaluated after the facts are read (its value is ``"then"``)."""
     browser = DevTools(profile)
     try:
         browser.open_page()
@@ -189,6 +197,8 @@ def visit(page: Path, profile: Path, screenshot: Path | None = None) -> dict[str
         browser.send("Page.navigate", {"url": page.as_uri()})
         browser.wait_for("Page.loadEventFired")
         facts = browser.evaluate(FACTS)
+        if then is not None:
+            facts["then"] = browser.evaluate(then)
         if screenshot is not None:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             height = min(int(facts["height"]), 16000)
@@ -261,9 +271,10 @@ def test_hostile_alert_and_annotation_show_as_text_in_the_browser(tmp_path, monk
     (tmp_path / "rulesets" / "hostile.yaml").write_text(HOSTILE_RULES)
     monkeypatch.chdir(tmp_path)
     assert main(["report", "--out", "reports"]) == 0
-    seen = visit((tmp_path / "reports" / "index.html").resolve(), tmp_path / "profile")
+    seen = visit((tmp_path / "reports" / "index.html").resolve(), tmp_path / "profile", then=OPEN_EVERYTHING)
     facts, browser = seen["facts"], seen["browser"]
-    assert HOSTILE_NAME in facts["findingsText"] and HOSTILE_SUMMARY in facts["findingsText"]
+    shown = facts["then"]  # every group opened, as a reader would: the text they read
+    assert HOSTILE_NAME in shown["findings"] and HOSTILE_NAME in shown["alerts"] and HOSTILE_SUMMARY in shown["alerts"]
     assert facts["scripts"] == 0 and facts["images"] == 0 and facts["eventHandlers"] == 0
     assert browser.named("Runtime.consoleAPICalled") == [] and browser.named("Log.entryAdded") == []
     assert [e["request"]["url"] for e in browser.named("Network.requestWillBeSent")] == [seen["page"].as_uri()]
@@ -272,3 +283,139 @@ def test_hostile_alert_and_annotation_show_as_text_in_the_browser(tmp_path, monk
 def test_screenshot_is_kept_as_an_artifact(loaded) -> None:
     shot = (ARTIFACTS / "report.png").read_bytes()
     assert shot[:8] == b"\x89PNG\r\n\x1a\n" and len(shot) > 20_000
+
+
+# --------------------------------------------------------------------------- a large report
+
+LARGE_FINDINGS = 10_000
+CLICK = """((selector, index) => {
+    const el = document.querySelectorAll(selector)[index];
+    el.scrollIntoView({block: 'center'});
+    const r = el.getBoundingClientRect();
+    return {x: r.left + Math.min(r.width / 2, 40), y: r.top + r.height / 2};
+})"""
+LARGE_FACTS = """(() => {
+    const details = [...document.querySelectorAll('details')];
+    const rendered = (el) => el.checkVisibility();  // false inside a closed <details>, whatever its layout
+    const owners = [...document.querySelectorAll('#findings > details.owner')];
+    const first = owners[0];
+    const firstGroups = [...first.querySelectorAll(':scope > details.group')];
+    return {
+        details: details.length,
+        open: details.filter(d => d.open).length,
+        owners: owners.length,
+        groups: document.querySelectorAll('#findings details.group').length,
+        rows: document.querySelectorAll('#findings tbody tr').length,
+        renderedRows: [...document.querySelectorAll('#findings tbody tr')].filter(rendered).length,
+        firstOpen: first.open,
+        firstGroupsRendered: firstGroups.filter(rendered).length,
+        firstGroupsOpen: firstGroups.filter(d => d.open).length,
+        firstGroupRows: firstGroups.length ? firstGroups[0].querySelectorAll('tbody tr').length : 0,
+        firstGroupRowsRendered: firstGroups.length ? [...firstGroups[0].querySelectorAll('tbody tr')].filter(rendered).length : 0,
+        firstLink: firstGroups.length ? (firstGroups[0].querySelector('tbody a[href^="#a"]') || {}).hash || null : null,
+    };
+})()"""
+
+
+def click(browser: DevTools, selector: str, index: int = 0) -> None:
+    """A real mouse click (pressed and released) on an element, as a reader would."""
+    point = browser.evaluate(f"{CLICK}({json.dumps(selector)}, {index})")
+    for kind in ("mousePressed", "mouseReleased"):
+        browser.send("Input.dispatchMouseEvent", {"type": kind, "x": point["x"], "y": point["y"], "button": "left", "clickCount": 1})
+
+
+def replicated(findings: list[Any], copies: int) -> list[Any]:
+    """The findings of a judged organisation, repeated under other owners and services, as
+    many teams would have them: real findings at a scale judging them would take minutes."""
+    from dataclasses import replace
+
+    result = []
+    for copy in range(copies):
+        for f in findings:
+            subject = f.subject
+            service = f"{subject.service}-{copy}" if subject.service else None
+            name = f"{service}/{subject.name.split('/', 1)[1]}" if service else f"{subject.name}-{copy}"
+            result.append(replace(f, subject=replace(subject, name=name, service=service, owner=f"{subject.owner}-{copy}")))
+    return result
+
+
+@pytest.fixture(scope="module")
+def large(tmp_path_factory) -> dict[str, Any]:
+    import sys
+
+    from coverage_audit.analysis.findings import CoverageReport, Summary, order_findings
+    from coverage_audit.analysis.overview import build_overview
+    from coverage_audit.commands import judge_everything, load_inputs
+    from coverage_audit.config import Settings
+    from coverage_audit.reporters import html
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from synthetic_org import generate
+
+    folder = tmp_path_factory.mktemp("large")
+    org = generate(folder / "org", 40)
+    settings = Settings(rules=(str(org.rules_dir),), alertmanager=str(org.alertmanager), service_maps=(str(org.service_maps_dir),), no_cache=True)
+    judged = judge_everything(load_inputs(settings), settings)
+    findings = order_findings(replicated(judged, -(-LARGE_FINDINGS // len(judged))))
+    overview = build_overview(findings, "2026-01-05T06:00:00+00:00", settings.budget)
+    page = html.render_report(CoverageReport(tuple(findings), Summary.of(findings), settings.budget), overview)
+    path = folder / "index.html"
+    path.write_text(page, encoding="utf-8")
+    browser = DevTools(tmp_path_factory.mktemp("chromium-large"))
+    try:
+        browser.open_page()
+        browser.send("Emulation.setDeviceMetricsOverride", {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False})
+        browser.send("Page.navigate", {"url": path.as_uri()})
+        browser.wait_for("Page.loadEventFired")
+        loaded_facts = browser.evaluate(LARGE_FACTS)
+        click(browser, "#findings > details.owner > summary")
+        owner_opened = browser.evaluate(LARGE_FACTS)
+        click(browser, "#findings > details.owner > details.group > summary")
+        group_opened = browser.evaluate(LARGE_FACTS)
+        alert = group_opened["firstLink"]
+        if alert:  # following a link into a collapsed group of the alert index opens it
+            click(browser, f'#findings a[href="{alert}"]')
+            browser.evaluate("1")
+        target = browser.evaluate(f"(() => {{ const t = document.getElementById({json.dumps((alert or '#')[1:])}); return t ? {{open: t.closest('details').open, shown: t.checkVisibility(), hash: location.hash}} : null; }})()")
+        counts = browser.evaluate("Object.fromEntries([...document.querySelectorAll('.card .n[data-status]')].map(e => [e.dataset.status, e.innerText]))")
+        browser.evaluate("1")
+    finally:
+        browser.close()
+    return {"findings": findings, "overview": overview, "page": page, "path": path, "browser": browser,
+            "loaded": loaded_facts, "owner": owner_opened, "group": group_opened, "target": target, "counts": counts}
+
+
+def test_a_large_report_opens_with_every_group_collapsed(large) -> None:
+    findings, facts = large["findings"], large["loaded"]
+    assert len(findings) >= LARGE_FINDINGS
+    owners = {f.subject.owner for f in findings}
+    groups = {(f.subject.owner, f.subject.service or f.subject.name) for f in findings}
+    assert facts["owners"] == len(owners) and facts["groups"] == len(groups)
+    assert facts["open"] == 0 and facts["details"] >= len(owners) + len(groups)
+    assert facts["rows"] >= len(findings) // 5  # one row per finding; a subject's cell spans its modes
+    assert facts["renderedRows"] == 0  # nothing of the findings is laid out until a group opens
+    assert sum(int(v) for v in large["counts"].values()) == len(findings)
+
+
+def test_a_large_report_expands_a_group_on_a_click(large) -> None:
+    owner, group = large["owner"], large["group"]
+    assert owner["firstOpen"] and owner["firstGroupsRendered"] > 0 and owner["firstGroupsOpen"] == 0
+    assert owner["renderedRows"] == 0  # the owner's services show, still collapsed
+    assert group["firstGroupsOpen"] == 1 and group["firstGroupRows"] > 0
+    assert group["firstGroupRowsRendered"] == group["firstGroupRows"] == group["renderedRows"]
+
+
+def test_a_link_to_an_alert_opens_its_collapsed_definition(large) -> None:
+    target = large["target"]
+    assert large["group"]["firstLink"], "the first group names no alert"
+    assert target == {"open": True, "shown": True, "hash": large["group"]["firstLink"]}
+
+
+def test_a_large_report_stays_small_quiet_and_self_contained(large) -> None:
+    page, findings, browser = large["page"], large["findings"], large["browser"]
+    # every alert is written once, however many findings name it
+    assert len(page.encode()) < 1024 * len(findings), f"{len(page.encode()) / len(findings):.0f} bytes a finding"
+    index = [f'id="{anchor}"' for anchor in re.findall(r'href="#(a\d+)"', page)]
+    assert index and all(page.count(ref) == 1 for ref in set(index))
+    assert browser.named("Runtime.consoleAPICalled") == [] and browser.named("Runtime.exceptionThrown") == []
+    assert [e["request"]["url"] for e in browser.named("Network.requestWillBeSent")] == [large["path"].as_uri()]

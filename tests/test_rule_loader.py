@@ -236,3 +236,27 @@ def test_arbitrary_structures_never_crash_the_loader(tmp_path: Path, value: obje
     load = load_rule_file(str(path))
     assert all(e.file == str(path) for e in load.errors)
     assert all(r.expr for r in load.rules)
+
+
+def test_a_slow_parent_and_fast_workers_still_meet_in_the_middle(tmp_path: Path, monkeypatch) -> None:
+    """The parent takes chunks from the back while workers take them from the front; when the
+    parent is slow, workers finish (and the parent collects) chunks it would have reached next."""
+    import os
+    import time
+
+    import coverage_audit.loaders.rules as rules
+
+    for i in range(80):
+        write(tmp_path, f"r{i:02}.yaml", f"groups: [{{name: g{i}, rules: [{{alert: A{i}, expr: 'up{{i=\"{i}\"}} == 0'}}]}}]\n")
+    serial = load_rules([str(tmp_path)], jobs=1)
+    parent, parse = os.getpid(), rules._load_and_store
+
+    def slow_here(path, cache):  # type: ignore[no-untyped-def]
+        if os.getpid() == parent:
+            time.sleep(0.3)  # workers (forked, another pid) run at full speed
+        return parse(path, cache)
+
+    monkeypatch.setattr(rules, "_load_and_store", slow_here)
+    parallel = load_rules([str(tmp_path)], jobs=2)
+    assert [(r.file, r.name) for r in parallel.rules] == [(r.file, r.name) for r in serial.rules]
+    assert len(parallel.rules) == 80

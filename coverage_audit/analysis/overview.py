@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
-from .findings import PROBLEMS, SEVERITY, STATUSES, Finding, Status
+from .findings import PROBLEMS, SEVERITY, STATUSES, Finding, Status, Subject
 
 # Alerts with these problems notify nobody, whatever they cover.
 UNREACHABLE = ("blackhole", "unrouted")
@@ -181,6 +181,33 @@ class Changes:
 
 
 @dataclass(frozen=True, slots=True)
+class FindingGroup:
+    """The findings of one service (or one business metric), worst first."""
+
+    name: str
+    coverage: GroupCoverage
+    findings: tuple[Finding, ...]
+
+    @property
+    def by_subject(self) -> list[tuple[Subject, list[Finding]]]:
+        """Per subject (a component, or the business metric), the subject with the worst
+        finding first: each subject is written once, its failure modes below it."""
+        subjects: dict[str, tuple[Subject, list[Finding]]] = {}
+        for finding in self.findings:  # worst first, so subjects come in order of their worst
+            subjects.setdefault(finding.subject.name, (finding.subject, []))[1].append(finding)
+        return list(subjects.values())
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerFindings:
+    """One owner's findings, per service: how a report of thousands of findings is read."""
+
+    owner: str
+    coverage: GroupCoverage
+    groups: tuple[FindingGroup, ...]  # business metrics first, then by tier and coverage
+
+
+@dataclass(frozen=True, slots=True)
 class Overview:
     generated_at: str
     budget: float
@@ -199,6 +226,7 @@ class Overview:
     changes: Changes
     findings: tuple[Finding, ...]  # display order: business metrics first, then worst first
     subjects: int
+    by_owner: tuple[OwnerFindings, ...] = ()  # every finding, per owner and service, worst first
 
 
 def build_overview(
@@ -230,6 +258,7 @@ def build_overview(
         changes=changes_between(previous, current),
         findings=ordered,
         subjects=len({f.subject.name for f in findings}),
+        by_owner=findings_by_owner(ordered),
     )
 
 
@@ -277,6 +306,21 @@ def _by_ratio(group: GroupCoverage) -> tuple[object, ...]:
 
 def _by_tier_then_ratio(group: GroupCoverage) -> tuple[object, ...]:
     return (TIER_ORDER.get(group.tier, 9), *_by_ratio(group))
+
+
+def findings_by_owner(ordered: Sequence[Finding]) -> tuple[OwnerFindings, ...]:
+    """Owners worst first; within one, business metrics first, then services by tier and
+    coverage; within a service, findings in ``ordered``'s order (worst first)."""
+    owners: dict[str, dict[str, list[Finding]]] = defaultdict(lambda: defaultdict(list))
+    for finding in ordered:
+        owners[finding.subject.owner][finding.subject.service or finding.subject.name].append(finding)
+    result = []
+    for owner, services in owners.items():
+        groups = [FindingGroup(name, _group(name, members), tuple(members)) for name, members in services.items()]
+        groups.sort(key=lambda g: (g.findings[0].subject.service is not None, *_by_tier_then_ratio(g.coverage)))
+        everything = [f for g in groups for f in g.findings]
+        result.append(OwnerFindings(owner, _group(owner, everything), tuple(groups)))
+    return tuple(sorted(result, key=lambda o: _by_ratio(o.coverage)))
 
 
 def service_modes(findings: Sequence[Finding]) -> tuple[ServiceModeCoverage, ...]:

@@ -6,27 +6,33 @@ kept in the output, and make the exit code 2 once the run has completed for ever
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ..config import Settings
-from .common import (
-    EXIT_ERROR,
-    EXIT_GAPS,
-    EXIT_OK,
-    Inputs,
-    UsageError,
-    judge_all,
-    judge_everything,
-    load_inputs,
-    load_ruleset,
-    read_change,
-)
+from .exits import EXIT_ERROR, EXIT_GAPS, EXIT_OK, UsageError
 from .output import report_errors, say, write_atomically, write_output
+
+if TYPE_CHECKING:
+    from .common import Inputs, judge_all, judge_everything, load_inputs, read_change
+    from .rulesource import load_ruleset
 
 __all__ = [
     "EXIT_ERROR", "EXIT_GAPS", "EXIT_OK", "Inputs", "UsageError", "judge_all", "judge_everything",
     "load_inputs", "load_ruleset", "read_change", "report_errors", "run", "say", "write_atomically", "write_output",
 ]
+_LAZY = {"Inputs": "common", "judge_all": "common", "judge_everything": "common", "load_inputs": "common",
+         "read_change": "common", "load_ruleset": "rulesource"}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    """The analysis is imported when a name that needs it is first used, so that ``rules`` (and
+    ``--help``) start without networkx, the judge and the service-map loaders."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f"{__name__}.{module}"), name)
 
 
 def run(command: str, settings: Settings, args: Mapping[str, Any]) -> int:

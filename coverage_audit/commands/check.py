@@ -10,7 +10,8 @@ from ..analysis.inventory import not_judged
 from ..analysis.paths import PathIndex
 from ..config import Settings
 from .adoption import settle
-from .common import EXIT_ERROR, EXIT_GAPS, EXIT_OK, impact_graph, judge_all, load_inputs, read_change, require_rules
+from .common import impact_graph, judge_all, load_inputs, read_change, require_rules
+from .exits import EXIT_ERROR, EXIT_GAPS, EXIT_OK
 from .output import report_errors, stdout_is_terminal, write_output
 
 

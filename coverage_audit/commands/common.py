@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import sys
-from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Mapping
@@ -17,26 +16,21 @@ from ..analysis.impact import ImpactedMode, every_mode
 from ..catalog import Catalog, default_catalog, load_catalog
 from ..config import Settings
 from ..graph import add_discovered, build_graph
-from ..levels import default_levels
 from ..loaders.alertmanager import load_alertmanager
 from ..loaders.changes import as_text, git_changed_paths, normalise_path, read_changed_paths
 from ..loaders.codeowners import load_codeowners
 from ..loaders.grafana import with_contact_points
-from ..loaders.rules import PARALLEL_FROM_FILES, RuleLoad, discover, load_rules, worker_count, worker_pool
+from ..loaders.rules import PARALLEL_FROM_FILES, discover, worker_count, worker_pool
 from ..loaders.service_map import load_service_maps
 from ..model import AlertmanagerConfig, Change, Diagnostic, InputError, ServiceMap, Skipped
-from ..ruleset import RuleSet, build_ruleset
+from ..ruleset import RuleSet
+from .exits import UsageError
 from .output import closed_streams, report_errors
+from .rulesource import build_rules, live_session, read_rules
 
 if TYPE_CHECKING:
     from ..live.evidence import Evidence
     from ..live.session import LiveSession
-
-EXIT_OK, EXIT_GAPS, EXIT_ERROR = 0, 1, 2
-
-
-class UsageError(Exception):
-    """A request that cannot be run as given (missing inputs, bad combination)."""
 
 
 @dataclass(slots=True)
@@ -53,60 +47,6 @@ class Inputs:
     live: "LiveSession | None" = None
     evidence: "Evidence | None" = None
     drift: list[Drift] = field(default_factory=list)
-
-
-def live_session(settings: Settings) -> "LiveSession | None":
-    """The run's live sources, when any is configured (``requests`` is imported only then)."""
-    if settings.prometheus is None and settings.alertmanager_url is None:
-        return None
-    from ..live.session import LiveSession
-
-    return LiveSession(settings)
-
-
-def load_ruleset(settings: Settings) -> RuleSet:
-    live = live_session(settings)
-    ruleset = build_rules(settings, read_rules(settings, live=live))
-    if live is not None:
-        ruleset.errors.extend(e for e in live.errors if e not in ruleset.errors)
-    return ruleset
-
-
-def read_rules(settings: Settings, pool: Executor | None = None, live: "LiveSession | None" = None) -> RuleLoad:
-    """Rules from every source: the rule files, and the rules a live server serves (fetched
-    meanwhile, on a thread); a rule both give is one rule, with the file's location."""
-    sources = live.rule_sources() if live is not None else []
-    if not settings.rules and not sources and live is not None and live.errors:
-        raise UsageError(str(live.errors[0]))  # the only rule source could not even be set up
-    if not settings.rules and not sources:
-        raise UsageError("no rules given: use --rules PATH, 'rules:' in coverage-audit.yaml, or --prometheus URL")
-    if sources:
-        from ..live.rules import FileRules, active, merge
-
-        sources = active(sources, settings.offline)
-        with ThreadPoolExecutor(max_workers=max(1, len(sources))) as threads:
-            fetched = [(source, threads.submit(source.load)) for source in sources]
-            files = load_rules(settings.rules, jobs=settings.jobs, pool=pool) if settings.rules else RuleLoad()
-            loads = [(source, future.result()) for source, future in fetched]
-        merged = merge([(FileRules(settings.rules), files), *loads])
-        assert live is not None
-        live.drift += [Drift("rule", "rules", text) for text in merged.differing]
-        loaded = merged.load
-    else:
-        loaded = load_rules(settings.rules, jobs=settings.jobs, pool=pool)
-    # What is loaded lives until the end of the run: freeze it out of the cyclic collector, so
-    # that later allocations do not rescan millions of objects (seconds on large rule sets).
-    gc.freeze()
-    return loaded
-
-
-def build_rules(settings: Settings, loaded: RuleLoad) -> RuleSet:
-    classifier = default_levels().extended(
-        prefixes=settings.infrastructure_prefixes, application_prefixes=settings.application_prefixes
-    )
-    ruleset = build_ruleset(loaded, classifier)
-    gc.freeze()
-    return ruleset
 
 
 def load_inputs(settings: Settings) -> Inputs:

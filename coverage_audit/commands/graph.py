@@ -5,7 +5,8 @@ from __future__ import annotations
 from ..config import Settings
 from ..graph import add_findings, build_graph
 from ..reporters import graph as graph_reporter
-from .common import EXIT_ERROR, EXIT_OK, add_discovered_edges, judge_everything, load_inputs
+from .common import add_discovered_edges, judge_everything, load_inputs
+from .exits import EXIT_ERROR, EXIT_OK
 from .output import report_errors, write_output
 
 

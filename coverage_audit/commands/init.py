@@ -15,8 +15,9 @@ from ..firstmap.repository import RepositoryScan
 from ..loaders.service_map import load_service_map_text
 from ..model import Diagnostic
 from ..printable import printable
-from .common import EXIT_ERROR, EXIT_OK, UsageError, live_session
+from .exits import EXIT_ERROR, EXIT_OK, UsageError
 from .output import report_errors, write_stdout
+from .rulesource import live_session
 
 
 def init(settings: Settings, args: Mapping[str, Any]) -> int:

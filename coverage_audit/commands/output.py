@@ -45,6 +45,11 @@ def say(kind: str, message: object) -> None:
         stream.flush()
 
 
+def report_warning(message: str) -> None:
+    """Something the user should know that changes no result (the exit code stays)."""
+    say("warning", message)
+
+
 def report_errors(errors: Iterable[Diagnostic], warnings: Iterable[Diagnostic] = ()) -> None:
     """Problems with the inputs, one line each: warnings do not change the exit code."""
     for warning in warnings:
@@ -60,7 +65,20 @@ def encode(content: str) -> bytes:
     return content.encode("utf-8", "backslashreplace")
 
 
-def write_output(content: str, path: str | None) -> None:
+Content = str | bytes | Iterable[str]  # one text, or pieces (a large document streamed as rendered)
+
+
+def _chunks(content: Content) -> Iterator[bytes]:
+    if isinstance(content, bytes):
+        yield content
+    elif isinstance(content, str):
+        yield encode(content)
+    else:
+        for piece in content:
+            yield encode(piece)
+
+
+def write_output(content: Content, path: str | None) -> None:
     """The command's document to stdout or to ``path`` (replaced atomically)."""
     if path is None:
         write_stdout(content)
@@ -69,7 +87,7 @@ def write_output(content: str, path: str | None) -> None:
         # /dev/null, a FIFO, /dev/stdout: write into it; replacing it would destroy the device
         try:
             with open(path, "wb") as stream:
-                stream.write(encode(content))
+                stream.writelines(_chunks(content))
         except OSError as exc:
             raise OutputError(path, reason(exc)) from None
         return
@@ -86,7 +104,7 @@ def stdout_is_terminal() -> bool:
         return False
 
 
-def write_stdout(content: str) -> None:
+def write_stdout(content: Content) -> None:
     stream = sys.stdout
     if stream is None or 1 in closed_streams:
         raise OutputError(STDOUT, "standard output is closed")
@@ -94,10 +112,10 @@ def write_stdout(content: str) -> None:
         buffer = getattr(stream, "buffer", None)
         if buffer is not None:
             stream.flush()
-            buffer.write(encode(content))
+            buffer.writelines(_chunks(content))
             buffer.flush()
         else:  # a text-only stream (tests capture into one)
-            stream.write(encode(content).decode("utf-8"))
+            stream.writelines(chunk.decode("utf-8") for chunk in _chunks(content))
             stream.flush()
     except OSError as exc:  # BrokenPipeError too: the reader went away
         raise OutputError(STDOUT, reason(exc)) from None
@@ -105,7 +123,7 @@ def write_stdout(content: str) -> None:
         raise OutputError(STDOUT, "standard output is closed") from None
 
 
-def write_atomically(path: str, content: str | bytes) -> None:
+def write_atomically(path: str, content: Content) -> None:
     """Write through a temporary file in the same folder, so readers never see half a file."""
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
@@ -117,7 +135,7 @@ def write_atomically(path: str, content: str | bytes) -> None:
         raise OutputError(path, reason(exc)) from None
     try:
         with os.fdopen(handle, "wb") as stream:
-            stream.write(content if isinstance(content, bytes) else encode(content))
+            stream.writelines(_chunks(content))
             stream.flush()
             os.fsync(stream.fileno())
         os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it 0600; give it the usual mode
@@ -175,7 +193,7 @@ def check_writable(folder: str) -> None:
         raise OutputError(folder, reason(exc)) from None
 
 
-def write_file_set(folder: str, files: Mapping[str, str | bytes]) -> None:
+def write_file_set(folder: str, files: Mapping[str, Content]) -> None:
     """Every file of the set into ``folder``, or none of them.
 
     The files are written (and synced) into a staging folder inside ``folder``, which is then
@@ -205,7 +223,7 @@ def write_file_set(folder: str, files: Mapping[str, str | bytes]) -> None:
             mode = 0o666 & ~_umask()
             for name, content in files.items():
                 current = os.path.join(folder, name)
-                _write_synced(os.path.join(staging, name), content if isinstance(content, bytes) else encode(content), mode)
+                _write_synced(os.path.join(staging, name), content, mode)
             current = folder
             _sync_folder(staging)
             os.rename(staging, os.path.join(folder, COMMIT_NAME))
@@ -242,10 +260,10 @@ def _finish(folder: str) -> None:
         raise OutputError(folder, reason(exc)) from None
 
 
-def _write_synced(path: str, data: bytes, mode: int) -> None:
+def _write_synced(path: str, content: Content, mode: int) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), mode)
     with os.fdopen(descriptor, "wb") as stream:
-        stream.write(data)
+        stream.writelines(_chunks(content))
         stream.flush()
         os.fsync(stream.fileno())
 

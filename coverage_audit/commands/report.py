@@ -13,7 +13,8 @@ from ..model import InputError
 from ..reporters import json as json_reporter
 from ..reporters import markdown, text
 from .adoption import settle
-from .common import EXIT_ERROR, EXIT_GAPS, EXIT_OK, UsageError, judge_everything, load_inputs
+from .common import judge_everything, load_inputs
+from .exits import EXIT_ERROR, EXIT_GAPS, EXIT_OK, UsageError
 from .output import check_writable, report_errors, say, write_file_set, write_output
 
 TREND_RUNS = 52  # a year of weekly reports

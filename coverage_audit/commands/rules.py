@@ -6,7 +6,8 @@ from ..analysis.inventory import build_inventory
 from ..config import Settings
 from ..reporters import json as json_reporter
 from ..reporters import markdown, sarif, text
-from .common import EXIT_ERROR, EXIT_OK, load_ruleset
+from .exits import EXIT_ERROR, EXIT_OK
+from .rulesource import load_ruleset
 from .output import report_errors, write_output
 
 
@@ -14,7 +15,7 @@ def rules(settings: Settings) -> int:
     inventory = build_inventory(load_ruleset(settings))
     renderers = {
         "text": text.render_inventory,
-        "json": json_reporter.render_inventory,
+        "json": json_reporter.iter_inventory,  # streamed: the corpus's inventory is ~40 MB
         "markdown": markdown.render_inventory,
         "sarif": sarif.render_inventory,
     }

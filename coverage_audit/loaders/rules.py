@@ -14,10 +14,13 @@ rule that is malformed, becomes a Diagnostic with file and line, and loading goe
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
+import pickle
 import re
-from concurrent.futures import Executor, ProcessPoolExecutor
+import sys
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -25,10 +28,11 @@ from typing import Iterable, Sequence
 
 from .. import promql
 from . import grafana
+from ..cache import Cache, Stats, code_fingerprint, make_key
 from ..durations import parse_duration
 from ..gcpause import paused_gc
-from ..model import Diagnostic, InputError, Rule, RuleKind, Skipped
-from ..yamlio import YMap, YSeq, load_file, unknown_keys
+from ..model import Diagnostic, InputError, Rule, RuleKind, Skipped, shared_mapping
+from ..yamlio import YMap, YSeq, decode, load_documents, read_bytes, unknown_keys
 from .discovery import YAML_SUFFIXES, find_files
 
 PARALLEL_FROM_FILES = 48  # below this, starting worker processes costs more than it saves
@@ -54,6 +58,10 @@ class RuleLoad:
     skipped: list[Skipped] = field(default_factory=list)
     rule_files: list[str] = field(default_factory=list)  # files that are rule files (even empty)
     files: int = 0  # files read
+    # With a cache: one key for every file read (each file's cache key, in order) and every
+    # path that was missing, for an entry built from the whole load (say, the expanded rule
+    # set, keyed by this and the settings); None without a cache or when a file was unreadable.
+    content_key: str | None = None
 
     def extend(self, other: "RuleLoad") -> None:
         self.rules.extend(other.rules)
@@ -81,21 +89,28 @@ def worker_count(jobs: int | None) -> int:
 # --------------------------------------------------------------------------- loading
 
 
-def load_rules(paths: Sequence[str], jobs: int | None = None, pool: Executor | None = None) -> RuleLoad:
+def load_rules(
+    paths: Sequence[str], jobs: int | None = None, pool: Executor | None = None, cache: Cache | None = None
+) -> RuleLoad:
     """Load every rule file under ``paths``; files that do not exist are errors, not crashes.
 
     Large sets are loaded by ``jobs`` processes (default: one per CPU), this one included;
-    ``pool`` lends worker processes the caller keeps for other work afterwards."""
+    ``pool`` lends worker processes the caller keeps for other work afterwards. With a
+    ``cache``, a file whose bytes were parsed before (by this version of the code) is not
+    parsed again; what is loaded is the same either way."""
     result = RuleLoad()
     found = find_files(paths)
     files = found.files
     result.errors.extend(found.errors)
     workers = worker_count(jobs)
     with paused_gc():
-        if workers > 1 and len(files) >= PARALLEL_FROM_FILES:
-            _load_in_parallel(files, workers, result, pool)
-        else:
-            result.extend(_load_many(files))
+        loaded = _load_files(files, workers, pool, cache)
+    for load, _ in loaded:
+        result.extend(load)
+    keys = [key for _, key in loaded]
+    if cache is not None and None not in keys:
+        parts = [f"unreadable\0{error}" for error in found.errors] + [f"{path}\0{key}" for path, key in zip(files, keys)]
+        result.content_key = make_key(*parts)
     return result
 
 
@@ -104,32 +119,116 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(workers, mp_context=get_context("fork"), initializer=gc.disable)
 
 
-def _load_many(files: list[str]) -> RuleLoad:
-    result = RuleLoad()
+Keyed = tuple["RuleLoad", "str | None"]  # a file's load and its cache key (None: no cache, or unreadable)
+
+
+def _load_files(files: list[str], workers: int, pool: Executor | None, cache: Cache | None) -> list[Keyed]:
+    """Each file's load, in the order of ``files``: cached ones from the cache, the others
+    parsed (by several processes when there are many) and stored for the next run."""
+    loads: dict[str, Keyed] = {}
+    todo = files
+    if cache is not None:
+        todo = []
+        for path in files:
+            hit = _cached(path, cache)
+            if hit is None:
+                todo.append(path)
+            else:
+                loads[path] = hit
+    if workers > 1 and len(todo) >= PARALLEL_FROM_FILES:
+        parsed = _load_in_parallel(todo, workers, pool, cache)
+    else:
+        parsed = [_load_and_store(path, cache) for path in todo]
+    loads.update(zip(todo, parsed))
+    return [loads[path] for path in files]
+
+
+def _cached(path: str, cache: Cache) -> Keyed | None:
+    try:
+        data = read_bytes(path)
+    except InputError:
+        return None  # parsed (and reported) the usual way
+    key = file_key(path, data)
+    hit = cache.get(RULE_FILES, key)
+    return (hit, key) if isinstance(hit, RuleLoad) else None
+
+
+def _load_and_store(path: str, cache: Cache | None) -> Keyed:
+    """One file, stored in the cache under the key of the very bytes that were parsed."""
+    load, key, blob = _load_keyed(path, cache is not None)
+    if cache is not None and key is not None:
+        cache.put_bytes(RULE_FILES, key, blob)
+    return load, key
+
+
+def _load_keyed(path: str, pickled: bool) -> tuple[RuleLoad, str | None, bytes]:
+    """One file's load, with its cache key and (when ``pickled``) its pickle; an unreadable
+    file has no bytes to key and is not stored."""
+    try:
+        data = read_bytes(path)
+    except InputError as exc:
+        return RuleLoad(errors=[exc.diagnostic], files=1), None, b""
+    load = parse_rule_file(path, data)
+    if not pickled:
+        return load, None, b""
+    return load, file_key(path, data), pickle.dumps(load, pickle.HIGHEST_PROTOCOL)
+
+
+Chunk = tuple[list[bytes], list["str | None"], Stats, list[str]]  # pickles, keys, cache stats, warnings
+
+
+def _load_chunk(files: list[str], cache_folder: str | None) -> Chunk:
+    """A worker's chunk, pickled per file: those bytes are both the cache entries and what
+    the parent receives, so nothing is pickled twice."""
+    cache = Cache(cache_folder) if cache_folder is not None else None
+    blobs, keys = [], []
     for path in files:
-        result.extend(load_rule_file(path))
-    return result
+        load, key, blob = _load_keyed(path, True)
+        if cache is not None and key is not None:
+            cache.put_bytes(RULE_FILES, key, blob)
+        blobs.append(blob)
+        keys.append(key if cache is not None else None)
+    return blobs, keys, cache.stats if cache else Stats(), cache.warnings if cache else []
 
 
-# A worker pays for pickling what it loaded and the parent for unpickling it, so the parent
-# loads a bigger share than each worker (measured: a worker gets through ~70 % as much).
-PARENT_WEIGHT = 1.4
+CHUNKS_PER_PROCESS = 16  # finer chunks balance better; each costs a round trip to a worker
 
 
-def _load_in_parallel(files: list[str], workers: int, result: RuleLoad, pool: Executor | None) -> None:
-    """Files are independent, and the PromQL parser holds the GIL: split them into contiguous
-    shares, hand all but the last to worker processes and load the last here meanwhile, then
-    append the shares in order (so the result equals a serial load)."""
-    shares = _split_by_size(files, [1.0] * (workers - 1) + [PARENT_WEIGHT])
-    if len(shares) < 2:
-        result.extend(_load_many(files))
-        return
-    with nullcontext(pool) if pool is not None else worker_pool(len(shares) - 1) as executor:
-        pending = [executor.submit(_load_many, share) for share in shares[:-1]]
-        own = _load_many(shares[-1])
-        for future in pending:
-            result.extend(future.result())
-    result.extend(own)
+def _load_in_parallel(files: list[str], workers: int, pool: Executor | None, cache: Cache | None) -> list[Keyed]:
+    """Files are independent, and the PromQL parser holds the GIL: cut them into contiguous
+    chunks and queue them all for the worker processes, while this process takes chunks from
+    the back of the queue for itself (those no worker has started yet) until the two meet.
+    However busy the machine or costly the hand-over, no one sits idle while another has a
+    long share left. The chunks are put back in order, so the result equals a serial load."""
+    chunks = _split_by_size(files, [1.0] * (workers * CHUNKS_PER_PROCESS))
+    if len(chunks) < 2:
+        return [_load_and_store(path, cache) for path in files]
+    folder = cache.folder if cache is not None else None
+    done: dict[int, list[Keyed]] = {}
+    with nullcontext(pool) if pool is not None else worker_pool(workers - 1) as executor:
+        # A future keeps its result (the chunk's pickles) as long as it is referenced: each is
+        # dropped once unpickled.
+        futures = {index: executor.submit(_load_chunk, chunk, folder) for index, chunk in enumerate(chunks)}
+        for index in reversed(range(len(chunks))):
+            if index not in futures or not futures[index].cancel():
+                break  # a worker has it (or has even finished it), and all before it
+            del futures[index]
+            done[index] = [_load_and_store(path, cache) for path in chunks[index]]
+            for finished in [i for i, future in futures.items() if future.done()]:
+                _collect(finished, futures.pop(finished), done, cache)
+        for index in sorted(futures):
+            _collect(index, futures.pop(index), done, cache)
+    return [load for index in range(len(chunks)) for load in done[index]]
+
+
+def _collect(index: int, future: Future[Chunk], done: dict[int, list[Keyed]], cache: Cache | None) -> None:
+    """Unpickle a worker's chunk (while this process still has chunks of its own to parse)."""
+    blobs, keys, stats, warnings = future.result()
+    done[index] = [(pickle.loads(blob), key) for blob, key in zip(blobs, keys)]
+    if cache is not None:
+        cache.stats.written += stats.written
+        if warnings and not cache.warnings:
+            cache.warnings.append(warnings[0])
 
 
 def _split_by_size(files: list[str], weights: list[float]) -> list[list[str]]:
@@ -154,11 +253,45 @@ def _size(path: str) -> int:
         return 0
 
 
+# --------------------------------------------------------------------------- the cache
+
+RULE_FILES = "rule-files"  # the cache's kind for one file's RuleLoad
+
+
+def file_key(path: str, data: bytes) -> str:
+    """The cache key of one rule file: the code that parses it, its path (rules and
+    diagnostics carry it) and its bytes."""
+    return make_key(_fingerprint(), path, data)
+
+
+@functools.lru_cache(maxsize=1)
+def _fingerprint() -> str:
+    from .. import __version__, durations, model, yamlio
+    from . import discovery, grafana_expressions
+
+    return code_fingerprint(
+        [sys.modules[__name__], yamlio, promql, model, durations, grafana, grafana_expressions, discovery],
+        __version__, promql.parser_version(), yamlio.YAML_VERSION,
+    )
+
+
+# --------------------------------------------------------------------------- one file
+
+
 def load_rule_file(path: str) -> RuleLoad:
     """One file: its rules, or why not. Never raises for bad content."""
+    try:
+        data = read_bytes(path)
+    except InputError as exc:
+        return RuleLoad(errors=[exc.diagnostic], files=1)
+    return parse_rule_file(path, data)
+
+
+def parse_rule_file(path: str, data: bytes) -> RuleLoad:
+    """The rules in a file's bytes, or why there are none. Never raises for bad content."""
     result = RuleLoad(files=1)
     try:
-        documents = load_file(path)
+        documents = load_documents(decode(data, path), path)
     except InputError as exc:
         result.errors.append(exc.diagnostic)
         return result
@@ -328,8 +461,8 @@ def build_rule(
         errors.append(Diagnostic(file, expr_line, f"{kind} {name!r}: could not parse expr: {parse_error}"))
     return Rule(
         kind=kind,
-        name=name,
-        expr=expr,
+        name=sys.intern(name),
+        expr=sys.intern(expr),  # copies of a rule share it, as they share the parsed query
         group=group,
         file=file,
         line=line,
@@ -382,10 +515,10 @@ def _duration(mapping: YMap, key: str, path: str, out: RuleLoad) -> float | None
 def _string_map(item: YMap, key: str, path: str, out: RuleLoad, check_names: bool) -> dict[str, str]:
     value = item.get(key)
     if value is None:
-        return {}
+        return shared_mapping({})
     if not isinstance(value, YMap):
         _error(out, path, item.line_of(key), f"'{key}' must be a mapping of strings")
-        return {}
+        return shared_mapping({})
     result = {}
     for name, text in value.items():
         if check_names and (not name or _BAD_NAME_CHARS.search(name)):
@@ -395,5 +528,7 @@ def _string_map(item: YMap, key: str, path: str, out: RuleLoad, check_names: boo
         if not isinstance(text, str):
             _error(out, path, value.line_of(name), f"{key[:-1]} {name!r} must be a string")
             continue
-        result[name] = text
-    return result
+        result[sys.intern(name)] = sys.intern(text)  # the same few labels on thousands of rules
+    # A few thousand distinct label and annotation sets between tens of thousands of rules (a
+    # mixin's recording rules all carry the same labels, most rules no annotations): one each.
+    return shared_mapping(result)

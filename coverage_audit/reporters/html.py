@@ -4,8 +4,9 @@ from input files (alert names, annotations, reasons) is always text, never marku
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import jinja2
 import markupsafe
@@ -16,6 +17,7 @@ from ..analysis.overview import GroupCoverage, Overview
 from ..durations import format_duration
 from ..printable import printable
 from .adoption_text import baseline_line, finding_note
+from ..model import Rule
 from .charts import BarChart, Counts, LineChart, percent, ratio_lines, stacked_bars, when
 
 # Plain glyphs every system font has (emoji need an emoji font, which servers and CI lack).
@@ -37,6 +39,7 @@ def _environment() -> jinja2.Environment:
     environment.filters["duration"] = format_duration
     environment.filters["when"] = when
     environment.filters["web_url"] = web_url
+    environment.filters["distinct"] = distinct  # jinja's unique is case-folding and slow
     environment.globals.update(
         icons=MARKS, problems=PROBLEMS, csp=CSP, version=__version__, finding_note=finding_note, baseline_line=baseline_line
     )
@@ -50,17 +53,49 @@ def _printable(value: object) -> object:
     return value
 
 
+# A page that stays usable at tens of thousands of findings: each finding names its best few
+# alerts (report.json lists every one), bar charts show the worst rows (their tables list all),
+# and long lists are grouped into collapsed <details>.
+ALERTS_SHOWN = 3
+MODES_SHOWN = 5  # failure modes an alert that reaches no one would cover
+CHART_ROWS = 40
+GROUP_FROM = 20  # rows before a list is grouped per owner and collapsed
+
+
 def render_report(report: CoverageReport, overview: Overview) -> str:
     return _environment().get_template("index.html.j2").render(
         report=report,
         o=overview,
         summary_chart=bar_chart([overview.totals], label_width=0, note_width=0, row_height=28),
-        business_chart=bar_chart(overview.business_metrics),
-        service_chart=bar_chart(overview.services),
-        owner_chart=bar_chart(overview.owners),
+        business_chart=bar_chart(overview.business_metrics[:CHART_ROWS]),
+        service_chart=bar_chart(overview.services[:CHART_ROWS]),
+        owner_chart=bar_chart(overview.owners[:CHART_ROWS]),
+        chart_rows=CHART_ROWS,
         trend_chart=trend_chart(overview),
         previous=overview.changes.previous,
+        alert_index=AlertIndex.of(overview),
+        alerts_shown=ALERTS_SHOWN,
+        modes_shown=MODES_SHOWN,
+        group_from=GROUP_FROM,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class AlertIndex:
+    """The alerts the page links to, each written once (per rule file), with its anchor."""
+
+    by_file: tuple[tuple[str, tuple[Rule, ...]], ...]
+    anchor: Mapping[Rule, str]  # rules hash by identity
+
+    @staticmethod
+    def of(overview: Overview) -> "AlertIndex":
+        shown = {a.rule: None for f in overview.findings for a in f.alerts[:ALERTS_SHOWN]}
+        rules = sorted(shown, key=lambda r: (r.file, r.line, r.name))
+        anchor = {rule: f"a{number}" for number, rule in enumerate(rules, 1)}
+        files: dict[str, list[Rule]] = {}
+        for rule in rules:
+            files.setdefault(rule.file, []).append(rule)
+        return AlertIndex(tuple((file, tuple(members)) for file, members in files.items()), anchor)
 
 
 def bar_chart(groups: Sequence[GroupCoverage], **options: Any) -> BarChart:
@@ -77,6 +112,11 @@ def trend_chart(overview: Overview) -> LineChart:
             ("covered or weak", "reached", [p.reached_ratio for p in points]),
         ],
     )
+
+
+def distinct(items: Sequence[str]) -> list[str]:
+    """Each item once, in first-seen order."""
+    return list(dict.fromkeys(items))
 
 
 def web_url(url: str | None) -> str | None:

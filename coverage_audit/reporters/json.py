@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
+from typing import Iterable, Iterator, Mapping
 
 from ..analysis.baseline import counts as delta_counts
 from ..analysis.findings import AlertCoverage, CoverageReport, Finding, Related, WaiverMatch, WaiverUse
-from ..analysis.inventory import Inventory
+from ..analysis.inventory import Inventory, InventoryEntry
 from ..model import Rule
 from ..analysis.overview import GroupCoverage, Overview, RunTotals, StatusChange
 from ..printable import json_text
@@ -20,27 +22,22 @@ def dumps(document: object) -> str:
 
 
 def render_inventory(inventory: Inventory) -> str:
-    return dumps(
+    return "".join(iter_inventory(inventory))
+
+
+def iter_inventory(inventory: Inventory) -> Iterator[str]:
+    """The inventory document in pieces, one rule at a time: tens of thousands of rules are
+    written without building the whole document (or its text) in memory first. The text is
+    exactly what ``dumps`` makes of the same document (a test holds it to that)."""
+    yield f'{{\n  "version": {VERSION},\n  "rules": ['
+    separator = "\n"
+    for entry in inventory.entries:
+        yield separator
+        yield json_text(_inventory_rule(entry))
+        separator = ",\n"
+    yield "\n  ]," if inventory.entries else "],"
+    rest = dumps(
         {
-            "version": VERSION,
-            "rules": [
-                {
-                    "kind": e.rule.kind,
-                    "name": e.rule.name,
-                    "group": e.rule.group,
-                    "file": e.rule.file,
-                    "line": e.rule.line,
-                    "expr": e.rule.expr,
-                    "metrics": list(e.metrics),
-                    "level": e.level,
-                    "source": e.rule.source,
-                    "for_seconds": e.rule.for_seconds,
-                    "labels": dict(e.rule.labels),
-                    "judged": e.rule.not_judged is None,
-                    **({"not_judged": e.rule.not_judged} if e.rule.not_judged is not None else {}),
-                }
-                for e in inventory.entries
-            ],
             "errors": [error.as_dict() for error in inventory.errors],
             "skipped": [{"file": s.file, "reason": s.reason} for s in inventory.skipped],
             "summary": {
@@ -53,6 +50,47 @@ def render_inventory(inventory: Inventory) -> str:
             },
         }
     )
+    yield rest[1:]  # the remaining keys of the same top-level object
+
+
+_text = json.encoder.encode_basestring  # json.dumps(..., ensure_ascii=False) of one string, in C
+
+
+def _inventory_rule(entry: InventoryEntry) -> str:
+    """One rule object as ``dumps`` indents it at the third level (six spaces per key)."""
+    rule = entry.rule
+    return (
+        "    {\n"
+        f'      "kind": {_text(rule.kind)},\n'
+        f'      "name": {_text(rule.name)},\n'
+        f'      "group": {_text(rule.group)},\n'
+        f'      "file": {_text(rule.file)},\n'
+        f'      "line": {int(rule.line)},\n'
+        f'      "expr": {_text(rule.expr)},\n'
+        f'      "metrics": {_strings(entry.metrics)},\n'
+        f'      "level": {_text(entry.level)},\n'
+        f'      "source": {_text(rule.source)},\n'
+        f'      "for_seconds": {_number(rule.for_seconds)},\n'
+        f'      "labels": {_labels(rule.labels)},\n'
+        f'      "judged": {"true" if rule.not_judged is None else "false"}'
+        + ("" if rule.not_judged is None else f',\n      "not_judged": {_text(rule.not_judged)}')
+        + "\n    }"
+    )
+
+
+def _strings(items: Iterable[str]) -> str:
+    inner = ",\n        ".join(map(_text, items))
+    return f"[\n        {inner}\n      ]" if inner else "[]"
+
+
+def _labels(labels: Mapping[str, str]) -> str:
+    inner = ",\n        ".join(f"{_text(k)}: {_text(v)}" for k, v in labels.items())
+    return f"{{\n        {inner}\n      }}" if inner else "{}"
+
+
+def _number(value: float) -> str:
+    """As ``json.dumps`` writes a number (``repr``, but ``NaN`` and ``Infinity`` spelled out)."""
+    return json.dumps(value) if value != value or value in (math.inf, -math.inf) else repr(value)
 
 
 def coverage_document(report: CoverageReport) -> dict[str, object]:

@@ -1,0 +1,218 @@
+"""A real organisation: GitLab.com's production rules, service map and Alertmanager config.
+
+    .venv/bin/python benchmarks/bench_gitlab.py [--runs 1] [--timeout 900] [--max-memory-gib 8]
+        [--only check,report,scaling] [--scaling-command report|check]
+
+Rules: ``../shared/corpus/mattrussi__gitlab-com-runbooks/mimir-rules/gitlab-gprd/`` (896 files);
+map and Alertmanager configuration: ``../shared/realworld/gitlab/``. Side by side in one run,
+each in a fresh process, with ``promtool check rules`` on the same files:
+
+* ``check --component pgbouncer/service``, cold (an empty cache folder) and warm (the cache a
+  cold run filled; rules unchanged);
+* ``report`` of every subject, cold;
+* scaling: ``report`` (or ``check``) cold on 25, 50 and 100 % of the files (sorted; every 4th,
+  every 2nd, all), with the growth factor per doubling of time and memory.
+
+Every run prints its verdicts (counts per status and a digest of every finding's status), so a
+change in results shows next to a change in speed. The map declares ``gitaly -> gitaly``, which
+the map loader reports as an input error: exit 2 is expected and the error is counted.
+Runs go from a scratch folder, so no ``coverage-audit.yaml`` is picked up, and use their own
+cache folders, never the user's. A benchmark, not a test: the numbers go in the closing notes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from measure import (  # noqa: E402
+    Goal,
+    Measurement,
+    Section,
+    findings_verdicts,
+    machine,
+    measure,
+    memory_goals,
+    promtool_verdicts,
+    ratio_goal,
+    revision,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+RULES = SHARED / "corpus" / "mattrussi__gitlab-com-runbooks" / "mimir-rules" / "gitlab-gprd"
+REALWORLD = SHARED / "realworld" / "gitlab"
+COMPONENT = "pgbouncer/service"
+EXIT_CODES = (0, 1, 2)  # 1: gaps; 2: the map's self-dependency (an input error, counted)
+SCALING_STEPS = ((4, "25 %"), (2, "50 %"), (1, "100 %"))
+SCALING_TARGET = 2.2
+
+
+def rule_files(folder: Path = RULES) -> list[str]:
+    return sorted(str(path) for path in folder.rglob("*") if path.is_file() and path.suffix in (".yml", ".yaml"))
+
+
+class Scratch:
+    """A scratch folder for one workload: outputs, and cache folders emptied on demand."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+
+    def cache(self, name: str) -> Path:
+        return self.base / f"cache-{name}"
+
+    def empty(self, folder: Path) -> None:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+
+
+def ours(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", "coverage_audit", *arguments]
+
+
+def inputs(files: list[str]) -> list[str]:
+    return [*(arg for path in files for arg in ("--rules", path)), "--alertmanager", str(REALWORLD / "alertmanager.yaml"),
+            "--service-map", str(REALWORLD / "service-map.yaml")]  # fmt: skip
+
+
+def promtool(files: list[str], scratch: Scratch, args: argparse.Namespace, label: str = "promtool check rules") -> Measurement:
+    tool = shutil.which("promtool")
+    result = Measurement(label)
+    if tool is None:
+        result.skipped = "promtool not found (scripts/bootstrap.sh installs it)"
+        return result
+    for _ in range(args.runs):
+        # exit 1 is expected: promtool's duplicate-rule lint fails some generated files
+        run = measure(result, [tool, "check", "rules", *files], args.timeout, args.max_memory_gib, (0, 1), promtool_verdicts, cwd=scratch.base)
+        if run.stopped:
+            break
+    return result
+
+
+def check_runs(files: list[str], scratch: Scratch, args: argparse.Namespace, warm_too: bool = True) -> tuple[Measurement, Measurement]:
+    """Cold runs (each with an empty cache), then warm runs on the cache the last one filled."""
+    output = scratch.base / "check.json"
+    cache = scratch.cache("check")
+    command = ours("check", *inputs(files), "--component", COMPONENT, "--format", "json", "--output", str(output), "--cache-dir", str(cache))
+    verdicts = lambda run: findings_verdicts(output)  # noqa: E731
+    cold, warm = Measurement(f"check --component {COMPONENT}, cold"), Measurement(f"check --component {COMPONENT}, warm")
+    for _ in range(args.runs):
+        run = measure(cold, command, args.timeout, args.max_memory_gib, EXIT_CODES, verdicts, before=lambda: scratch.empty(cache), cwd=scratch.base)
+        if run.stopped:
+            warm.skipped = f"the cold run was stopped ({run.stopped})"
+            return cold, warm
+    if not warm_too:
+        warm.skipped = "not asked for"
+        return cold, warm
+    for _ in range(args.runs):
+        if measure(warm, command, args.timeout, args.max_memory_gib, EXIT_CODES, verdicts, cwd=scratch.base).stopped:
+            break
+    return cold, warm
+
+
+def report_run(files: list[str], scratch: Scratch, args: argparse.Namespace, label: str) -> Measurement:
+    out, cache = scratch.base / "report", scratch.cache("report")
+    command = ours("report", *inputs(files), "--out", str(out), "--cache-dir", str(cache))
+
+    def fresh() -> None:
+        scratch.empty(cache)
+        scratch.empty(out)  # no history: every run is the first
+
+    def verdicts(run: object) -> str:
+        html = (out / "index.html").stat().st_size / 1024**2
+        return findings_verdicts(out / "report.json") + f"; index.html {html:.1f} MiB"
+
+    result = Measurement(label)
+    for _ in range(args.runs):
+        if measure(result, command, args.timeout, args.max_memory_gib, EXIT_CODES, verdicts, before=fresh, cwd=scratch.base).stopped:
+            break
+    return result
+
+
+def gitlab_section(args: argparse.Namespace, scratch: Scratch, parts: set[str]) -> Section:
+    files = rule_files()
+    section = Section(f"GitLab.com gitlab-gprd: {len(files)} rule files, {REALWORLD.name} map and Alertmanager config",
+                      promtool(files, scratch, args))  # fmt: skip
+    reference = section.reference
+    if "check" in parts:
+        cold, warm = check_runs(files, scratch, args)
+        section.rows += [cold, warm]
+        section.goals += [
+            ratio_goal("GitLab check cold / promtool", cold, reference, 1.5),
+            ratio_goal("GitLab check warm / promtool", warm, reference, 0.2),
+            *memory_goals("GitLab check cold", cold, reference, None),
+            *memory_goals("GitLab check warm", warm, reference, None),
+        ]
+    if "report" in parts:
+        report = report_run(files, scratch, args, "report (every subject), cold")
+        section.rows.append(report)
+        section.goals += [ratio_goal("GitLab report cold / promtool", report, reference, 2.0),
+                          *memory_goals("GitLab report cold", report, reference, None)]  # fmt: skip
+    return section
+
+
+def scaling_section(args: argparse.Namespace, scratch: Scratch) -> Section:
+    every = rule_files()
+    section = Section(f"Scaling on GitLab.com: `{args.scaling_command}` cold on 25 / 50 / 100 % of the files (sorted; every 4th, 2nd, all)", None)
+    steps: list[tuple[str, Measurement, Measurement]] = []
+    for stride, share in SCALING_STEPS:
+        files = every[::stride]
+        reference = promtool(files, scratch, args, f"promtool check rules, {share} ({len(files)} files)")
+        label = f"{args.scaling_command}, {share} ({len(files)} files)"
+        if args.scaling_command == "report":
+            ours_run = report_run(files, scratch, args, label)
+        else:
+            ours_run, _ = check_runs(files, scratch, args, warm_too=False)
+            ours_run.label = label
+        section.rows += [reference, ours_run]
+        steps.append((share, reference, ours_run))
+    for (small_share, _, small), (large_share, _, large) in zip(steps, steps[1:]):
+        name = f"scaling {small_share} -> {large_share}"
+        if small.ok and large.ok:
+            section.goals.append(Goal(f"{name}: time", large.best.seconds / small.best.seconds, SCALING_TARGET))
+            section.goals.append(Goal(f"{name}: memory", large.peak_mib / small.peak_mib, SCALING_TARGET))
+        else:
+            why = next(m.failed.stopped for m in (small, large) if m.failed is not None) if (small.failed or large.failed) else "not run"
+            section.goals += [Goal(f"{name}: time", None, SCALING_TARGET, why_not=why), Goal(f"{name}: memory", None, SCALING_TARGET, why_not=why)]
+    factors = [f"{b.best.seconds / a.best.seconds:.2f}" for (_, a, _), (_, b, _) in zip(steps, steps[1:]) if a.ok and b.ok]
+    if factors:
+        section.notes.append(f"promtool's own growth per doubling: {', '.join(factors)} (time)")
+    return section
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs", type=int, default=1, help="runs of each command; the best counts (default 1)")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds before a run is stopped and reported (default 900)")
+    parser.add_argument("--max-memory-gib", type=float, default=8, help="address-space cap per run (default 8)")
+    parser.add_argument("--scaling-command", choices=("report", "check"), default="report", help="what the scaling run measures")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    parser.add_argument("--only", default="check,report,scaling", help="comma-separated: check, report, scaling")
+    args = parser.parse_args()
+    parts = set(args.only.split(","))
+    print(f"coverage-audit at {revision()}; {machine()}; best of {args.runs} fresh process(es) each\n", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-gitlab-") as temporary:
+        scratch = Scratch(Path(temporary))
+        sections = []
+        if parts & {"check", "report"}:
+            sections.append(gitlab_section(args, scratch, parts))
+            print(sections[-1].render() + "\n", flush=True)
+        if "scaling" in parts:
+            sections.append(scaling_section(args, scratch))
+            print(sections[-1].render() + "\n", flush=True)
+    goals = [goal for section in sections for goal in section.goals]
+    print("\n".join(goal.line() for goal in goals))
+    print(f"\n{machine()} at the end")
+    return 0 if all(goal.verdict != "FAIL" for goal in goals) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Reading the rules into a rule set: the rule files (through the cache) and the rules a live
+server serves. All that ``rules`` needs, kept apart from the judge, the service maps and the
+graph so that it imports none of them."""
+
+from __future__ import annotations
+
+import gc
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from ..analysis.findings import Drift
+from ..cache import Cache, CacheUnusable
+from ..config import Settings
+from ..levels import default_levels
+from ..loaders.rules import RULE_FILES, RuleLoad, load_rules
+from ..ruleset import RuleSet, build_ruleset
+from .exits import UsageError
+from .output import report_warning
+
+if TYPE_CHECKING:
+    from ..live.session import LiveSession
+
+
+def live_session(settings: Settings) -> "LiveSession | None":
+    """The run's live sources, when any is configured (``requests`` is imported only then)."""
+    if settings.prometheus is None and settings.alertmanager_url is None:
+        return None
+    from ..live.session import LiveSession
+
+    return LiveSession(settings)
+
+
+def load_ruleset(settings: Settings) -> RuleSet:
+    live = live_session(settings)
+    ruleset = build_rules(settings, read_rules(settings, live=live))
+    if live is not None:
+        ruleset.errors.extend(e for e in live.errors if e not in ruleset.errors)
+    return ruleset
+
+
+def read_rules(settings: Settings, pool: Executor | None = None, live: "LiveSession | None" = None) -> RuleLoad:
+    """Rules from every source: the rule files, and the rules a live server serves (fetched
+    meanwhile, on a thread); a rule both give is one rule, with the file's location."""
+    sources = live.rule_sources() if live is not None else []
+    if not settings.rules and not sources and live is not None and live.errors:
+        raise UsageError(str(live.errors[0]))  # the only rule source could not even be set up
+    if not settings.rules and not sources:
+        raise UsageError("no rules given: use --rules PATH, 'rules:' in coverage-audit.yaml, or --prometheus URL")
+    cache = open_cache(settings)
+    if sources:
+        from ..live.rules import FileRules, active, merge
+
+        sources = active(sources, settings.offline)
+        with ThreadPoolExecutor(max_workers=max(1, len(sources))) as threads:
+            fetched = [(source, threads.submit(source.load)) for source in sources]
+            files = load_rules(settings.rules, jobs=settings.jobs, pool=pool, cache=cache) if settings.rules else RuleLoad()
+            loads = [(source, future.result()) for source, future in fetched]
+        merged = merge([(FileRules(settings.rules), files), *loads])
+        assert live is not None
+        live.drift += [Drift("rule", "rules", text) for text in merged.differing]
+        loaded = merged.load
+    else:
+        loaded = load_rules(settings.rules, jobs=settings.jobs, pool=pool, cache=cache)
+    if cache is not None:
+        cache.prune(RULE_FILES)
+        for message in cache.warnings:
+            report_warning(message)
+    # What is loaded lives until the end of the run: freeze it out of the cyclic collector, so
+    # that later allocations do not rescan millions of objects (seconds on large rule sets).
+    gc.freeze()
+    return loaded
+
+
+def open_cache(settings: Settings) -> Cache | None:
+    """The rule cache the settings ask for, or None; an unusable cache is a warning only (the
+    run is the same without it, just slower)."""
+    if settings.no_cache:
+        return None
+    try:
+        return Cache.open(settings.cache_dir)
+    except CacheUnusable as exc:
+        report_warning(f"cache not used: {exc}")
+        return None
+
+
+def build_rules(settings: Settings, loaded: RuleLoad) -> RuleSet:
+    classifier = default_levels().extended(
+        prefixes=settings.infrastructure_prefixes, application_prefixes=settings.application_prefixes
+    )
+    ruleset = build_ruleset(loaded, classifier)
+    gc.freeze()
+    return ruleset
