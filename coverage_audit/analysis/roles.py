@@ -12,7 +12,8 @@ from typing import Iterable
 from ..model import LabelMatcher
 from ..promql import Selector
 from ..scenarios import Role
-from .matching import HEALTHY_VALUES, narrows_like, requires_value
+from ..conventions import healthy_values
+from .matching import narrows_like, requires_value
 
 
 def role_of(read: Selector, signals: Iterable[Selector], inverse: Iterable[Selector] = ()) -> Role:
@@ -58,7 +59,7 @@ def failing_part(read: tuple[LabelMatcher, ...]) -> bool:
     """Does the read keep only failed outcomes of a label whose healthy values conventions
     know (``code=~"5.."``, ``status_code="STATUS_CODE_ERROR"``)?"""
     for label in {m.name for m in read}:
-        healthy = HEALTHY_VALUES.get(label)
+        healthy = healthy_values(label)
         if healthy and all(any(not m.matches(value) for m in read if m.name == label) for value in healthy):
             return True
     return False
@@ -67,7 +68,7 @@ def failing_part(read: tuple[LabelMatcher, ...]) -> bool:
 def healthy_part(read: tuple[LabelMatcher, ...]) -> bool:
     """Does the read keep only healthy outcomes of some outcome label (``grpc_code="OK"``)?"""
     for label in {m.name for m in read}:
-        healthy = HEALTHY_VALUES.get(label)
+        healthy = healthy_values(label)
         if not healthy:
             continue
         on_label = [m for m in read if m.name == label]

@@ -10,12 +10,13 @@ from typing import Any, Mapping
 from .. import drafts
 from ..analysis.findings import SEVERITY, Finding, Target
 from ..analysis.impact import ImpactedMode, every_mode, impact_of
+from ..analysis.in_use import InUse
 from ..analysis.paths import PathIndex
 from ..config import Settings
 from ..loaders.rules import load_rules
 from ..reporters.table import format_table
 from ..ruleset import build_ruleset
-from .common import EXIT_ERROR, EXIT_OK, Inputs, impact_graph, judge_all, load_inputs, make_judge, read_change
+from .common import EXIT_ERROR, EXIT_OK, Inputs, UsageError, impact_graph, judge_all, load_inputs, make_judge, read_change
 from .output import report_errors, write_atomically
 
 
@@ -26,10 +27,15 @@ def draft(settings: Settings, args: Mapping[str, Any]) -> int:
     judged = judge_all(inputs, settings, modes)
     gaps = [f for f in judged if SEVERITY[f.status] >= threshold]
     matchers = {m.subject.name: m.service_matchers for m in modes}
-    known = frozenset(m for metrics in inputs.ruleset.raw_metrics.values() for m in metrics)
+    in_use = InUse.build(inputs.service_map, (m for metrics in inputs.ruleset.raw_metrics.values() for m in metrics))
+    try:
+        policy = drafts.default_policy().with_overrides(settings.drafts)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     planned, skipped = drafts.plan(
-        gaps, matchers, inputs.alertmanager, settings.budget, settings.evaluation_interval, source, known,
-        inputs.ruleset.classifier.is_infrastructure,
+        gaps, matchers, inputs.alertmanager, settings.budget, settings.evaluation_interval, source, in_use,
+        inputs.ruleset.classifier.is_infrastructure, inputs.ruleset.records.by_name, policy,
+        {m.subject.name: m.target.owns for m in modes},
     )
     fmt = settings.format if settings.format in ("prometheus", "prometheusrule") else "prometheus"
     files = drafts.render(planned, fmt)
@@ -105,8 +111,15 @@ def _summary(
     rows = []
     for d in planned:
         verdict = verdicts[(d.subject.name, d.mode.id)]
-        rows.append((d.subject.name, d.mode.id, d.shape, d.alert, verdict.status, d.routing_note))
-    lines = [format_table(("SUBJECT", "MODE", "SHAPE", "ALERT", "AS DRAFTED", "ROUTING"), rows, (0, 0, 0, 0, 0, 80))]
+        rows.append((d.subject.name, d.mode.id, d.shape, d.alert, verdict.status, "metric unverified" if d.unverified else d.metric, d.routing_note))
+    lines = [format_table(("SUBJECT", "MODE", "SHAPE", "ALERT", "AS DRAFTED", "METRIC", "ROUTING"), rows, (0, 0, 0, 0, 0, 0, 80))]
+    unverified = [d for d in planned if d.unverified]
+    if unverified:
+        lines.append(
+            f"\n{len(unverified)} drafts watch a metric unverified: nothing in the service map, the live series or "
+            "the rule set shows it (said in each alert's coverage_audit_metric annotation); check these exist:"
+        )
+        lines.extend(f"  {d.subject.name} {d.mode.id}: {d.bad}" for d in unverified)
     verb = "Would write" if dry_run else "Wrote"
     written = [f.path for f in files if os.path.join(out, f.path) not in refused]
     lines.append(f"\n{verb} {len(written)} files to {out}/: {', '.join(written)}")
