@@ -29,19 +29,24 @@ _SOURCE_TEXT = {"declared": "declared in the service map", "live": "seen live", 
 LiveFamilies = Callable[[str], Iterable[str]]  # subject name -> metric names its series have
 
 
+CLOSENESS = ("metric", "sibling", "family")  # the metric itself; its histogram's other series; its convention
+
+
 @dataclass(frozen=True, slots=True)
 class Evidence:
     source: str  # declared | live | rules
-    exact: bool  # the metric itself (or a sibling series of its histogram), not only its convention
+    closeness: str  # metric | sibling | family
     family: str  # the convention id, or the metric's base name
 
     @property
     def rank(self) -> tuple[int, int]:
-        return SOURCES.index(self.source), 0 if self.exact else 1
+        return SOURCES.index(self.source), CLOSENESS.index(self.closeness)
 
     def describe(self, metric: str) -> str:
-        if self.exact:
+        if self.closeness == "metric":
             return f"{metric} is {_SOURCE_TEXT[self.source]}"
+        if self.closeness == "sibling":
+            return f"{metric}: its series family is {_SOURCE_TEXT[self.source]}"
         return f"{metric} belongs to {self.family}, {_SOURCE_TEXT[self.source]}"
 
 
@@ -49,6 +54,7 @@ class Evidence:
 class _Seen:
     """Metric names from one source, and the families they put in use."""
 
+    names: frozenset[str]
     bases: frozenset[str]
     families: frozenset[str]
 
@@ -74,7 +80,7 @@ class InUse:
     def _seen(self, metrics: Iterable[str]) -> _Seen:
         names = set(metrics)
         families = {c for m in names for c in self._conventions.of_metric(m)}
-        return _Seen(frozenset(base_name(m) for m in names), frozenset(families))
+        return _Seen(frozenset(names), frozenset(base_name(m) for m in names), frozenset(families))
 
     def _source(self, source: str, subject: str) -> _Seen | None:
         if source == "declared":
@@ -95,11 +101,14 @@ class InUse:
             seen = self._source(source, subject)
             if seen is None:
                 continue
+            family = conventions[0] if conventions else base_name(metric)
+            if metric in seen.names:
+                return Evidence(source, "metric", family)
             if base_name(metric) in seen.bases:
-                return Evidence(source, True, conventions[0] if conventions else base_name(metric))
+                return Evidence(source, "sibling", family)
             shared = [c for c in conventions if c in seen.families]
             if shared:
-                return Evidence(source, False, shared[0])
+                return Evidence(source, "family", shared[0])
         return None
 
     def choose(self, subject: str, candidates: Sequence[promql.Selector]) -> tuple[promql.Selector, Evidence | None] | None:
