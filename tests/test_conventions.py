@@ -20,13 +20,13 @@ import yaml
 from coverage_audit import conventions
 from coverage_audit.analysis.coverage import CoverageJudge
 from coverage_audit.analysis.findings import Finding
-from coverage_audit.analysis.impact import component_subject, subject_matchers
+from coverage_audit.analysis.impact import component_subject
 from coverage_audit.analysis.matching import narrows_like, requires_value
 from coverage_audit.catalog import default_catalog
 from coverage_audit.levels import default_levels
 from coverage_audit.loaders.rules import load_rules
 from coverage_audit.loaders.service_map import load_service_map_text
-from coverage_audit.model import LabelMatcher, MatchOp
+from coverage_audit.model import LabelMatcher, MatchOp, subject_selectors
 from coverage_audit.promql import parse_selector
 from coverage_audit.ruleset import build_ruleset
 from coverage_audit.scenarios import time_unit_scale
@@ -61,7 +61,7 @@ def judged(name: str) -> dict[str, Finding]:
         for component in svc.components:
             for mode in default_catalog().modes_for(component):
                 found[f"{component.name} {mode.id}"] = judge.judge(
-                    component_subject(svc, component), mode, subject_matchers(svc, component)[0], None
+                    component_subject(svc, component), mode, subject_selectors(svc, component)[0], None
                 )
     return found
 

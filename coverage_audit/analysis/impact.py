@@ -60,15 +60,6 @@ def business_subject(metric: BusinessMetric) -> Subject:
     return Subject(metric.subject, None, metric.owner, "critical", "business_metric", metric.file, metric.line)
 
 
-def subject_matchers(service: Service, component: Component | None) -> tuple[tuple[LabelMatcher, ...], ...]:
-    """The matchers that pick a subject's series, as alternatives (DESIGN 3.3: a service's
-    selector may list several; any one identifies it). A component's own selector replaces its
-    service's. Callers that take one set use ``[0]`` until the judge takes alternatives."""
-    if component is not None and component.matchers:
-        return (component.matchers,)
-    return (service.matchers,)
-
-
 def every_mode(service_map: ServiceMap, catalog: Catalog) -> list[ImpactedMode]:
     """Every failure mode of every subject: what a coverage report judges."""
     found = []

@@ -18,10 +18,9 @@ from typing import Iterable
 
 from .. import promql
 from ..catalog import Catalog
-from ..model import LabelMatcher, MatchOp, Rule, ServiceMap
+from ..model import LabelMatcher, MatchOp, Rule, ServiceMap, subject_selectors
 from ..promql import Selector
 from ..ruleset import RuleSet
-from .impact import subject_matchers
 from .matching import PROBE_VALUE
 
 _MAX_LISTED = 200  # a report lists this many of each; the counts say the rest
@@ -74,7 +73,7 @@ def _map_index(service_map: ServiceMap, catalog: Catalog) -> tuple[set[str], "_I
                 metrics |= names
             else:
                 metrics |= by_kind[component.kind]
-            for alternative in subject_matchers(service, component):
+            for alternative in subject_selectors(service, component):
                 identities.add(alternative)
     for business in service_map.business_metrics.values():  # no selector: any of its series counts
         identities.business |= {_metric(s) for mode in catalog.modes_for_business(business) for s in mode.signals}
@@ -156,7 +155,7 @@ def _unread(rules: Iterable[Rule], service_map: ServiceMap) -> list[UnreadSubjec
     found: list[UnreadSubject] = []
     for service in service_map.services.values():
         for component in service.components:
-            alternatives = [a for a in subject_matchers(service, component) if a]
+            alternatives = [a for a in subject_selectors(service, component) if a]
             missing = [[m for m in alt if m.op is MatchOp.EQ and not is_named(m)] for alt in alternatives]
             if alternatives and all(missing):
                 found.append(UnreadSubject(component.subject, "{" + ",".join(str(m) for m in missing[0]) + "}"))
