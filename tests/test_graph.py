@@ -60,7 +60,7 @@ def test_mermaid_is_well_formed(capsys) -> None:
     text = export(capsys, "mermaid")
     lines = text.splitlines()
     assert lines[0] == "flowchart LR"
-    node = re.compile(r"^  n\d+(\[\"|\(\"|\(\[\"|>\"|\[\[\"|\{\"|\{\{\"|\[\(\").*$")
+    node = re.compile(r"^  n\d+(\[\"|\(\"|\(\[\"|>\"|\[\[\"|\{\"|\{\{\"|\[\(\"|\[/\").*$")
     edge = re.compile(r"^  n\d+ -->\|[^|]*\| n\d+$")
     assert all(node.match(line) or edge.match(line) for line in lines[1:])
 

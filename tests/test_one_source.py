@@ -303,3 +303,15 @@ def test_an_alert_on_a_service_the_map_lacks_is_an_orphan(tmp_path: Path, capsys
     ]
     unread = {u["subject"] for u in document["orphans"]["unread_selectors"]}
     assert "web/api" not in unread and "orders/api" in unread
+
+
+def test_topics_export_in_every_graph_format() -> None:
+    from coverage_audit.reporters.graph import render_dot, render_json, render_mermaid
+
+    graph = graph_of()
+    document = json.loads(render_json(graph))
+    topics = {n["id"] for n in document["nodes"] if n["kind"] == "topic"}
+    assert topics == {"topic:orders.placed", "topic:orders.billed"}
+    assert {e["relation"] for e in document["edges"]} == {"has", "calls", "publishes", "consumes", "feeds"}
+    assert '"topic:orders.placed" [label="orders.placed" shape=cds];' in render_dot(graph)
+    assert '[/"orders.placed"/]' in render_mermaid(graph)

@@ -15,6 +15,7 @@ _SHAPES = {  # DOT / Mermaid shapes per node kind, so a picture reads at a glanc
     "recording_rule": ("component", '[["{}"]]'),
     "alert": ("octagon", '{{"{}"}}'),
     "receiver": ("cylinder", '[("{}")]'),
+    "topic": ("cds", '[/"{}"/]'),
 }
 
 
