@@ -5,7 +5,8 @@ failures, latency, backlog, ... on its own side of a call (:meth:`Conventions.si
 failure-mode catalog draws its default signals from); which values of an outcome label are
 healthy (:func:`healthy_values`); which labels only tell the sides of a call apart
 (:func:`scope_labels`); which conventions a metric belongs to (:meth:`Conventions.of_metric`); and
-the time unit of a duration metric (:func:`unit_scale`).
+the time unit of a duration metric where its name does not say it (:func:`declared_unit_scale`,
+which ``scenarios.time_unit_scale`` asks).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from typing import Iterable, Mapping
 
 from . import promql
 from .model import InputError
-from .scenarios import time_unit_scale
 from .yamlio import YMap, YSeq, load_documents
 
 CLASSES = ("requests", "failures", "durations", "latency_gauges", "progress", "backlog", "last_success", "hits", "misses")
@@ -111,6 +111,7 @@ class Conventions:
     scope: frozenset[str]  # side labels: they say whose series, not whether they failed
     units: Mapping[str, float] = field(default_factory=dict)  # duration metric -> units per second
     other_outcomes: frozenset[str] = frozenset()  # outcome labels without healthy values to tell
+    counters: frozenset[str] = frozenset()  # metrics of the requests/failures classes: counters
 
     def get(self, convention_id: str) -> Convention | None:
         return next((c for c in self.conventions if c.id == convention_id), None)
@@ -130,12 +131,10 @@ class Conventions:
         """The conventions a metric name belongs to (several emitters share some names)."""
         return self.by_metric.get(metric, ())
 
-    def unit_scale(self, metric: str) -> float:
-        """How many of the metric's own time units make a second: the convention's unit for its
-        duration metrics (Linkerd's ``response_latency_ms``, Envoy's ``*_rq_time`` say nothing in
-        the name), else what the name says (``scenarios.time_unit_scale``)."""
-        scale = self.units.get(metric)
-        return scale if scale is not None else time_unit_scale(metric)
+    def unit_scale(self, metric: str) -> float | None:
+        """How many of the metric's own time units make a second, where a convention says so
+        (its duration metrics); None for metrics no convention gives a unit."""
+        return self.units.get(metric)
 
 
 def base_name(metric: str) -> str:
@@ -211,6 +210,13 @@ def parse_conventions(data: object, name: str) -> Conventions:
         frozenset(scope),
         units,
         frozenset(str(label) for label in data.get("other_outcome_labels") or ()),
+        frozenset(
+            _metric_of(selector)
+            for c in conventions
+            for classes in c.series.values()
+            for cls in ("requests", "failures")
+            for selector in classes.get(cls, ())
+        ) - frozenset(str(g) for item in items for g in item.get("gauges") or ()),
     )
 
 
@@ -324,5 +330,14 @@ def scope_labels() -> frozenset[str]:
     return default_conventions().scope
 
 
-def unit_scale(metric: str) -> float:
+def declared_counter(metric: str) -> bool:
+    """A counter by its convention though its name does not end in ``_total`` (exporters that
+    predate the naming rule: ``cloudflare_zone_requests_status``, ``pg_stat_database_xact_commit``,
+    Envoy's ``*_rq_xx``); ``scenarios.is_counter_name`` asks this after the name."""
+    return metric in default_conventions().counters
+
+
+def declared_unit_scale(metric: str) -> float | None:
+    """The unit a convention gives a duration metric; ``scenarios.time_unit_scale`` (the one
+    answer about units) asks this before reading the name."""
     return default_conventions().unit_scale(metric)

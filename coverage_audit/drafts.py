@@ -26,11 +26,11 @@ from .analysis.findings import Finding, Subject
 from .analysis.in_use import Evidence, InUse
 from .analysis.matching import healthy_value, requires_value, witness_labels
 from .analysis.routing import owner_route_matchers, reach, route
-from .conventions import is_outcome_label, unit_scale
+from .conventions import is_outcome_label
 from .durations import format_duration
 from .model import AlertmanagerConfig, FailureMode, InputError, LabelMatcher, MatchOp
 from .promql import Selector
-from .scenarios import is_progress_name, is_timestamp_name, world
+from .scenarios import is_progress_name, is_timestamp_name, time_unit_scale, world
 from .yamlio import YMap, load_documents
 
 WINDOW_LADDER = (3600, 1800, 900, 600, 300, 180, 120, 60)  # "nice" rate windows, seconds
@@ -382,7 +382,7 @@ def _threshold(shape: str, metric: str, policy: DraftPolicy, room: float) -> flo
     if shape == "burn_rate":
         return round(policy.fast_burn * (1 - policy.slo_objective), 6)
     if shape in ("latency_quantile", "latency_average"):
-        return policy.latency_seconds * unit_scale(metric)  # in the histogram's own unit
+        return policy.latency_seconds * time_unit_scale(metric)  # in the histogram's own unit
     if shape == "lag_growth":
         return policy.lag_messages
     if shape == "hit_ratio":

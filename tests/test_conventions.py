@@ -2,9 +2,9 @@
 service map that declares only kinds, with verdicts judged by hand (tests/conventions/*.yaml).
 
 A case's `expect` says which alerts cover each mode, which must not (wrong status value, wrong
-side of a call, wrong direction, another subject), and which have a threshold in the wrong unit;
-those and the data stores' / proxies' own-signal cases need the lead's magnitude model and
-level rule and are strict xfails until they land (see tests/conventions/README.md).
+side of a call, wrong direction, another subject), and which have a threshold in the wrong unit
+(see tests/conventions/README.md). A case's `xfail` names expectations the judge does not meet
+yet, each with the reason (strict: they fail the suite once they pass).
 """
 
 from __future__ import annotations
@@ -20,21 +20,19 @@ import yaml
 from coverage_audit import conventions
 from coverage_audit.analysis.coverage import CoverageJudge
 from coverage_audit.analysis.findings import Finding
-from coverage_audit.analysis.impact import component_subject
+from coverage_audit.analysis.impact import component_subject, target_of
 from coverage_audit.analysis.matching import narrows_like, requires_value
 from coverage_audit.catalog import default_catalog
 from coverage_audit.levels import default_levels
 from coverage_audit.loaders.rules import load_rules
 from coverage_audit.loaders.service_map import load_service_map_text
-from coverage_audit.model import LabelMatcher, MatchOp, subject_selectors
+from coverage_audit.model import LabelMatcher, MatchOp
 from coverage_audit.promql import parse_selector
 from coverage_audit.ruleset import build_ruleset
-from coverage_audit.scenarios import time_unit_scale
+from coverage_audit.scenarios import name_unit_scale, time_unit_scale
 
 CASES = Path(__file__).resolve().parent / "conventions"
-NEEDS_MAGNITUDE = "needs the magnitude model (lead)"
 BUDGET = 7200.0  # these cases are about recognising conventions, not about timing
-NEEDS_OWN_LEVEL = "needs a data store's / proxy's own signals to count as application-level for it (lead)"
 
 
 def _case(path: Path) -> dict[str, Any]:
@@ -61,7 +59,7 @@ def judged(name: str) -> dict[str, Finding]:
         for component in svc.components:
             for mode in default_catalog().modes_for(component):
                 found[f"{component.name} {mode.id}"] = judge.judge(
-                    component_subject(svc, component), mode, subject_selectors(svc, component)[0], None
+                    component_subject(svc, component), mode, target_of(svc, component, default_catalog()), None
                 )
     return found
 
@@ -73,11 +71,8 @@ def _params() -> list[Any]:
         for key, expected in case["expect"].items():
             for category, alerts in expected.items():
                 for alert in alerts:
-                    marks = []
-                    if category == "wrong_unit":
-                        marks = [pytest.mark.xfail(strict=True, reason=NEEDS_MAGNITUDE)]
-                    elif category == "needs_own_level":
-                        marks = [pytest.mark.xfail(strict=True, reason=NEEDS_OWN_LEVEL)]
+                    reason = (case.get("xfail") or {}).get(alert)
+                    marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
                     params.append(pytest.param(path.name, key, category, alert, id=f"{case['convention']}:{key}:{category}:{alert}", marks=marks))
     return params
 
@@ -87,7 +82,7 @@ def test_hand_judged_verdicts_per_convention(case: str, key: str, category: str,
     finding = judged(case)[key]
     ok = [a.rule.name for a in finding.alerts if a.ok]
     weak = [a.rule.name for a in finding.alerts if not a.ok]
-    if category in ("covered", "needs_own_level"):
+    if category == "covered":
         assert alert in ok, finding.reason
     elif category == "weak":
         assert alert in weak and alert not in ok, finding.reason
@@ -144,28 +139,29 @@ def test_http_status_classes_need_the_whole_class_left_out() -> None:
 
 
 def test_units_where_the_name_says_them_agree_with_the_scenarios() -> None:
-    """The magnitude model reads a metric's unit from its name (scenarios.time_unit_scale);
-    the conventions' unit data must agree wherever the name says it, and says it where the
-    name does not (those metrics are the ones the evaluator must ask conventions.unit_scale)."""
+    """The magnitude model reads a metric's unit through scenarios.time_unit_scale: the name
+    where it says the unit, and the conventions' unit data where it does not. The two must
+    agree wherever the name says it."""
     data = conventions.default_conventions()
     silent = {}
     for metric, scale in data.units.items():
-        by_name = time_unit_scale(metric)
+        by_name = name_unit_scale(metric)
         if any(unit in metric for unit in ("_seconds", "_milliseconds", "_microseconds")):
             assert by_name == scale, metric
         elif by_name != scale:
             silent[metric] = scale
-    assert conventions.unit_scale("response_latency_ms_bucket") == 1000.0  # Linkerd
-    assert conventions.unit_scale("envoy_cluster_upstream_rq_time_bucket") == 1000.0
-    assert conventions.unit_scale("redis_commands_latencies_usec_bucket") == 1e6
-    assert conventions.unit_scale("stackdriver_https_lb_rule_loadbalancing_googleapis_com_https_total_latencies_bucket") == 1000.0
+        assert time_unit_scale(metric) == scale, metric
     bases = {m.removesuffix("_bucket").removesuffix("_sum").removesuffix("_count") for m in silent}
     assert bases == {
         "response_latency_ms", "envoy_http_downstream_rq_time", "envoy_cluster_upstream_rq_time",
         "redis_commands_latencies_usec", "stackdriver_https_lb_rule_loadbalancing_googleapis_com_https_total_latencies",
     }
-    assert conventions.unit_scale("traces_span_metrics_duration_milliseconds_bucket") == 1000.0
-    assert conventions.unit_scale("some_custom_duration_seconds_bucket") == 1.0  # unknown: what the name says
+    assert time_unit_scale("response_latency_ms_bucket") == 1000.0  # Linkerd
+    assert time_unit_scale("envoy_cluster_upstream_rq_time_bucket") == 1000.0
+    assert time_unit_scale("redis_commands_latencies_usec_bucket") == 1e6
+    assert time_unit_scale("traces_span_metrics_duration_milliseconds_bucket") == 1000.0
+    assert time_unit_scale("some_custom_duration_seconds_bucket") == 1.0  # unknown: what the name says
+    assert time_unit_scale("some_custom_latency_bucket") == 1.0
 
 
 def test_every_default_signal_parses_and_names_its_convention() -> None:
@@ -186,5 +182,11 @@ def test_host_metrics_are_infrastructure_and_own_signals_are_not_for_their_kind(
     assert levels.level(["system_cpu_time_seconds_total"]) == "infrastructure"
     assert levels.level(["k8s_pod_phase"]) == "infrastructure"
     assert levels.level(["pg_stat_database_xact_rollback"]) == "infrastructure"  # for everyone else
-    assert levels.level(["pg_stat_database_xact_rollback"], own=frozenset({"pg_stat_database_xact_rollback"})) == "application"
-    assert levels.level(["node_load1"], own=frozenset({"pg_stat_database_xact_rollback"})) == "infrastructure"
+    catalog = default_catalog()
+    owned = {kind: catalog.owned_prefixes(kind, levels) for kind in ("datastore", "proxy", "load_balancer", "cdn", "http_api")}
+    assert {"pg_", "pgbouncer_", "redis_", "mysql_"} <= set(owned["datastore"])
+    assert {"envoy_", "haproxy_", "nginx_"} <= set(owned["proxy"]) and "cloudflare_" in owned["cdn"]
+    assert owned["http_api"] == ()  # an API's signals are application-level for everyone
+    assert levels.application_for("pg_stat_database_xact_rollback", owned["datastore"])
+    assert not levels.application_for("node_load1", owned["datastore"])
+    assert not levels.application_for("pg_stat_database_xact_rollback", owned["proxy"])

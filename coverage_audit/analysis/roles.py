@@ -12,8 +12,8 @@ from typing import Iterable
 from ..model import LabelMatcher
 from ..promql import Selector
 from ..scenarios import Role
-from ..conventions import healthy_values
-from .matching import narrows_like, requires_value
+from ..conventions import healthy_values, scope_labels
+from .matching import compatible_pair, narrows_like, requires_value
 
 
 def role_of(read: Selector, signals: Iterable[Selector], inverse: Iterable[Selector] = ()) -> Role:
@@ -34,6 +34,12 @@ def role_of(read: Selector, signals: Iterable[Selector], inverse: Iterable[Selec
 
 
 def _against(read: tuple[LabelMatcher, ...], signal: Selector) -> Role:
+    if not compatible_pair(read, signal.matchers):
+        # No series can be both: another side of a call (producer spans against the API's
+        # server spans: the failure does not move them), or other outcomes (4xx, NotFound
+        # against 5xx: the healthy rest of the traffic).
+        scope = tuple(m for m in signal.matchers if m.name in scope_labels())
+        return "other" if scope and not compatible_pair(read, scope) else "rest"
     narrowing = [m for m in signal.matchers if requires_value(m)]
     if not narrowing:
         if failing_part(signal.matchers):
