@@ -131,12 +131,12 @@ def test_a_change_to_a_consumer_goes_downstream_only() -> None:
 def test_discovered_calls_join_the_traversal_and_report_drift() -> None:
     graph = graph_of()
     assert node_id("component", "portal/web") not in reached(graph, "ledger/poster")
-    assert add_discovered(graph, "portal", "ledger") is True  # the map does not say portal calls ledger
-    assert add_discovered(graph, "web", "orders") is False  # it does say web calls orders
-    assert graph.edges[node_id("service", "web"), node_id("service", "orders")]["discovered"] is True
+    assert add_discovered(graph, "portal", "ledger", "traces_service_graph_request_total") is True  # undeclared: drift
+    assert graph.edges[node_id("service", "portal"), node_id("service", "ledger")]["relation"] == "discovered"
+    assert add_discovered(graph, "web", "orders") is False  # the map says web calls orders already
+    assert graph.edges[node_id("service", "web"), node_id("service", "orders")]["relation"] == "calls"
     assert reached(graph, "ledger/poster")[node_id("component", "portal/web")] == frozenset({"errors", "latency"})
-    assert add_discovered(graph, "mobile-app", "web") is True  # a caller the map lacks: a bare node
-    assert graph.nodes[node_id("service", "mobile-app")]["discovered"] is True
+    assert add_discovered(graph, "mobile-app", "web") is False  # a service the map lacks adds nothing
     assert add_discovered(graph, "web", "web") is False
 
 
@@ -315,3 +315,26 @@ def test_topics_export_in_every_graph_format() -> None:
     assert {e["relation"] for e in document["edges"]} == {"has", "calls", "publishes", "consumes", "feeds"}
     assert '"topic:orders.placed" [label="orders.placed" shape=cds];' in render_dot(graph)
     assert '[/"orders.placed"/]' in render_mermaid(graph)
+
+
+def test_families_in_use_rank_declared_then_live_then_rules() -> None:
+    from coverage_audit.analysis.in_use import InUse
+    from coverage_audit.promql import parse_selector
+
+    candidates = [parse_selector(s) for s in (
+        'http_requests_total{code=~"5.."}',
+        'http_server_request_duration_seconds_count{http_response_status_code=~"5.."}',
+        'traces_span_metrics_calls_total{span_kind="SPAN_KIND_SERVER",status_code="STATUS_CODE_ERROR"}',
+    )]
+    rules = ["http_requests_total"]
+    live = {"shop/api": {"http_server_request_duration_seconds_bucket"}}
+    nothing = InUse({}, [])
+    assert nothing.choose("shop/api", candidates) == (candidates[0], None)  # assumed: unverified
+    from_rules = InUse({}, rules).choose("shop/api", candidates)
+    assert from_rules is not None and from_rules[0] == candidates[0] and from_rules[1] is not None and from_rules[1].source == "rules"
+    seen = InUse({}, rules, live=lambda subject: live.get(subject, set())).choose("shop/api", candidates)
+    assert seen is not None and seen[0] == candidates[1] and seen[1] is not None and (seen[1].source, seen[1].closeness) == ("live", "sibling")
+    declared = InUse({"shop/api": {"traces_span_metrics_duration_milliseconds_bucket"}}, rules, live=lambda s: live.get(s, set()))
+    chosen = declared.choose("shop/api", candidates)
+    assert chosen is not None and chosen[0] == candidates[2] and chosen[1] is not None and (chosen[1].source, chosen[1].closeness) == ("declared", "family")
+    assert "otel-spanmetrics" in chosen[1].describe("traces_span_metrics_calls_total")

@@ -27,7 +27,9 @@ def draft(settings: Settings, args: Mapping[str, Any]) -> int:
     judged = judge_all(inputs, settings, modes)
     gaps = [f for f in judged if SEVERITY[f.status] >= threshold]
     matchers = {m.subject.name: m.service_matchers for m in modes}
-    in_use = InUse.build(inputs.service_map, (m for metrics in inputs.ruleset.raw_metrics.values() for m in metrics))
+    # Seen live (DESIGN 3.5): the metric names the subject's series carry, when --prometheus gave series.
+    live = inputs.evidence.families if inputs.evidence is not None and inputs.evidence.has_series else None
+    in_use = InUse.build(inputs.service_map, (m for metrics in inputs.ruleset.raw_metrics.values() for m in metrics), live)
     try:
         policy = drafts.default_policy().with_overrides(settings.drafts)
     except ValueError as exc:
