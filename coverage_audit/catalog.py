@@ -1,21 +1,22 @@
 """The failure-mode catalog: data (``data/failure_modes.yaml``), extensible by a team's own file.
 
 It answers: which failure modes does a component of some kind have, with which signals, once
-the component's own ``signals`` and ``failure_modes`` are applied; and which modes a business
-metric has.
+the component's own ``signals`` and ``failure_modes`` are applied; which modes a business
+metric has; and which modes a failure passes along each kind of edge of the service graph.
+A kind's default signals are drawn from the instrumentation conventions (``conventions.py``):
+the classes each mode names (``from``), on the kind's side of a call, for its protocols.
 """
 
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from . import promql
-from typing import TYPE_CHECKING
-
+from .conventions import CLASSES, SIDES, Conventions, default_conventions
 from .model import BusinessMetric, Component, FailureMode, InputError
 from .scenarios import MODELS
 
@@ -24,6 +25,20 @@ if TYPE_CHECKING:
 from .yamlio import YMap, YSeq, load_documents, load_file
 
 DIRECTIONS = ("rise", "drop", "absent")
+EDGE_KINDS = ("calls", "discovered", "publishes", "consumes", "feeds")
+ALONG = ("forward", "backward")
+
+
+@dataclass(frozen=True, slots=True)
+class Propagation:
+    """How a failure travels along one kind of edge: which way, and the modes it impacts in the
+    components it reaches (None: every mode)."""
+
+    along: str  # forward: from the edge's source to its target; backward: the other way
+    modes: tuple[str, ...] | None
+
+    def passes(self, mode_id: str) -> bool:
+        return self.modes is None or mode_id in self.modes
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +47,7 @@ class Catalog:
     descriptions: Mapping[str, str]
     business: tuple[FailureMode, ...]
     business_requires: Mapping[str, str]  # mode id -> BusinessMetric field it needs
+    impact: Mapping[str, Propagation] = field(default_factory=dict)  # edge kind -> propagation
 
     def modes_for(self, component: Component) -> tuple[FailureMode, ...]:
         """The component's modes: the kind's defaults with the component's signals applied,
@@ -81,6 +97,7 @@ class Catalog:
             descriptions={**self.descriptions, **other.descriptions},
             business=tuple(business.values()),
             business_requires={**self.business_requires, **other.business_requires},
+            impact={**self.impact, **other.impact},
         )
 
 
@@ -124,7 +141,7 @@ def load_catalog(path: str | None) -> Catalog:
     return base.merged(parse_catalog(documents[0].value, path))
 
 
-def parse_catalog(data: object, name: str) -> Catalog:
+def parse_catalog(data: object, name: str, conventions: Conventions | None = None) -> Catalog:
     if not isinstance(data, YMap):
         raise InputError(name, 1, "a failure-mode catalog must be a mapping with 'kinds'")
     kinds: dict[str, tuple[FailureMode, ...]] = {}
@@ -134,11 +151,13 @@ def parse_catalog(data: object, name: str) -> Catalog:
         raw_kinds = {}
     if not isinstance(raw_kinds, (YMap, dict)):
         raise InputError(name, data.line_of("kinds"), "'kinds' must be a mapping of kind -> modes")
+    conventions = conventions or default_conventions()
     for kind, body in raw_kinds.items():
         if not isinstance(body, YMap):
             raise InputError(name, data.line_of("kinds"), f"kind {kind!r} must be a mapping")
         descriptions[kind] = str(body.get("description") or "")
-        kinds[kind] = _with_models(parse_modes(body.get("failure_modes"), name, body.line_of("failure_modes")))
+        drawn = _Drawn(conventions, body, name, str(kind))
+        kinds[kind] = _with_models(parse_modes(body.get("failure_modes"), name, body.line_of("failure_modes"), drawn=drawn))
     business: tuple[FailureMode, ...] = ()
     requires: dict[str, str] = {}
     raw_business = data.get("business")
@@ -151,10 +170,53 @@ def parse_catalog(data: object, name: str) -> Catalog:
             if isinstance(item, YMap):
                 for signal in selector_list(item.get("signals"), name, item.line_of("signals"), check=False):
                     check_business_signal(signal, name, item.line_of("signals"))
-    return Catalog(kinds, descriptions, business, requires)
+    return Catalog(kinds, descriptions, business, requires, _impact(data.get("impact"), name, data.line_of("impact")))
 
 
-def parse_modes(value: object, name: str, line: int, check_signals: bool = True) -> tuple[FailureMode, ...]:
+def _impact(value: object, name: str, line: int) -> dict[str, Propagation]:
+    if value is None:
+        return {}
+    if not isinstance(value, YMap):
+        raise InputError(name, line, "'impact' must map edge kinds to {along, modes}")
+    found: dict[str, Propagation] = {}
+    for kind, body in value.items():
+        where = value.line_of(kind)
+        if kind not in EDGE_KINDS:
+            raise InputError(name, where, f"impact: unknown edge kind {kind!r} (known: {', '.join(EDGE_KINDS)})")
+        if not isinstance(body, YMap) or body.get("along") not in ALONG:
+            raise InputError(name, where, f"impact: {kind!r} needs 'along: forward' or 'along: backward'")
+        modes = body.get("modes")
+        if modes in (None, "all"):
+            found[kind] = Propagation(body["along"], None)
+        elif isinstance(modes, YSeq) and all(isinstance(m, str) for m in modes):
+            found[kind] = Propagation(body["along"], tuple(modes))
+        else:
+            raise InputError(name, body.line_of("modes"), f"impact: {kind!r} modes must be a list of mode ids or 'all'")
+    return found
+
+
+class _Drawn:
+    """The signals a kind's modes take from the conventions: its side, its protocols."""
+
+    def __init__(self, conventions: Conventions, body: YMap, name: str, kind: str) -> None:
+        self.conventions = conventions
+        self.side = body.get("side") or "server"
+        if self.side not in SIDES:
+            raise InputError(name, body.line_of("side"), f"kind {kind!r}: side must be one of {', '.join(SIDES)}")
+        self.protocols = tuple(body.get("protocols") or ())
+
+    def signals(self, classes: tuple[str, ...]) -> tuple[str, ...]:
+        return self.conventions.signals(self.protocols, self.side, classes)
+
+
+def _classes(value: object, name: str, line: int, mode_id: str) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value if isinstance(value, YSeq) else None
+    if items is None or not all(isinstance(c, str) and c in CLASSES for c in items):
+        raise InputError(name, line, f"failure mode {mode_id!r}: 'from' must name classes of series ({', '.join(CLASSES)})")
+    return tuple(items)  # type: ignore[arg-type]
+
+
+def parse_modes(value: object, name: str, line: int, check_signals: bool = True, drawn: _Drawn | None = None) -> tuple[FailureMode, ...]:
     """A list of failure modes (catalog entries, or a component's own ``failure_modes``)."""
     if value is None:
         return ()
@@ -179,6 +241,16 @@ def parse_modes(value: object, name: str, line: int, check_signals: bool = True)
             raise InputError(name, item.line_of("model"), f"failure mode {mode_id!r}: model must be one of {', '.join(MODELS)}")
         signals = selector_list(item.get("signals"), name, item.line_of("signals"), check_signals)
         inverse = selector_list(item.get("inverse"), name, item.line_of("inverse"), check_signals)
+        if drawn is None and (item.get("from") is not None or item.get("inverse_from") is not None):
+            raise InputError(name, where, f"failure mode {mode_id!r}: 'from' is for catalog kinds; list the mode's signals")
+        if drawn is not None:  # the conventions' names first: the common ones
+            for key in ("from", "inverse_from"):
+                if item.get(key) is not None:
+                    taken = drawn.signals(_classes(item[key], name, item.line_of(key), mode_id))
+                    if key == "from":
+                        signals = tuple(dict.fromkeys(taken + signals))
+                    else:
+                        inverse = tuple(dict.fromkeys(taken + inverse))
         if not signals:
             raise InputError(name, where, f"failure mode {mode_id!r} has no signals")
         companions = item.get("companions") or ()

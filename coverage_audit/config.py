@@ -41,6 +41,7 @@ _KEYS = {
     "deadline": "duration",
     "waivers": "path",
     "push_gateway": "endpoint",  # report --push-gateway: URL and where its credentials are
+    "drafts": "settings",
 }
 FAIL_ON = ("uncovered", "weak", "never")
 TIERS = ("critical", "standard", "low")
@@ -73,6 +74,7 @@ class Settings:
     infrastructure_prefixes: tuple[str, ...] = ()
     application_prefixes: tuple[str, ...] = ()
     waivers: str | None = None  # accepted gaps (DESIGN 5.4)
+    drafts: Mapping[str, Any] = field(default_factory=dict)  # draft policy overrides (data/drafts.yaml keys)
     format: str = "text"
     output: str | None = None
     jobs: int | None = None
@@ -143,6 +145,10 @@ def _coerce(kind: str, value: object, base: str, path: str, line: int, key: str)
         if not isinstance(value, YMap) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             raise InputError(path, line, f"{key} must be a mapping of names to names")
         return dict(value.items())
+    if kind == "settings":  # checked by the command that reads them, which knows the keys
+        if not isinstance(value, YMap) or not all(isinstance(v, (str, int, float, YSeq)) for v in value.values()):
+            raise InputError(path, line, f"{key} must be a mapping of settings to values")
+        return {k: (list(v) if isinstance(v, YSeq) else v) for k, v in value.items()}
     if kind == "list":
         items = value if isinstance(value, YSeq) else [value]
         if not all(isinstance(item, str) for item in items):

@@ -387,6 +387,8 @@ class Component:
     selector: str = ""
     matchers: tuple[LabelMatcher, ...] = ()  # the first alternative
     alternatives: tuple[tuple[LabelMatcher, ...], ...] = ()  # every alternative selector
+    publishes: tuple[str, ...] = ()  # topics/queues it writes to
+    consumes: tuple[str, ...] = ()  # topics/queues it reads: their publishers feed it
 
     @property
     def subject(self) -> str:

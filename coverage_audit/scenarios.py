@@ -127,8 +127,18 @@ _UNIT_SCALES = (("_milliseconds", 1000.0), ("_microseconds", 1e6), ("_nanosecond
 
 
 def time_unit_scale(metric: str) -> float:
-    """How many of the metric's own time units make a second (Prometheus names carry the unit:
-    ``*_duration_milliseconds_bucket`` is in milliseconds). 1.0 when the name says nothing."""
+    """How many of the metric's own time units make a second. Prometheus names carry the unit
+    (``*_duration_milliseconds_bucket`` is in milliseconds); where a name says nothing, the
+    instrumentation conventions may (Linkerd's ``response_latency_ms``, Envoy's ``*_rq_time``:
+    milliseconds). 1.0 when neither says anything."""
+    from .conventions import declared_unit_scale  # data about emitters; it imports this module
+
+    declared = declared_unit_scale(metric)
+    return declared if declared is not None else name_unit_scale(metric)
+
+
+def name_unit_scale(metric: str) -> float:
+    """The unit the metric's name says (1.0 when it says nothing)."""
     for marker, scale in _UNIT_SCALES:
         if marker in metric:
             return scale
@@ -136,10 +146,8 @@ def time_unit_scale(metric: str) -> float:
 
 
 def time_unit(metric: str) -> str:
-    for marker, _ in _UNIT_SCALES:
-        if marker in metric:
-            return marker[1:]
-    return "seconds"
+    scale = time_unit_scale(metric)
+    return next((marker[1:] for marker, known in _UNIT_SCALES if known == scale), "seconds")
 
 
 _COUNTER = re.compile(r"[_:](total|count|sum|bucket|created)$")  # recorded-looking names too
@@ -158,7 +166,13 @@ def is_progress_name(metric: str) -> bool:
 
 
 def is_counter_name(metric: str) -> bool:
-    return _COUNTER.search(metric) is not None
+    """A counter by its name, or by the instrumentation conventions where an exporter's counter
+    does not carry the ``_total`` suffix (``cloudflare_zone_requests_status``)."""
+    if _COUNTER.search(metric) is not None:
+        return True
+    from .conventions import declared_counter  # data about emitters; it imports this module
+
+    return declared_counter(metric)
 
 
 def subject_traffic(traffic: float | None) -> float:

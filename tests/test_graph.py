@@ -31,7 +31,7 @@ def test_json_holds_every_kind_of_node_and_the_verdicts(capsys) -> None:
     kinds = {node["kind"] for node in document["nodes"]}
     assert kinds == {"service", "component", "business_metric", "failure_mode", "metric", "recording_rule", "alert", "receiver"}
     relations = {edge["relation"] for edge in document["edges"]}
-    assert {"has", "depends_on", "fails_as", "signal", "watches", "reads", "covers", "routes_to"} <= relations
+    assert {"has", "calls", "feeds", "fails_as", "signal", "watches", "reads", "covers", "routes_to"} <= relations
     edges = {(e["source"], e["target"]): e for e in document["edges"]}
     assert ("service:checkout", "service:payments") in edges  # checkout calls payments
     covers = [e for e in document["edges"] if e["relation"] == "covers" and e["target"] == "mode:payments/api#errors"]
@@ -52,7 +52,7 @@ def test_graphml_round_trips_through_networkx(capsys) -> None:
 def test_dot_is_well_formed(capsys) -> None:
     text = export(capsys, "dot")
     assert text.startswith("digraph coverage {") and text.rstrip().endswith("}")
-    assert '"service:checkout" -> "service:payments" [label="depends_on"];' in text
+    assert '"service:checkout" -> "service:payments" [label="calls"];' in text
     assert text.count("{") == text.count("}")
 
 
@@ -60,7 +60,7 @@ def test_mermaid_is_well_formed(capsys) -> None:
     text = export(capsys, "mermaid")
     lines = text.splitlines()
     assert lines[0] == "flowchart LR"
-    node = re.compile(r"^  n\d+(\[\"|\(\"|\(\[\"|>\"|\[\[\"|\{\"|\{\{\"|\[\(\").*$")
+    node = re.compile(r"^  n\d+(\[\"|\(\"|\(\[\"|>\"|\[\[\"|\{\"|\{\{\"|\[\(\"|\[/\").*$")
     edge = re.compile(r"^  n\d+ -->\|[^|]*\| n\d+$")
     assert all(node.match(line) or edge.match(line) for line in lines[1:])
 

@@ -338,7 +338,7 @@ def test_recordings_that_read_the_last_one_four_times_do_not_hang(tmp_path: Path
     (tmp_path / "rules.yaml").write_text("\n".join(lines) + "\n")
     (tmp_path / "map.yaml").write_text(SERVICE_MAP)
     (tmp_path / "catalog.yaml").write_text(CATALOG)
-    common = ["--rules", "rules.yaml", "--service-map", "map.yaml", "--catalog", "catalog.yaml", "--config", "/dev/null"]
+    common = ["--rules", "rules.yaml", "--service-map", "map.yaml", "--catalog", "catalog.yaml"]
     for command in (["check", "--component", "checkout/api"], ["graph"], ["report", "--out", "out"]):
         done = subprocess.run([sys.executable, "-m", "coverage_audit", *command, *common], cwd=tmp_path, capture_output=True, text=True, timeout=60)
         assert done.returncode in (0, 1), done.stderr

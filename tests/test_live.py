@@ -293,7 +293,7 @@ def test_the_graph_export_holds_the_discovered_call(shop, capsys) -> None:
     main(["graph", "--rules", str(RULES), "--service-map", str(MAP), "--prometheus", shop.url, "--lookback", "2d", "--format", "json"])
     edges = json.loads(capsys.readouterr().out)["edges"]
     calls = {(e["source"], e["target"], e["relation"]) for e in edges if e["source"].startswith("service:") and e["target"].startswith("service:")}
-    assert calls == {("service:frontend", "service:checkout", "depends_on"), ("service:checkout", "service:payments", "discovered")}
+    assert calls == {("service:frontend", "service:checkout", "calls"), ("service:checkout", "service:payments", "discovered")}
 
 
 def test_alternative_selectors_count_together(shop, tmp_path, capsys) -> None:

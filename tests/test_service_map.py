@@ -654,7 +654,7 @@ def test_embedded_validation_errors_point_into_the_block() -> None:
         """)
     assert errors_at(load) == [
         (13, "component svc/worker: unknown kind 'queue_consumr' (did you mean 'queue_consumer'?) "
-             "(known: batch_job, cache, db_migration, external_dependency, grpc_api, http_api, queue_consumer; "
+             "(known: batch_job, cache, cdn, datastore, db_migration, external_dependency, grpc_api, http_api, load_balancer, proxy, queue_consumer, queue_producer; "
              "or 'custom' with failure_modes)"),
         (18, "business metric 'signups': 'metric' is not a PromQL selector: not a single vector selector: 'sum(x)'"),
     ]

@@ -27,7 +27,7 @@ from .findings import AlertCoverage, Finding, Impact, Related, Subject, Target
 from .matching import compatible_pair, is_specific, outcome_label
 from .reads import ReadIndex, common_pins, literal_pins
 from .roles import role_of
-from .routing import route
+from .routing import reach
 
 if TYPE_CHECKING:
     from ..live.evidence import Evidence
@@ -299,24 +299,11 @@ class CoverageJudge:
     def _delivery(self, labels: dict[str, str], problems: list[str], details: list[str]) -> tuple[tuple[str, ...], float]:
         if self.alertmanager is None:
             return (), 0.0
-        deliveries = route(self.alertmanager, labels)
-        live = [d for d in deliveries if not d.blackhole]
-        if not live:
-            problems.append("blackhole")
-            names = ", ".join(sorted({d.receiver for d in deliveries}))
-            details.append(f"routes only to {names}, a receiver with no integrations")
-            return tuple(d.receiver for d in deliveries), min(d.group_wait for d in deliveries)
-        if self.alertmanager.route.routes and all(not d.route_path for d in deliveries):
-            # No route of the tree takes it: it reaches only the root's catch-all receiver.
-            problems.append("unrouted")
-            details.append(f"matches no route, so only the catch-all receiver {deliveries[0].receiver} gets it")
-        always = [d for d in live if not d.muted_by and not d.active_only]
-        if not always:
-            intervals = sorted({name for d in live for name in (*d.muted_by, *d.active_only)})
-            problems.append("muted")
-            details.append(f"is delivered only as time intervals allow ({', '.join(intervals)})")
-        chosen = always or live
-        return tuple(d.receiver for d in live), min(d.group_wait for d in chosen)
+        reached = reach(self.alertmanager, labels)  # routing.reach: the one answer, drafts use it too
+        for problem, detail in reached.problems:
+            problems.append(problem)
+            details.append(detail)
+        return reached.receivers, reached.group_wait
 
     # ------------------------------------------------------------------ related
 

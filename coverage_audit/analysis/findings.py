@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Mapping
+from typing import TYPE_CHECKING, Literal, Mapping
 
 from ..model import Change, Diagnostic, FailureMode, Level, Rule, Selectors, Waiver
 from .problems import REGISTRY
+
+if TYPE_CHECKING:
+    from .orphans import Orphans
 
 Status = Literal["covered", "weak", "uncovered", "waived"]
 Impact = Literal["direct", "dependency", "business"]
@@ -188,6 +191,7 @@ class CoverageReport:
     waivers: tuple[WaiverUse, ...] = ()  # every waiver given, and what it did
     not_judged: tuple[Rule, ...] = ()  # rules listed but not judged (no PromQL equivalent)
     baseline: str | None = None  # the baseline file the findings were compared with
+    orphans: "Orphans | None" = None  # alerts covering no subject, subjects no rule reads
 
     def at_or_above(self, fail_on: str) -> list[Finding]:
         """The findings that fail the gate: waived ones never; with a baseline, only the new

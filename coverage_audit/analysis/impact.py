@@ -1,9 +1,10 @@
 """What a change impacts (DESIGN 4).
 
 * direct: components whose ``paths`` match a changed path (or that were named) → all their modes;
-* dependency: services that depend, transitively, on a directly impacted service → the
-  ``errors`` and ``latency`` modes of their components (callers see the failures);
-* business: business metrics whose ``depends_on`` holds an impacted service → all their modes.
+* dependency: what the graph traversal (``graph.impacted``) reaches from them — callers through
+  ``calls``, consumers through the topics a changed component publishes — in the modes the
+  catalog's ``impact`` names for each edge kind;
+* business: business metrics fed by an impacted service → all their modes.
 
 A changed path no component claims is matched through CODEOWNERS to the services its owners
 own, when a CODEOWNERS file is given; otherwise it is reported as unmatched.
@@ -16,13 +17,11 @@ from dataclasses import dataclass
 import networkx as nx
 
 from ..catalog import Catalog
-from ..graph import callers
+from ..graph import impacted, node_id
 from ..levels import default_levels
 from ..model import BusinessMetric, Change, Component, FailureMode, InputError, LabelMatcher, Service, ServiceMap, subject_selectors
 from .findings import Impact, Subject, Target
 from .paths import PathIndex, services_for_owner_paths
-
-DEPENDENCY_MODES = ("errors", "latency")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,17 +93,17 @@ def impact_of(
     modes: list[ImpactedMode] = []
     for service, component in direct.values():
         modes += _component_modes(service, component, catalog, "direct")
-    direct_services = {service.name for service, _ in direct.values()}
-    calling = callers(graph, direct_services)
-    for name in sorted(calling):
-        service = service_map.services[name]
-        for component in service.components:
-            if component.subject not in direct:
-                modes += [m for m in _component_modes(service, component, catalog, "dependency") if m.mode.id in DEPENDENCY_MODES]
-    impacted_services = direct_services | calling
-    for metric in service_map.business_metrics.values():
-        if impacted_services.intersection(metric.depends_on):
-            modes += _business_modes(metric, catalog, "business")
+    components = {node_id("component", c.subject): (s, c) for s in service_map.services.values() for c in s.components}
+    businesses = {node_id("business", m.name): m for m in service_map.business_metrics.values()}
+    reached = {r.node: r for r in impacted(graph, direct, catalog.impact)}
+    for node in sorted(n for n in reached if n in components and not reached[n].direct):  # stable: by subject
+        service, component = components[node]
+        wanted = reached[node].modes
+        modes += [m for m in _component_modes(service, component, catalog, "dependency") if wanted is None or m.mode.id in wanted]
+    for node, metric in businesses.items():  # map order
+        if node in reached:
+            wanted = reached[node].modes
+            modes += [m for m in _business_modes(metric, catalog, "business") if wanted is None or m.mode.id in wanted]
     return ChangeImpact(tuple(modes), tuple(direct), tuple(unmatched))
 
 

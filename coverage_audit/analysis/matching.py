@@ -13,8 +13,9 @@ from __future__ import annotations
 import itertools
 import re
 from functools import lru_cache
-from typing import Iterable
+from typing import Iterable, Mapping, Sequence
 
+from ..conventions import healthy_values, other_outcome_labels, scope_labels
 from ..model import LabelMatcher, MatchOp
 
 # A value no real label holds: a regex that accepts it accepts (nearly) anything.
@@ -42,22 +43,19 @@ def compatible_pair(a: tuple[LabelMatcher, ...], b: tuple[LabelMatcher, ...]) ->
 
 def compatible(*groups: Iterable[LabelMatcher]) -> bool:
     """Is there a label set that passes every matcher of every group?"""
-    by_label: dict[str, list[LabelMatcher]] = {}
-    for group in groups:
-        for matcher in group:
-            by_label.setdefault(matcher.name, []).append(matcher)
-    return all(_witness(tuple(matchers)) is not None for matchers in by_label.values())
+    return all(_witness(tuple(matchers)) is not None for matchers in _by_label(groups).values())
 
 
-def witness_labels(*groups: Iterable[LabelMatcher]) -> dict[str, str] | None:
-    """A label set passing every matcher (labels whose witness is "" are left out), or None."""
-    by_label: dict[str, list[LabelMatcher]] = {}
-    for group in groups:
-        for matcher in group:
-            by_label.setdefault(matcher.name, []).append(matcher)
+def witness_labels(*groups: Iterable[LabelMatcher], prefer: Mapping[str, Sequence[str]] | None = None) -> dict[str, str] | None:
+    """A label set passing every matcher (labels whose witness is "" are left out), or None.
+
+    The one answer to "which labels satisfy these matchers": test series of drafts, and the
+    labels that take an alert down a route (``routing``). ``prefer`` names values to try first
+    on some labels (an owner's name on a ``team`` label). Labels come in the order their first
+    matcher does."""
     labels: dict[str, str] = {}
-    for name, matchers in by_label.items():
-        value = _witness(tuple(matchers))
+    for name, matchers in _by_label(groups).items():
+        value = _witness(tuple(matchers), tuple(prefer.get(name, ())) if prefer else ())
         if value is None:
             return None
         if value:
@@ -65,9 +63,17 @@ def witness_labels(*groups: Iterable[LabelMatcher]) -> dict[str, str] | None:
     return labels
 
 
-def _witness(matchers: tuple[LabelMatcher, ...]) -> str | None:
+def _by_label(groups: Iterable[Iterable[LabelMatcher]]) -> dict[str, list[LabelMatcher]]:
+    by_label: dict[str, list[LabelMatcher]] = {}
+    for group in groups:
+        for matcher in group:
+            by_label.setdefault(matcher.name, []).append(matcher)
+    return by_label
+
+
+def _witness(matchers: tuple[LabelMatcher, ...], prefer: tuple[str, ...] = ()) -> str | None:
     """A value passing all matchers on one label ("" stands for the label being absent)."""
-    for candidate in _candidates(matchers):
+    for candidate in itertools.chain(prefer, _candidates(matchers)):
         if all(m.matches(candidate) for m in matchers):
             return candidate
     return None
@@ -77,54 +83,31 @@ def _candidates(matchers: tuple[LabelMatcher, ...]) -> Iterable[str]:
     equal = [m.value for m in matchers if m.op is MatchOp.EQ]
     if equal:
         return equal[:1]  # one equality decides the value
-    pools: list[Iterable[str]] = []
-    for m in matchers:
-        if m.op is MatchOp.RE:
-            pools.append(regex_examples(m.value))
-        elif m.op is MatchOp.NE:
-            pools.append((m.value + "x", "x" + m.value))
-    pools.append(("", PROBE_VALUE))  # after the examples: a real-looking value reads better
+    pools: list[Iterable[str]] = [regex_examples(m.value) for m in matchers if m.op is MatchOp.RE]
+    pools.append(("",))  # then no label at all: a negative matcher alone needs no value
+    pools += [(m.value + "x", "x" + m.value) for m in matchers if m.op is MatchOp.NE]
+    pools.append((PROBE_VALUE,))
     return itertools.chain.from_iterable(pools)
 
 
-# Values that conventionally mean "healthy" for labels failure signals narrow on (HTTP and gRPC
-# status codes, Micrometer outcomes, cache results). Data, so it can grow with conventions.
-HEALTHY_VALUES: dict[str, tuple[str, ...]] = {
-    "code": ("200", "201", "204", "301", "302", "304"),
-    "status": ("200", "201", "204", "301", "302", "304", "success", "ok"),
-    "status_code": ("200", "201", "204", "301", "302", "304"),
-    "response_code": ("200", "201", "204", "301", "302", "304"),
-    "http_status_code": ("200", "201", "204", "301", "302", "304"),
-    "http_response_status_code": ("200", "201", "204", "301", "302", "304"),
-    "grpc_code": ("OK",),
-    "rpc_grpc_status_code": ("0",),
-    "outcome": ("SUCCESS",),
-    "result": ("success", "hit", "ok"),
-    "error_type": ("",),
-}
-
-
-# Labels that carry an outcome (which requests failed), not an identity (whose requests they
-# are): a signal's matcher on one of these narrows to the failure; on any other label it tells
-# the subject's series apart (``endpoint_id=~"..."``, ``route="/v2/..."``, ``storage="cache"``).
-OUTCOME_LABELS = frozenset(HEALTHY_VALUES) | {
-    "le", "quantile", "error", "errors", "success", "failed", "state", "response_code_class", "code_class",
-    "status_class", "request_rejected", "reason", "exception", "result_type",
-}
-
-
 def outcome_label(name: str) -> bool:
-    return name in OUTCOME_LABELS
+    """A label that carries an outcome (which requests failed), not an identity (whose requests
+    they are): a signal's matcher on one of these narrows to the failure; on any other label it
+    tells the subject's series apart (``endpoint_id=~"..."``, ``route="/v2/..."``). The
+    conventions' outcome labels, and the others they list (``le``, ``reason``, ...)."""
+    return bool(healthy_values(name)) or name in other_outcome_labels()
 
 
 def narrows_like(read: Iterable[LabelMatcher], signal: LabelMatcher) -> bool:
     """Does a read narrow a label the way a failure signal does (``code=~"5.."``)?
 
-    Where conventions tell which values are healthy, the read must leave out every healthy
-    value the signal leaves out (``code!~"2..|3.."`` does; ``code!="404"`` does not). Elsewhere
-    it must at least narrow the label (not just ``=~".*"``)."""
+    Where conventions tell which values are healthy (``conventions.healthy_values``), the read
+    must leave out every healthy value the signal leaves out (``code!~"2..|3.."`` does;
+    ``code!="404"`` does not; ``status_code=~"STATUS_CODE_(ERROR|UNSET)"`` keeps the healthy
+    UNSET calls, so it counts normal traffic). Elsewhere it must at least narrow the label (not
+    just ``=~".*"``)."""
     on_label = [m for m in read if m.name == signal.name]
-    healthy = [v for v in HEALTHY_VALUES.get(signal.name, ()) if not signal.matches(v)]
+    healthy = [v for v in healthy_values(signal.name) if not signal.matches(v)]
     if healthy:
         return all(any(not m.matches(v) for m in on_label) for v in healthy)
     return any(not (m.matches(PROBE_VALUE) and m.matches("")) for m in on_label)
@@ -137,7 +120,7 @@ def is_specific(matcher: LabelMatcher) -> bool:
 
 def healthy_value(matcher: LabelMatcher) -> str | None:
     """A conventional healthy value this failure matcher rejects (``"200"`` for ``code=~"5.."``)."""
-    for value in HEALTHY_VALUES.get(matcher.name, ()) + ("ok", "success", "200", ""):
+    for value in healthy_values(matcher.name) + ("ok", "success", "200", ""):
         if not matcher.matches(value):
             return value  # "" means: leave the label out
     return None
@@ -145,8 +128,10 @@ def healthy_value(matcher: LabelMatcher) -> str | None:
 
 def requires_value(matcher: LabelMatcher) -> bool:
     """A signal matcher that says which series show the failure (``code=~"5.."``), as opposed
-    to one that only excludes some (``reason!="insufficient_funds"``)."""
-    return matcher.op in (MatchOp.EQ, MatchOp.RE) and not matcher.matches("")
+    to one that only excludes some (``reason!="insufficient_funds"``) or one on a scope label
+    that only says whose series they are (``span_kind="SPAN_KIND_SERVER"``: like a selector, it
+    must be compatible with a read, which need not narrow it)."""
+    return matcher.op in (MatchOp.EQ, MatchOp.RE) and not matcher.matches("") and matcher.name not in scope_labels()
 
 
 # --------------------------------------------------------------------------- regex examples

@@ -12,7 +12,8 @@ from typing import Iterable
 from ..model import LabelMatcher
 from ..promql import Selector
 from ..scenarios import Role
-from .matching import HEALTHY_VALUES, narrows_like, requires_value
+from ..conventions import healthy_values, scope_labels
+from .matching import compatible_pair, narrows_like, requires_value
 
 
 def role_of(read: Selector, signals: Iterable[Selector], inverse: Iterable[Selector] = ()) -> Role:
@@ -33,6 +34,12 @@ def role_of(read: Selector, signals: Iterable[Selector], inverse: Iterable[Selec
 
 
 def _against(read: tuple[LabelMatcher, ...], signal: Selector) -> Role:
+    if not compatible_pair(read, signal.matchers):
+        # No series can be both: another side of a call (producer spans against the API's
+        # server spans: the failure does not move them), or other outcomes (4xx, NotFound
+        # against 5xx: the healthy rest of the traffic).
+        scope = tuple(m for m in signal.matchers if m.name in scope_labels())
+        return "other" if scope and not compatible_pair(read, scope) else "rest"
     narrowing = [m for m in signal.matchers if requires_value(m)]
     if not narrowing:
         if failing_part(signal.matchers):
@@ -58,7 +65,7 @@ def failing_part(read: tuple[LabelMatcher, ...]) -> bool:
     """Does the read keep only failed outcomes of a label whose healthy values conventions
     know (``code=~"5.."``, ``status_code="STATUS_CODE_ERROR"``)?"""
     for label in {m.name for m in read}:
-        healthy = HEALTHY_VALUES.get(label)
+        healthy = healthy_values(label)
         if healthy and all(any(not m.matches(value) for m in read if m.name == label) for value in healthy):
             return True
     return False
@@ -67,7 +74,7 @@ def failing_part(read: tuple[LabelMatcher, ...]) -> bool:
 def healthy_part(read: tuple[LabelMatcher, ...]) -> bool:
     """Does the read keep only healthy outcomes of some outcome label (``grpc_code="OK"``)?"""
     for label in {m.name for m in read}:
-        healthy = HEALTHY_VALUES.get(label)
+        healthy = healthy_values(label)
         if not healthy:
             continue
         on_label = [m for m in read if m.name == label]

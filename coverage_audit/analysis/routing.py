@@ -8,6 +8,7 @@ none of whose children match is itself the result.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterator, Mapping
 
 from ..model import (
@@ -19,14 +20,8 @@ from ..model import (
     Route,
     matches_all,
 )
-from .matching import regex_examples
-
-# A route is "for" an owner when it matches one of these labels (by substring of the label name,
-# so ``team_name`` or ``owner2`` count) against the owner's name. ``product`` is how some
-# organisations (GOV.UK's, in the corpus) name the owning team.
-OWNER_LABEL_HINTS = ("team", "owner", "squad", "service", "product")
-# Prefixes service maps often put on owner names that routes leave out (team-payments -> payments).
-OWNER_PREFIXES = ("team-", "team_", "squad-", "squad_", "group:")
+from ..owners import is_owner_label, owner_names
+from .matching import witness_labels
 
 
 def match_routes(node: Route, labels: Mapping[str, str]) -> list[Route]:
@@ -45,6 +40,44 @@ def match_routes(node: Route, labels: Mapping[str, str]) -> list[Route]:
 def route(config: AlertmanagerConfig, labels: Mapping[str, str]) -> list[Delivery]:
     """One Delivery per matched route: receiver, blackhole or not, timers, time intervals."""
     return [_delivery(config, node) for node in match_routes(config.route, labels)]
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """Whether an alert with given labels reaches someone, and what stands in the way.
+
+    The one answer to that question: the judge turns ``problems`` into weak coverage, drafts
+    keep only label sets with none."""
+
+    deliveries: tuple[Delivery, ...]
+    receivers: tuple[str, ...]  # receivers with integrations it reaches, in routing order
+    problems: tuple[tuple[str, str], ...]  # (problem id of analysis.problems, detail)
+    group_wait: float  # of the earliest route that always delivers (else of any it reaches)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def reach(config: AlertmanagerConfig, labels: Mapping[str, str]) -> Reach:
+    """Where the alert goes: ``blackhole`` when only receivers without integrations get it,
+    ``unrouted`` when no route below the root takes it (only the catch-all receiver does),
+    ``muted`` when every receiver gets it only inside time intervals."""
+    deliveries = tuple(route(config, labels))
+    live = [d for d in deliveries if not d.blackhole]
+    problems: list[tuple[str, str]] = []
+    if not live:
+        names = ", ".join(sorted({d.receiver for d in deliveries}))
+        problems.append(("blackhole", f"routes only to {names}, a receiver with no integrations"))
+        return Reach(deliveries, tuple(d.receiver for d in deliveries), tuple(problems), min(d.group_wait for d in deliveries))
+    if config.route.routes and all(not d.route_path for d in deliveries):
+        problems.append(("unrouted", f"matches no route, so only the catch-all receiver {deliveries[0].receiver} gets it"))
+    always = [d for d in live if not d.muted_by and not d.active_only]
+    if not always:
+        intervals = sorted({name for d in live for name in (*d.muted_by, *d.active_only)})
+        problems.append(("muted", f"is delivered only as time intervals allow ({', '.join(intervals)})"))
+    chosen = always or live
+    return Reach(deliveries, tuple(d.receiver for d in live), tuple(problems), min(d.group_wait for d in chosen))
 
 
 def receivers_for(config: AlertmanagerConfig, labels: Mapping[str, str]) -> list[str]:
@@ -81,10 +114,9 @@ def _delivery(config: AlertmanagerConfig, node: Route) -> Delivery:
 def owner_route_matchers(config: AlertmanagerConfig, owner: str) -> list[tuple[LabelMatcher, ...]]:
     """Equality matchers that make an alert reach a paging-capable route of ``owner``.
 
-    A route node is the owner's when a matcher on it or its ancestors, on a label whose name
-    contains team/owner/squad/service/product, equals (case-insensitively) or regex-matches the
-    owner's name (also tried without a ``team-``-like prefix), or when its receiver's name
-    contains the owner's name. For each such node with a non-blackhole receiver, the labels are built from the
+    A route node is the owner's when a matcher on it or its ancestors, on an owner label
+    (``owners.is_owner_label``), equals (case-insensitively) or regex-matches one of the owner's
+    spellings (``owners.owner_names``), or when its receiver's name contains one. For each such node with a non-blackhole receiver, the labels are built from the
     matchers from root to node: equalities as they are, regexes by the owner's name or a literal
     alternative of the pattern; negative matchers must hold with those labels. A candidate is kept
     only if ``route`` really ends at that node with those labels. Results are in tree order
@@ -107,26 +139,11 @@ def owner_route_matchers(config: AlertmanagerConfig, owner: str) -> list[tuple[L
     return found
 
 
-def owner_names(owner: str) -> list[str]:
-    """The spellings of an owner to look for, lower-cased: as given, and without a known prefix."""
-    name = owner.strip().lower()
-    variants = [name]
-    for prefix in OWNER_PREFIXES:
-        if name.startswith(prefix) and len(name) > len(prefix):
-            variants.append(name[len(prefix):])
-    return [v for v in dict.fromkeys(variants) if v]
-
-
 def _walk(node: Route, trail: tuple[LabelMatcher, ...]) -> Iterator[tuple[Route, tuple[LabelMatcher, ...]]]:
     trail = trail + node.matchers
     yield node, trail
     for child in node.routes:
         yield from _walk(child, trail)
-
-
-def _is_owner_label(name: str) -> bool:
-    lowered = name.lower()
-    return any(hint in lowered for hint in OWNER_LABEL_HINTS)
 
 
 def _trail_names_owner(trail: tuple[LabelMatcher, ...], names: list[str]) -> bool:
@@ -135,7 +152,7 @@ def _trail_names_owner(trail: tuple[LabelMatcher, ...], names: list[str]) -> boo
 
 def _owner_value(matcher: LabelMatcher, names: list[str]) -> str | None:
     """The owner spelling this positive matcher on an owner label accepts, if any."""
-    if matcher.op.negative or not _is_owner_label(matcher.name):
+    if matcher.op.negative or not is_owner_label(matcher.name):
         return None
     if matcher.op is MatchOp.EQ:
         return matcher.value if matcher.value.lower() in names else None
@@ -143,25 +160,8 @@ def _owner_value(matcher: LabelMatcher, names: list[str]) -> str | None:
 
 
 def _labels_satisfying(trail: tuple[LabelMatcher, ...], names: list[str]) -> dict[str, str] | None:
-    """Labels (only equalities) that pass every matcher of the trail, or None if none found."""
-    labels: dict[str, str] = {}
-    for matcher in trail:
-        if matcher.op is MatchOp.EQ:
-            if labels.get(matcher.name, matcher.value) != matcher.value:
-                return None  # two equalities on one label that disagree
-            labels[matcher.name] = matcher.value
-    for matcher in trail:
-        if matcher.op is MatchOp.RE and not matcher.matches(labels.get(matcher.name)):
-            if matcher.name in labels:
-                return None
-            value = _owner_value(matcher, names) or _regex_example(matcher)
-            if value is None:
-                return None
-            labels[matcher.name] = value
-    ordered = {m.name: labels[m.name] for m in trail if labels.get(m.name)}  # root first; "" is absent
-    return ordered if matches_all(trail, ordered) else None
-
-
-def _regex_example(matcher: LabelMatcher) -> str | None:
-    """A value the regex accepts (one of its literal alternatives where it has them)."""
-    return next((value for value in regex_examples(matcher.value) if value and matcher.matches(value)), None)
+    """Labels that pass every matcher of the trail (owner labels take the owner's name where
+    they can), root first, or None if none can."""
+    prefer = {m.name: names for m in trail if is_owner_label(m.name)}
+    labels = witness_labels(trail, prefer=prefer)
+    return labels if labels is not None and matches_all(trail, labels) else None

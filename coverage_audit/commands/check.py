@@ -7,6 +7,7 @@ from typing import Any, Mapping
 from ..analysis.findings import CoverageReport, Summary, order_findings
 from ..analysis.impact import every_mode, impact_of
 from ..analysis.inventory import not_judged
+from ..analysis.orphans import find_orphans
 from ..analysis.paths import PathIndex
 from ..config import Settings
 from .adoption import settle
@@ -38,6 +39,7 @@ def check(settings: Settings, args: Mapping[str, Any]) -> int:
         waivers=settled.waivers,
         baseline=settled.baseline,
         not_judged=not_judged(inputs.ruleset.rules),
+        orphans=find_orphans(inputs.ruleset, inputs.service_map, inputs.catalog) if settings.format == "json" else None,
     )
     write_output(render(report, settings), settings.output)
     report_errors(inputs.errors, inputs.warnings)

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 from .. import drafts
 from ..analysis.findings import SEVERITY, Finding, Target
 from ..analysis.impact import ImpactedMode, every_mode, impact_of
+from ..analysis.in_use import InUse
 from ..analysis.paths import PathIndex
 from ..config import Settings
 from ..loaders.rules import load_rules
@@ -20,7 +21,7 @@ from ..printable import printable
 from ..reporters.table import format_table
 from ..ruleset import build_ruleset
 from .common import Inputs, impact_graph, judge_all, load_inputs, make_judge, read_change
-from .exits import EXIT_ERROR, EXIT_GAPS, EXIT_OK
+from .exits import EXIT_ERROR, EXIT_GAPS, EXIT_OK, UsageError
 from .output import report_errors, say, write_file_set, write_stdout
 
 
@@ -31,10 +32,17 @@ def draft(settings: Settings, args: Mapping[str, Any]) -> int:
     judged = judge_all(inputs, settings, modes)
     gaps = [f for f in judged if SEVERITY[f.status] >= threshold]
     matchers = {m.subject.name: m.service_matchers for m in modes}
-    known = frozenset(m for metrics in inputs.ruleset.raw_metrics.values() for m in metrics)
+    # Seen live (DESIGN 3.5): the metric names the subject's series carry, when --prometheus gave series.
+    live = inputs.evidence.families if inputs.evidence is not None and inputs.evidence.has_series else None
+    in_use = InUse.build(inputs.service_map, (m for metrics in inputs.ruleset.raw_metrics.values() for m in metrics), live)
+    try:
+        policy = drafts.default_policy().with_overrides(settings.drafts)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     planned, skipped = drafts.plan(
-        gaps, matchers, inputs.alertmanager, settings.budget, settings.evaluation_interval, source, known,
-        inputs.ruleset.classifier.is_infrastructure,
+        gaps, matchers, inputs.alertmanager, settings.budget, settings.evaluation_interval, source, in_use,
+        inputs.ruleset.classifier.is_infrastructure, inputs.ruleset.records.by_name, policy,
+        {m.subject.name: m.target.owns for m in modes},
     )
     fmt = settings.format if settings.format in ("prometheus", "prometheusrule") else "prometheus"
     files = drafts.render(planned, fmt)
@@ -151,8 +159,8 @@ def _summary(
     rows = []
     for d in planned:
         verdict = verdicts[(d.subject.name, d.mode.id)]
-        rows.append((d.subject.name, d.mode.id, d.shape, d.alert, verdict.status, d.routing_note))
-    table = format_table(("SUBJECT", "MODE", "SHAPE", "ALERT", "AS DRAFTED", "ROUTING"), rows, (0, 0, 0, 0, 0, 80))
+        rows.append((d.subject.name, d.mode.id, d.shape, d.alert, verdict.status, "metric unverified" if d.unverified else d.metric, d.routing_note))
+    table = format_table(("SUBJECT", "MODE", "SHAPE", "ALERT", "AS DRAFTED", "METRIC", "ROUTING"), rows, (0, 0, 0, 0, 0, 0, 80))
     verb = "Would write" if dry_run else "Wrote"
     written = [f.path for f in files if os.path.join(out, f.path) not in refused]
     lines = ["", f"{verb} {len(written)} files to {out}/: {', '.join(written)}"]
@@ -162,6 +170,13 @@ def _summary(
     if not_covered:
         lines.append("Drafts that would still not be covered (review their routing or the budget):")
         lines.extend(f"  {line}" for line in not_covered)
+    unverified = [d for d in planned if d.unverified]
+    if unverified:
+        lines.append(
+            f"{len(unverified)} drafts watch a metric unverified: nothing in the service map, the live series or "
+            "the rule set shows it (said in each alert's coverage_audit_metric annotation); check these exist:"
+        )
+        lines.extend(f"  {d.subject.name} {d.mode.id}: {d.bad}" for d in unverified)
     if skipped:
         lines.append("Not drafted:")
         lines.extend(f"  {line}" for line in skipped)

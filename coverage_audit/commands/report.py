@@ -30,6 +30,7 @@ def report(settings: Settings, args: Mapping[str, Any]) -> int:
     # Imported here: only this command needs jinja2, prometheus-client and sqlite.
     from datetime import datetime, timezone
 
+    from ..analysis.orphans import find_orphans
     from ..analysis.overview import build_overview, run_of
     from ..history import FILENAME, History, open_history
     from ..progress import Progress
@@ -69,6 +70,7 @@ def report(settings: Settings, args: Mapping[str, Any]) -> int:
             waivers=settled.waivers,
             baseline=settled.baseline,
             not_judged=not_judged(inputs.ruleset.rules),
+            orphans=find_orphans(inputs.ruleset, inputs.service_map, inputs.catalog),
         )
         documents = {
             "index.html": html.render_report(result, overview),

@@ -23,6 +23,7 @@ import pathspec
 import re2
 
 from ..model import CodeOwnersRule, InputError
+from ..owners import same_owner
 from ..yamlio import read_text
 
 MAX_CODEOWNERS_BYTES = 3 * 1024 * 1024  # GitHub ignores CODEOWNERS files above 3 MB
@@ -193,21 +194,8 @@ def owners_of(rules: Iterable[CodeOwnersRule], path: str) -> tuple[str, ...]:
     return ()
 
 
-_TEAM_AFFIX = re.compile(r"^team[-_]|[-_]team$")
-
-
-def _owner_key(owner: str) -> str:
-    """``@org/team-payments`` -> ``team-payments``; ``group:default/x`` -> ``x``; mail -> local part."""
-    text = owner.strip().lower().lstrip("@")
-    if "@" in text:
-        text = text.split("@", 1)[0]
-    return text.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
-
-
 def owner_matches(codeowner: str, service_owner: str) -> bool:
     """Does a CODEOWNERS owner name the service map's owner? ``@org/team-payments``,
-    ``@team-payments``, ``team-payments`` and ``payments`` all name ``team-payments``."""
-    ours, theirs = _owner_key(codeowner), _owner_key(service_owner)
-    if not ours or not theirs:
-        return False
-    return ours == theirs or _TEAM_AFFIX.sub("", ours) == _TEAM_AFFIX.sub("", theirs)
+    ``@team-payments``, ``team-payments`` and ``payments`` all name ``team-payments``
+    (``owners.same_owner``: the one spelling rule routing uses too)."""
+    return same_owner(codeowner, service_owner)

@@ -18,6 +18,8 @@ Component kinds: a kind of the failure-mode catalog, or ``custom`` for a compone
 all of its failure modes itself (``failure_modes`` is then required). ``signals`` may only name
 failure modes of the component's kind, so a typo in a mode id is caught. ``paths`` is required;
 an explicit empty list is accepted for a component that is only ever named (``--component``).
+``publishes`` and ``consumes`` name the topics or queues a component writes and reads: a change
+to a publisher reaches the topic's consumers (DESIGN 4).
 
 ``paths`` are gitignore globs relative to the repository root: a leading ``/`` anchors as in
 gitignore (it is not a filesystem path), ``!`` excludes, a leading ``./`` is dropped. Refused:
@@ -65,7 +67,7 @@ ANNOTATIONS = (SELECTOR_ANNOTATION, TIER_ANNOTATION, COMPONENTS_ANNOTATION, BUSI
 
 _NATIVE_KEYS = ("apiVersion", "kind", "metadata", "services", "business_metrics")
 _SERVICE_KEYS = ("name", "owner", "tier", "selector", "depends_on", "components", "system", "traffic")
-_COMPONENT_KEYS = ("name", "kind", "paths", "signals", "failure_modes", "selector")
+_COMPONENT_KEYS = ("name", "kind", "paths", "signals", "failure_modes", "selector", "publishes", "consumes")
 _BUSINESS_KEYS = ("name", "owner", "metric", "failure_metric", "depends_on")
 # ``key: |`` (a literal block scalar): its text keeps its lines, so line N of the embedded YAML
 # is N lines below the key. Other styles fold or escape lines; errors then point at the key.
@@ -421,6 +423,8 @@ class _Builder:
             self._check_kind(kind, modes, what, where, item.line_of("kind"))
         signals = self._signals(item, kind, modes, what, where)
         selector, alternatives = self._service_selector(item.get("selector"), what, where, item.line_of("selector"))
+        publishes = self._topics(item, "publishes", what, where)
+        consumes = self._topics(item, "consumes", what, where)
         ok = len(self.errors) == mark
         self._unknown_keys(item, _COMPONENT_KEYS, what, where)
         if not ok or name is None or kind is None or paths is None or modes is None:
@@ -437,7 +441,21 @@ class _Builder:
             selector=selector,
             matchers=alternatives[0] if alternatives else (),
             alternatives=alternatives,
+            publishes=publishes,
+            consumes=consumes,
         )
+
+    def _topics(self, item: YMap, key: str, what: str, where: _Where) -> tuple[str, ...]:
+        """``publishes`` / ``consumes``: names of topics or queues (a single name is a list of one)."""
+        value = item.get(key)
+        if value is None:
+            return ()
+        line = item.line_of(key)
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(t, str) and t.strip() for t in items):
+            self.error(where, line, f"{what}: '{key}' must be a list of topic or queue names")
+            return ()
+        return tuple(dict.fromkeys(t.strip() for t in items))
 
     def _check_kind(self, kind: str, modes: tuple[FailureMode, ...] | None, what: str, where: _Where, line: int) -> None:
         if kind in self.catalog.kinds:

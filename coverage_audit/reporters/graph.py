@@ -18,6 +18,7 @@ _SHAPES = {  # DOT / Mermaid shapes per node kind, so a picture reads at a glanc
     "recording_rule": ("component", '[["{}"]]'),
     "alert": ("octagon", '{{"{}"}}'),
     "receiver": ("cylinder", '[("{}")]'),
+    "topic": ("cds", '[/"{}"/]'),
 }
 
 

@@ -9,6 +9,7 @@ from typing import Iterable, Iterator, Mapping
 from ..analysis.baseline import counts as delta_counts
 from ..analysis.findings import AlertCoverage, CoverageReport, Finding, Related, WaiverMatch, WaiverUse
 from ..analysis.inventory import Inventory, InventoryEntry
+from ..analysis.orphans import Orphans
 from ..model import Rule
 from ..analysis.overview import GroupCoverage, Overview, RunTotals, StatusChange
 from ..printable import json_text
@@ -122,7 +123,18 @@ def coverage_document(report: CoverageReport) -> dict[str, object]:
     document["drift"] = [
         {"kind": d.kind, "subject": d.subject, "message": d.message, "file": d.file, "line": d.line} for d in report.drift
     ]
+    if report.orphans is not None:
+        document["orphans"] = orphans_object(report.orphans)
     return document
+
+
+def orphans_object(orphans: Orphans) -> dict[str, object]:
+    return {
+        "alerts": [{**_rule(o.rule, "application"), "why": o.why} for o in orphans.alerts],
+        "alerts_total": orphans.alert_count,
+        "unread_selectors": [{"subject": u.subject, "selector": u.selector} for u in orphans.unread],
+        "unread_selectors_total": orphans.unread_count,
+    }
 
 
 def render_coverage(report: CoverageReport) -> str:

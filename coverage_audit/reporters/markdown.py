@@ -303,7 +303,7 @@ def render_report(report: CoverageReport, overview: Overview) -> str:
     lines += ["", "## Coverage per service", ""] + _group_table(o.services, "Service", owner=True, tier=True)
     lines += ["## Coverage per owner", ""] + _group_table(o.owners, "Owner")
     lines += ["## Coverage per failure mode", ""] + _group_table(o.failure_modes, "Failure mode")
-    lines += _unreachable(report, o) + _infrastructure_only(o) + _trend(o)
+    lines += _unreachable(report, o) + _infrastructure_only(o) + _orphans(report) + _trend(o)
     lines += _report_waivers(report) + _report_baseline(report) + _not_judged(report)
     lines += _every_finding(o, report.baseline is not None)
     lines += _drift(report)
@@ -405,6 +405,36 @@ def _infrastructure_only(o: Overview) -> list[str]:
         alerts = ", ".join(escape(name) for name in a.alerts)
         lines.append(f"| {code(a.subject)} | {escape(a.owner)} | {escape(a.tier)} | {modes} | {alerts} |")
     return lines + [""]
+
+
+def _orphans(report: CoverageReport) -> list[str]:
+    orphans = report.orphans
+    if orphans is None:
+        return []
+    lines = ["## Alerts and subjects outside the map", ""]
+    if orphans.alerts:
+        lines += [
+            f"{orphans.alert_count} application-level alert(s) cover no subject of the service map: they watch metrics no failure mode names, or series no subject has.",
+            "",
+            "| Alert | Location | Why |",
+            "|---|---|---|",
+        ]
+        lines += [f"| **{escape(a.rule.name)}** | {code(a.rule.location)} | {escape(a.why)} |" for a in orphans.alerts]
+        lines.append("")
+    else:
+        lines += ["Every application-level alert watches a signal of some subject of the service map.", ""]
+    if orphans.unread:
+        lines += [
+            f"{orphans.unread_count} subject(s) whose selector no rule names: nothing watches them, or the map's selector is wrong.",
+            "",
+            "| Subject | Matchers no rule names |",
+            "|---|---|",
+        ]
+        lines += [f"| {code(u.subject)} | {code(u.selector)} |" for u in orphans.unread]
+        lines.append("")
+    else:
+        lines += ["Every subject's selector is named by some rule.", ""]
+    return lines
 
 
 def _trend(o: Overview) -> list[str]:
