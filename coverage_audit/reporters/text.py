@@ -8,6 +8,7 @@ from ..analysis.findings import CoverageReport, Finding
 from ..analysis.inventory import Inventory
 from ..durations import format_duration
 from .adoption_text import baseline_line, not_judged_line, reason, use_line
+from .drill import DrillRow, drill_rows
 from .table import format_table
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def render_inventory(inventory: Inventory) -> str:
     return "\n".join(parts) + "\n"
 
 
-def render_coverage(report: CoverageReport, color: bool = False) -> str:
+def render_coverage(report: CoverageReport, color: bool = False, drill: bool = True) -> str:
     lines = []
     if report.change is not None:
         touched = ", ".join(report.change_components) or "no component"
@@ -59,6 +60,9 @@ def render_coverage(report: CoverageReport, color: bool = False) -> str:
             for status, code in _COLORS.items():
                 table = table.replace(f"  {status}  ", f"  {code}{status}{_RESET}  ")
         lines.append(table)
+    drilled = drill_rows(report) if drill else []
+    if drilled:
+        lines += ["", "Drill (modelled vs measured by the real engine):", _drill_table(drilled)]
     s = report.summary
     lines.append("")
     waived = f", {s.waived} waived" if s.waived else ""
@@ -80,6 +84,24 @@ def render_coverage(report: CoverageReport, color: bool = False) -> str:
         lines.append(f"{len(report.errors)} input error(s); the results above leave those files out:")
         lines.extend(f"  {error}" for error in report.errors)
     return "\n".join(lines) + "\n"
+
+
+def render_drill(report: CoverageReport, scenarios: tuple[str, ...]) -> str:
+    """``coverage-audit drill``: every drilled alert, modelled beside measured, then the verdicts."""
+    rows = drill_rows(report)
+    lines = [f"Drill ({', '.join(scenarios)}; verdicts judge {report.scenario}, budget {format_duration(report.budget)}):"]
+    lines.append(_drill_table(rows) if rows else "No alert to drill: no verdict rests on one.")
+    lines.append("")
+    return "\n".join(lines) + "\n" + render_coverage(report, drill=False)
+
+
+def _drill_table(rows: "list[DrillRow]") -> str:
+    cells = [
+        (r.finding.subject.name, r.finding.mode.id, r.alert.rule.name, r.scenario, r.modelled, r.measured,
+         ", ".join(p for p in r.alert.problems if p.startswith("drill_")) or "-")
+        for r in rows
+    ]
+    return format_table(("SUBJECT", "MODE", "ALERT", "SCENARIO", "MODELLED", "MEASURED", "DRILL PROBLEMS"), cells, (0, 0, 40, 0, 0, 70, 0))
 
 
 def _row(finding: Finding, with_impact: bool, against_baseline: bool) -> tuple[str, ...]:

@@ -1,0 +1,255 @@
+"""Drilling findings: plan the drills, run them side by side, read what the engine measured.
+
+Each drill is one ``promtool test rules`` run in a temporary folder. Runs are independent and
+run in parallel (``--jobs``, capped at the CPU count), the longest first. A joint run of several
+alerts that fails is repeated alert by alert, so one broken rule does not hide the others.
+With ``--keep`` the command gets, per finding, the rule file and a test file that asserts what
+was measured, for a person to rerun with promtool.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+from .. import promql
+from ..analysis.findings import DrillResult, Finding
+from ..analysis.impact import ImpactedMode
+from ..durations import format_duration
+from ..model import LabelMatcher, Rule, ServiceMap
+from ..ruleset import RuleSet
+from ..scenarios import SCENARIOS, Scenario, subject_traffic, world
+from . import engine
+from .config import drill_config
+from .files import Case, question, rule_file, test_file
+from .plan import Drill, Planner, Target, verdict_alerts
+from .reads import RuleReads
+from .series import input_series
+from .world import Failure
+
+ResultKey = tuple[str, str]  # (subject, failure mode)
+Results = dict[ResultKey, dict[Rule, dict[str, DrillResult]]]
+_FALLBACK_MODEL = {"rise": "events", "drop": "good_events", "absent": "heartbeat"}
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    scenarios: tuple[str, ...] = SCENARIOS
+    budget: float = 900.0
+    evaluation_interval: float = 60.0
+    canary_selector: str = ""
+    jobs: int | None = None
+    time_limit: float | None = None
+    keep: bool = False  # produce the files a person can rerun
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    results: Results
+    kept: Mapping[str, str] = field(default_factory=dict)  # file name -> content (with --keep)
+    runs: int = 0  # engine runs
+    seconds: float = 0.0  # wall-clock time of all drills
+
+
+class PromtoolMissing(Exception):
+    """The real engine is not installed: nothing can be drilled."""
+
+
+def targets(findings: Iterable[Finding], modes: Iterable[ImpactedMode], service_map: ServiceMap) -> list[Target]:
+    """What to drill: every finding with alerts, with its subject's selector and traffic."""
+    selectors = {(m.subject.name, m.mode.id): m.service_matchers for m in modes}
+    found = []
+    for finding in findings:
+        alerts = verdict_alerts(finding)
+        if alerts:
+            matchers = selectors.get((finding.subject.name, finding.mode.id), ())
+            found.append(Target(finding, alerts, matchers, _traffic(finding, service_map)))
+    return found
+
+
+def _traffic(finding: Finding, service_map: ServiceMap) -> float:
+    """The subject's requests per second: the map's ``traffic:`` (DESIGN 3.3) when the model
+    carries it, else the world's default."""
+    service = service_map.services.get(finding.subject.service or "")
+    return subject_traffic(getattr(service, "traffic", None))
+
+
+def drill(found: Sequence[Target], ruleset: RuleSet, options: Options) -> Measured:
+    promtool = engine.find_promtool()
+    if promtool is None:
+        raise PromtoolMissing("promtool is not installed (Debian: apt-get install prometheus): the drill needs the real engine")
+    config = drill_config()
+    canary = promql.parse_selector(options.canary_selector).matchers if options.canary_selector else ()
+    planner = Planner(
+        RuleReads(ruleset),
+        lambda target, scenario: _failure(target, scenario, canary),
+        options.evaluation_interval,
+        options.budget,
+        config,
+        engine.supports_query_offset(promtool),
+    )
+    scenarios = [world().scenario(name) for name in options.scenarios]
+    results: Results = {}
+    drills: list[Drill] = []
+    for target in found:
+        planned, refused = planner.plan(target, scenarios)
+        drills += planned
+        for (rule, scenario), result in refused.items():
+            _record(results, target, rule, scenario, result)
+    limit = options.time_limit or config.time_limit
+    workers = max(1, min(options.jobs or os.cpu_count() or 1, os.cpu_count() or 1))
+    started = time.monotonic()
+    measured: list[tuple[Drill, dict[tuple[str, int], float]]] = []
+    runs = 0
+    with tempfile.TemporaryDirectory(prefix="coverage-audit-drill-") as folder, ThreadPoolExecutor(workers) as pool:
+        pending: dict[Future[engine.Outcome], Drill] = {}
+        counter = iter(range(1 << 30))
+
+        def submit(item: Drill) -> None:
+            path = _write(item, os.path.join(folder, f"d{next(counter)}"))
+            pending[pool.submit(engine.run, promtool, path, limit)] = item
+
+        for item in sorted(drills, key=lambda d: -d.cost):
+            submit(item)
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                item = pending.pop(future)
+                outcome = future.result()
+                runs += 1
+                if outcome.measured is not None:
+                    measured.append((item, outcome.measured))
+                    for index, rule in enumerate(item.alerts):
+                        _record(results, item.target, rule, item.scenario.name, _result(outcome.measured, index, item.delays[index], item.horizon))
+                elif len(item.alerts) > 1 and "time limit" not in outcome.error:
+                    for single in planner.split(item):  # find the alert at fault
+                        submit(single)
+                else:
+                    for rule in item.alerts:
+                        _record(results, item.target, rule, item.scenario.name, DrillResult(None, False, drilled=False, why=outcome.error))
+    kept = _kept(measured, planner) if options.keep else {}
+    return Measured(results, kept, runs, time.monotonic() - started)
+
+
+def _failure(target: Target, scenario: Scenario, canary: tuple[LabelMatcher, ...]) -> Failure:
+    mode = target.finding.mode
+    return Failure(
+        model=mode.model or _FALLBACK_MODEL[mode.direction],
+        signals=_selectors(mode.signals),
+        inverse=_selectors(mode.inverse),
+        subject=target.matchers,
+        traffic=target.traffic,
+        scenario=scenario,
+        canary=canary,
+        instances=world().healthy.instances,
+    )
+
+
+def _selectors(texts: Iterable[str]) -> tuple[promql.Selector, ...]:
+    found = []
+    for text in texts:
+        try:
+            selector = promql.parse_selector(text)
+        except promql.PromQLError:
+            continue  # the loader reported it; a mode's other signals still stand
+        if selector.metric:
+            found.append(selector)
+    return tuple(found)
+
+
+def _record(results: Results, target: Target, rule: Rule, scenario: str, result: DrillResult) -> None:
+    key = (target.finding.subject.name, target.finding.mode.id)
+    results.setdefault(key, {}).setdefault(rule, {})[scenario] = result
+
+
+def _result(measured: Mapping[tuple[str, int], float], index: int, delay: float, horizon: float) -> DrillResult:
+    fired = measured.get(("fired", index))
+    noisy = measured.get(("noisy", index), 0.0) > 0
+    if fired is None:  # silent: say how long it was watched
+        return DrillResult(None, noisy, why=f"not firing within {format_duration(horizon)} of the failure")
+    return DrillResult(max(fired, 0.0) + delay, noisy)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _write(item: Drill, stem: str) -> str:
+    """The drill's rule and test files (the measuring variant); returns the test file."""
+    rules_text, order = rule_file(item.rules, _depths(item), engine_offsets(item))
+    with open(stem + ".rules.yaml", "w", encoding="utf-8") as handle:
+        handle.write(rules_text)
+    document = test_file(os.path.basename(stem) + ".rules.yaml", item.interval, order, [_case(item, None)])
+    with open(stem + ".test.yaml", "w", encoding="utf-8") as handle:
+        handle.write(document)
+    return stem + ".test.yaml"
+
+
+def engine_offsets(item: Drill) -> bool:
+    """Whether the rule file may carry query offsets (the engine applies them itself)."""
+    return not any(item.delays)
+
+
+def _depths(item: Drill) -> dict[int, int]:
+    return {id(rule): depth for rule, depth in zip(item.rules, item.depths)}
+
+
+def _case(item: Drill, answer: Mapping[str, float] | None, comment: str = "") -> Case:
+    ladder = drill_config().buckets
+    series: list[tuple[str, str]] = []
+    for written in item.world.series:
+        series += input_series(written, item.timeline, ladder, item.world.bucket_bounds.get(written.metric, ()))
+    t0 = item.timeline.t0
+    return Case(
+        name=f"{item.target.finding.subject.name} {item.target.finding.mode.id}: {item.scenario.name}",
+        step=item.timeline.step,
+        series=tuple(series),
+        question=question([rule.name for rule in item.alerts], t0, item.horizon, item.healthy_from, item.interval),
+        eval_time=t0 + item.horizon,
+        answer=answer,
+        comment=comment,
+    )
+
+
+def _kept(measured: list[tuple[Drill, dict[tuple[str, int], float]]], planner: Planner) -> dict[str, str]:
+    """Per finding (and set of alerts): the rule file, and a test file asserting what was
+    measured in each scenario."""
+    groups: dict[tuple[str, str, tuple[int, ...], float], list[tuple[Drill, dict[tuple[str, int], float]]]] = {}
+    for item, values in measured:
+        key = (item.target.finding.subject.name, item.target.finding.mode.id, tuple(id(r) for r in item.alerts), item.interval)
+        groups.setdefault(key, []).append((item, values))
+    files: dict[str, str] = {}
+    taken: set[str] = set()
+    for (subject, mode, _, _), members in groups.items():
+        stem = _stem(f"{subject}-{mode}", taken)
+        first = members[0][0]
+        rules_text, order = rule_file(first.rules, _depths(first), engine_offsets(first))
+        cases = [_case(item, {f"{kind}_{index}": value for (kind, index), value in values.items()}) for item, values in members]
+        lines = [f"# coverage-audit drill: {subject} {mode}. Rerun: promtool test rules {stem}.test.yaml"]
+        for item, values in members:
+            for index, rule in enumerate(item.alerts):
+                lines.append(f"# {item.scenario.name}: {rule.name} ({rule.location}) {_said(values, index, item)}")
+        files[stem + ".rules.yaml"] = rules_text
+        files[stem + ".test.yaml"] = test_file(stem + ".rules.yaml", first.interval, order, cases, "\n".join(lines))
+    return files
+
+
+def _said(values: Mapping[tuple[str, int], float], index: int, item: Drill) -> str:
+    fired = values.get(("fired", index))
+    text = "did not fire" if fired is None else f"fired {format_duration(max(fired, 0.0))} after the failure"
+    if values.get(("noisy", index), 0.0) > 0:
+        text += "; it also fired while healthy"
+    return text + f" (t0 = {format_duration(item.timeline.t0)}, watched for {format_duration(item.horizon)})"
+
+
+def _stem(text: str, taken: set[str]) -> str:
+    base = re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "drill"
+    stem, number = base, 2
+    while stem in taken:
+        stem, number = f"{base}-{number}", number + 1
+    taken.add(stem)
+    return stem

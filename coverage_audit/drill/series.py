@@ -1,0 +1,166 @@
+"""A written series as promtool input: its description and its values in expanding notation.
+
+Samples are taken every ``step`` seconds from 0 to ``t0`` (healthy) and after it (failing) for
+``after`` more samples. Counters count from 0 at a steady rate and then at another; gauges hold a
+level and then move to another or grow; histograms are written as their ``_bucket`` ladder,
+``_sum`` and ``_count``, as the read names them. promtool's ``a+bxN`` notation keeps a week of
+samples one short string, and equal series share their text (cached by identity).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+from dataclasses import dataclass
+from functools import lru_cache
+
+from ..scenarios import Behaviour, time_unit_scale, world
+from .world import Series
+
+# Names whose value is a Unix time (a last-success timestamp), not an age. Data about metric
+# names, not PromQL.
+_TIMESTAMP = re.compile(r"(timestamp|_time$|_time_seconds$|unixtime)")
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    step: float  # seconds between samples
+    t0: float  # the step from healthy to failing; a multiple of ``step``
+    after: int  # samples after t0
+
+    @property
+    def before(self) -> int:
+        return round(self.t0 / self.step)
+
+
+def input_series(series: Series, timeline: Timeline, ladder: tuple[float, ...], pinned: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """``(series description, values)`` pairs for promtool's ``input_series``."""
+    moved = series.behaviour
+    name = series.metric
+    if name.endswith("_bucket"):
+        moved = _as_histogram(moved, name)
+        out = []
+        for text, bound in bucket_bounds(name, ladder, pinned):
+            share_before = 1.0 if _within(moved.latency_before, bound) else 0.0
+            share_after = (1 - moved.slow_share_after) * _within(moved.latency_before, bound) + moved.slow_share_after * _within(moved.latency_after, bound)
+            out.append((describe(name, (*series.labels, ("le", text))), counter_values(moved.rate_before * share_before, moved.rate_after * share_after, moved.vanishes, timeline)))
+        return out
+    if moved.kind == "histogram":
+        if name.endswith("_sum"):
+            mean_after = (1 - moved.slow_share_after) * moved.latency_before + moved.slow_share_after * moved.latency_after
+            values = counter_values(moved.rate_before * moved.latency_before, moved.rate_after * mean_after, moved.vanishes, timeline)
+        elif name.endswith("_count"):
+            values = counter_values(moved.rate_before, moved.rate_after, moved.vanishes, timeline)
+        else:  # a summary quantile or a maximum: a gauge of latency
+            quantile = dict(series.labels).get("quantile")
+            values = gauge_values(moved.latency_before, _latency_gauge(moved, quantile), 0.0, moved.vanishes, timeline)
+        return [(describe(name, series.labels), values)]
+    if moved.kind == "counter":
+        return [(describe(name, series.labels), counter_values(moved.rate_before, moved.rate_after, moved.vanishes, timeline))]
+    if _TIMESTAMP.search(name):
+        return [(describe(name, series.labels), timestamp_values(moved, timeline))]
+    return [(describe(name, series.labels), gauge_values(moved.value_before, moved.value_after, moved.slope_after, moved.vanishes, timeline))]
+
+
+def bucket_bounds(metric: str, ladder: tuple[float, ...], pinned: tuple[str, ...] = ()) -> list[tuple[str, float]]:
+    """The ``le`` ladder in the metric's unit, with any bound a read pins spelled as it pins it."""
+    scale = time_unit_scale(metric)
+    bounds: dict[float, str] = {round(b * scale, 9): number(b * scale) for b in ladder}
+    for text in pinned:
+        try:
+            bounds[float(text)] = text
+        except ValueError:
+            continue  # a pinned bound that is not a number selects no bucket Prometheus writes
+    finite = sorted((value, text) for value, text in bounds.items() if value != float("inf"))
+    return [(text, value) for value, text in finite] + [("+Inf", float("inf"))]
+
+
+def describe(metric: str, labels: tuple[tuple[str, str], ...]) -> str:
+    inner = ",".join(f"{name}={quote(value)}" for name, value in labels)
+    return f"{metric}{{{inner}}}"
+
+
+def quote(text: str) -> str:
+    """A PromQL (Go) double-quoted string: JSON's escapes are a subset Go reads."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+@lru_cache(maxsize=4096)
+def counter_values(rate_before: float, rate_after: float, vanishes: bool, timeline: Timeline) -> str:
+    step = timeline.step
+    increment = rate_before * step
+    healthy = _ramp(0.0, increment, timeline.before)
+    if vanishes:
+        return f"{healthy} stale"
+    # promtool adds the increment once per sample; a restart computed as rate x t0 can land a
+    # rounding error below that sum, which rate() would take for a counter reset.
+    last = 0.0
+    for _ in range(timeline.before):
+        last += increment
+    start = max(last + rate_after * step, last)
+    return f"{healthy} {_ramp(start, rate_after * step, timeline.after - 1)}"
+
+
+@lru_cache(maxsize=4096)
+def gauge_values(before: float, after: float, slope: float, vanishes: bool, timeline: Timeline) -> str:
+    """A level, then another level — or growth from the healthy level (a backlog, an age)."""
+    healthy = _ramp(before, 0.0, timeline.before)
+    if vanishes:
+        return f"{healthy} stale"
+    step = timeline.step
+    if slope:
+        return f"{healthy} {_ramp(before + slope * step, slope * step, timeline.after - 1)}"
+    return f"{healthy} {_ramp(after, 0.0, timeline.after - 1)}"
+
+
+def timestamp_values(moved: Behaviour, timeline: Timeline) -> str:
+    """A last-success timestamp: the time minus the age the behaviour describes."""
+    step, t0 = timeline.step, timeline.t0
+    healthy = _ramp(-moved.value_before, step, timeline.before)
+    if moved.vanishes:
+        return f"{healthy} stale"
+    if moved.slope_after:
+        growth = step * (1 - moved.slope_after)
+        return f"{healthy} {_ramp(t0 - moved.value_before + growth, growth, timeline.after - 1)}"
+    return f"{healthy} {_ramp(t0 + step - moved.value_after, step, timeline.after - 1)}"
+
+
+def number(value: float) -> str:
+    """The shortest decimal that reads back as exactly this float, without an exponent
+    (promtool's series notation reads ``1e-05x3`` wrongly)."""
+    if value == 0:
+        return "0"
+    text = format(Decimal(repr(value)), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def _ramp(start: float, increment: float, times: int) -> str:
+    sign = "-" if increment < 0 else "+"
+    return f"{number(start)}{sign}{number(abs(increment))}x{max(times, 0)}"
+
+
+def _within(latency: float, bound: float) -> float:
+    return 1.0 if latency <= bound * (1 + 1e-9) else 0.0
+
+
+def _as_histogram(moved: Behaviour, metric: str) -> Behaviour:
+    """A bucket family read by a mode that only counts requests: every request healthy-fast."""
+    if moved.kind == "histogram":
+        return moved
+    latency = world().healthy.latency_seconds * time_unit_scale(metric)
+    return Behaviour("histogram", rate_before=moved.rate_before, rate_after=moved.rate_after,
+                     latency_before=latency, latency_after=latency, vanishes=moved.vanishes)
+
+
+def _latency_gauge(moved: Behaviour, quantile: str | None) -> float:
+    """What a summary quantile (or a maximum, without one) reads once the failure starts."""
+    if moved.slow_share_after <= 0:
+        return moved.latency_before
+    try:
+        q = float(quantile) if quantile is not None else 1.0
+    except ValueError:
+        q = 1.0
+    return moved.latency_after if moved.slow_share_after >= 1 - q else moved.latency_before

@@ -1,0 +1,258 @@
+"""The synthetic world a drill writes: the subject's series, healthy and then failing.
+
+The series are those the drilled alerts read (through their recording rules), as one consistent
+world: a failing mode's metric family is split the way the failure splits it — the failing
+series (``code="500"``) and the healthy rest (``code="200"``) — and every read selects from
+them what its matchers select, exactly as in production. So a denominator sums both, a
+numerator sees only the failures, and the engine, not this module, decides what an expression
+makes of them.
+
+Labels come from the reads' matchers and the subject's selector (``witness_labels``); levels
+from the shared world model (``scenarios.behaviour``), by each series' role towards the failure
+(``roles.role_of``). Nothing is derived from an alert's threshold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Iterable
+
+from ..analysis.matching import compatible, healthy_value, regex_examples, requires_value, witness_labels
+from ..analysis.roles import role_of
+from ..model import LabelMatcher, MatchOp
+from ..promql import Selector
+from ..scenarios import Behaviour, Role, Scenario, behaviour
+from .config import DrillConfig
+from .reads import Read
+
+SeriesKind = str  # "signal" | "rest" | "other": what a written series is to the failure
+_KINDS_FOR_ROLE: dict[Role, tuple[SeriesKind, ...]] = {
+    "signal": ("signal",),
+    "total": ("signal", "rest"),
+    "rest": ("rest",),
+    "other": ("other",),
+}
+_SPECIAL_LABELS = frozenset({"__name__", "le"})  # set per written series, not by witnesses
+
+
+class Unsupported(Exception):
+    """The drill cannot write series this read needs; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """What fails: a subject's failure mode in one scenario."""
+
+    model: str
+    signals: tuple[Selector, ...]
+    inverse: tuple[Selector, ...]
+    subject: tuple[LabelMatcher, ...]  # the subject's selector
+    traffic: float  # the subject's requests (or messages) per second
+    scenario: Scenario
+    canary: tuple[LabelMatcher, ...] = ()  # Settings.canary_selector: what marks a canary
+    instances: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One written series (a histogram family expands into buckets when written)."""
+
+    metric: str
+    labels: tuple[tuple[str, str], ...]  # sorted, without __name__ and le
+    behaviour: Behaviour
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    series: tuple[Series, ...]
+    bucket_bounds: dict[str, tuple[str, ...]] = field(default_factory=dict)  # `le` values reads pin, by metric
+
+
+def build_world(reads: Iterable[Read], failure: Failure, config: DrillConfig) -> World:
+    families: dict[str, list[Read]] = {}
+    for read in reads:
+        families.setdefault(metric_name(read.selector), []).append(read)
+    written: dict[tuple[str, tuple[tuple[str, str], ...]], Series] = {}
+    bounds: dict[str, tuple[str, ...]] = {}
+    for name, family in families.items():
+        for series in _family(name, family, failure, config):
+            written.setdefault((series.metric, series.labels), series)  # first (signal) wins
+        pinned = _pinned_bounds(family)
+        if pinned:
+            bounds[name] = pinned
+    return World(tuple(written.values()), bounds)
+
+
+def metric_name(selector: Selector) -> str:
+    if selector.metric:
+        return selector.metric
+    names = [m for m in selector.matchers if m.name == "__name__"]
+    chosen = (witness_labels(names) or {}).get("__name__") if names else None
+    if not chosen or not _is_metric_name(chosen):
+        raise Unsupported(f"it reads {selector} by labels alone, which names no metric to write")
+    return chosen
+
+
+def _is_metric_name(text: str) -> bool:
+    return bool(text) and not text[0].isdigit() and all(c.isalnum() and c.isascii() or c in "_:" for c in text)
+
+
+# --------------------------------------------------------------------------- one metric family
+
+
+@dataclass(slots=True)
+class _Cluster:
+    """Reads that can select one set of series together (their matchers agree)."""
+
+    subject: tuple[LabelMatcher, ...]
+    constraints: dict[SeriesKind, list[tuple[LabelMatcher, ...]]]
+
+    def fits(self, kinds: tuple[SeriesKind, ...], matchers: tuple[LabelMatcher, ...], bases: dict[SeriesKind, tuple[LabelMatcher, ...]]) -> bool:
+        return all(
+            witness_labels(self.subject, bases[kind], *self.constraints.get(kind, ()), matchers) is not None for kind in kinds
+        )
+
+
+def _family(name: str, family: list[Read], failure: Failure, config: DrillConfig) -> list[Series]:
+    signals = [s for s in failure.signals if s.metric == name]
+    inverse = tuple(s for s in failure.inverse if s.metric == name)
+    partition = _partition(signals, family, inverse)
+    shown = (partition,) if partition is not None else ()
+    bases = _bases(partition, inverse)
+    clusters: list[_Cluster] = []
+    for read in family:
+        role = role_of(read.selector, shown, inverse)
+        if role == "other" and read.suppressing:
+            continue  # a series that only silences the alert: its absence is the neutral world
+        kinds = _KINDS_FOR_ROLE[role]
+        matchers = tuple(m for m in read.selector.matchers if m.name not in _SPECIAL_LABELS)
+        subject = failure.subject if compatible(matchers, failure.subject) else ()
+        cluster = next((c for c in clusters if c.subject == subject and c.fits(kinds, matchers, bases)), None)
+        if cluster is None:
+            if any(witness_labels(subject, bases[kind], matchers) is None for kind in kinds):
+                raise Unsupported(f"no label values satisfy {read.selector} together with the failing series")
+            cluster = _Cluster(subject, {})
+            clusters.append(cluster)
+        for kind in kinds:
+            cluster.constraints.setdefault(kind, []).append(matchers)
+    pinned = {m.name for read in family for m in read.selector.matchers}
+    spread = next((label for label in config.instance_labels if label not in pinned), None)
+    out: list[Series] = []
+    for cluster in clusters:
+        for kind, constraints in cluster.constraints.items():
+            labels = witness_labels(cluster.subject, bases[kind], *constraints)
+            assert labels is not None  # every read was admitted only if its cluster kept a witness
+            out += _instances(name, kind, labels, spread, failure, config)
+    return out
+
+
+def _partition(signals: list[Selector], family: list[Read], inverse: tuple[Selector, ...]) -> Selector | None:
+    """The signal that splits this family into failing and healthy series: of the mode's
+    signals on this metric, the one most reads narrow like (``code`` vs ``status``)."""
+    if not signals:
+        return None
+    return max(signals, key=lambda s: sum(role_of(r.selector, (s,), inverse) == "signal" for r in family))
+
+
+def _bases(partition: Selector | None, inverse: tuple[Selector, ...]) -> dict[SeriesKind, tuple[LabelMatcher, ...]]:
+    """The matchers each kind of series must pass: failing series the signal's; the healthy
+    rest a healthy value on every label the signal narrows (``code="200"``), or the inverse
+    signal's (``result="miss"``)."""
+    rest: list[LabelMatcher] = []
+    if partition is not None:
+        for matcher in partition.matchers:
+            if not requires_value(matcher):
+                continue
+            opposite = next((m.value for s in inverse for m in s.matchers if m.name == matcher.name and m.op is MatchOp.EQ), None)
+            value = opposite if opposite is not None else healthy_value(matcher)
+            if value is None:
+                rest.append(LabelMatcher(matcher.name, MatchOp.NRE if matcher.op.regex else MatchOp.NE, matcher.value))
+            else:
+                rest.append(LabelMatcher(matcher.name, MatchOp.EQ, value))
+    elif inverse:
+        rest = list(inverse[0].matchers)
+    return {
+        "signal": partition.matchers if partition is not None else (),
+        "rest": tuple(rest),
+        "other": (),
+    }
+
+
+def _instances(
+    name: str,
+    kind: SeriesKind,
+    labels: dict[str, str],
+    spread: str | None,
+    failure: Failure,
+    config: DrillConfig,
+) -> list[Series]:
+    """The series of one kind: the service as one instance, or — in the canary scenario, for
+    series the failure moves — every instance, the first of them the failing canary."""
+    role: Role = kind  # type: ignore[assignment]  # signal/rest/other are roles too
+    canary, stable = _canary_labels(failure.canary, labels, config)
+    if not failure.scenario.canary or kind == "other":
+        moved = behaviour(failure.model, role, failure.scenario, failure.traffic, name)
+        own = {**labels, **stable}
+        if spread is not None:
+            own.setdefault(spread, config.instance(0))
+        return [_series(name, own, moved)]
+    if spread is None:
+        raise Unsupported("its reads pin every label that tells instances apart, so no canary can be placed")
+    failing = behaviour(failure.model, role, failure.scenario, failure.traffic, name, whole_instance=True)
+    healthy = steady(failing)
+    out = [_series(name, {**labels, **canary, spread: config.instance(0)}, failing)]
+    out += [_series(name, {**labels, **stable, spread: config.instance(i)}, healthy) for i in range(1, failure.instances)]
+    return out
+
+
+def _canary_labels(
+    canary: tuple[LabelMatcher, ...], labels: dict[str, str], config: DrillConfig
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Labels of the canary instance and of the others, from ``canary_selector``."""
+    if not canary:
+        return {}, {}
+    marked = witness_labels(canary) or {}
+    stable: dict[str, str] = {}
+    for label in {m.name for m in canary}:
+        on_label = [m for m in canary if m.name == label]
+        current = labels.get(label)
+        if current is not None and not all(m.matches(current) for m in on_label):
+            continue  # the reads already give a value that is not the canary's
+        choice = next((v for v in config.stable_values if not all(m.matches(v) for m in on_label)), None)
+        if choice is None:
+            negated = [LabelMatcher(m.name, MatchOp.NRE if m.op.regex else MatchOp.NE, m.value) for m in on_label if not m.op.negative]
+            choice = (witness_labels(negated) or {}).get(label, "")
+        stable[label] = choice
+    return marked, stable
+
+
+def steady(moved: Behaviour) -> Behaviour:
+    """The same series, healthy throughout (an instance the canary failure leaves alone)."""
+    return replace(
+        moved,
+        rate_after=moved.rate_before,
+        value_after=moved.value_before,
+        slope_after=0.0,
+        latency_after=moved.latency_before,
+        slow_share_after=0.0,
+        vanishes=False,
+    )
+
+
+def _series(name: str, labels: dict[str, str], moved: Behaviour) -> Series:
+    return Series(name, tuple(sorted((k, v) for k, v in labels.items() if v)), moved)
+
+
+def _pinned_bounds(family: list[Read]) -> tuple[str, ...]:
+    """``le`` values the reads pin (``{le="0.5"}``): the written buckets must carry them as
+    spelled."""
+    found: list[str] = []
+    for read in family:
+        for matcher in read.selector.matchers:
+            if matcher.name != "le":
+                continue
+            if matcher.op is MatchOp.EQ:
+                found.append(matcher.value)
+            elif matcher.op is MatchOp.RE:
+                found += [v for v in regex_examples(matcher.value) if matcher.matches(v)]
+    return tuple(dict.fromkeys(found))
