@@ -97,7 +97,12 @@ def drill(found: Sequence[Target], ruleset: RuleSet, options: Options) -> Measur
     results: Results = {}
     drills: list[Drill] = []
     for target in found:
-        planned, refused = planner.plan(target, scenarios)
+        try:
+            planned, refused = planner.plan(target, scenarios)
+        except Exception as exc:  # noqa: BLE001 - a drill that cannot be planned is not drilled, never a crash
+            why = f"the drill could not be planned ({type(exc).__name__}: {exc})"
+            refused = {(a.rule, s.name): DrillResult(None, False, drilled=False, why=why) for a in target.alerts for s in scenarios}
+            planned = []
         drills += planned
         for (rule, scenario), result in refused.items():
             _record(results, target, rule, scenario, result)
@@ -111,7 +116,13 @@ def drill(found: Sequence[Target], ruleset: RuleSet, options: Options) -> Measur
         counter = iter(range(1 << 30))
 
         def submit(item: Drill) -> None:
-            path = _write(item, os.path.join(folder, f"d{next(counter)}"))
+            try:
+                path = _write(item, os.path.join(folder, f"d{next(counter)}"))
+            except (OSError, ValueError) as exc:  # a full temporary disk, a value YAML cannot hold
+                for rule in item.alerts:
+                    why = f"the drill files could not be written ({exc})"
+                    _record(results, item.target, rule, item.scenario.name, DrillResult(None, False, drilled=False, why=why))
+                return
             pending[pool.submit(engine.run, promtool, path, limit)] = item
 
         for item in sorted(drills, key=lambda d: -d.cost):
