@@ -216,6 +216,18 @@ def test_a_drill_past_its_time_limit_is_not_drilled(undrillable: Path, capsys) -
     assert code == 0
 
 
+def test_a_run_past_its_time_limit_is_stopped(traps: Path, tmp_path: Path) -> None:
+    from coverage_audit.drill import engine
+
+    test = tmp_path / "slow.test.yaml"
+    (tmp_path / "slow.rules.yaml").write_text("groups: [{name: g, rules: [{record: y, expr: 'sum_over_time(x[1h])'}]}]\n")
+    test.write_text("rule_files: [slow.rules.yaml]\nevaluation_interval: 1s\ntests:\n  - interval: 1s\n"
+                    "    input_series: [{series: 'x', values: '0+1x100000'}]\n"
+                    "    promql_expr_test: [{expr: 'x', eval_time: 100000s, exp_samples: []}]\n")
+    outcome = engine.run(PROMTOOL, str(test), 0.2)
+    assert outcome.measured is None and "time limit of 0.2s" in outcome.error and outcome.seconds < 5
+
+
 def test_without_promtool_drill_and_prove_are_one_error_line_and_exit_2(traps: Path, monkeypatch, tmp_path, capsys) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # a folder without promtool
     for argv in (["drill", "--all"], ["check", "--component", "typo/api", "--prove"], ["report", "--prove", "--out", str(tmp_path / "r")]):

@@ -12,15 +12,17 @@ import yaml
 @dataclass(frozen=True, slots=True)
 class DrillConfig:
     scrape_interval: float
-    long_history_scrape_interval: float
-    long_history_from: float
     samples_per_window: int
+    sparse_samples_per_window: int
+    instant_sample_interval: float
+    background_interval: float
     healthy_intervals: int
     healthy_margin: float
     horizon_budgets: float
     horizon_intervals: int
     max_horizon: float
     time_limit: float
+    engine_seconds_per_rule_evaluation: float
     buckets: tuple[float, ...]
     instance_labels: tuple[str, ...]
     instance_value: str
@@ -36,15 +38,17 @@ def drill_config() -> DrillConfig:
     data = yaml.load(text, Loader=yaml.CSafeLoader)
     return DrillConfig(
         scrape_interval=float(data["scrape_interval"]),
-        long_history_scrape_interval=float(data["long_history_scrape_interval"]),
-        long_history_from=float(data["long_history_from"]),
         samples_per_window=int(data["samples_per_window"]),
+        sparse_samples_per_window=int(data["sparse_samples_per_window"]),
+        instant_sample_interval=float(data["instant_sample_interval"]),
+        background_interval=float(data["background_interval"]),
         healthy_intervals=int(data["healthy_intervals"]),
         healthy_margin=float(data["healthy_margin"]),
         horizon_budgets=float(data["horizon_budgets"]),
         horizon_intervals=int(data["horizon_intervals"]),
         max_horizon=float(data["max_horizon"]),
         time_limit=float(data["time_limit"]),
+        engine_seconds_per_rule_evaluation=float(data["engine_seconds_per_rule_evaluation"]),
         buckets=tuple(float(b) for b in data["buckets"]),
         instance_labels=tuple(data["instance_labels"]),
         instance_value=str(data["instance_value"]),

@@ -10,9 +10,11 @@ be made.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -37,28 +39,39 @@ def find_promtool() -> str | None:
 
 
 def run(promtool: str, test_file: str, time_limit: float) -> Outcome:
+    """One drill. The time limit counts the engine's CPU seconds (``ulimit -t``), so that a
+    busy machine does not turn a sound drill into a time-out; a wall-clock limit of ten times
+    that catches a run that hangs without computing."""
     started = time.monotonic()
+    seconds = max(1, math.ceil(time_limit))
+    command = ["sh", "-c", 'ulimit -t "$1" && exec "$2" test rules "$3"', "sh", str(seconds), promtool, os.path.basename(test_file)]
     try:
         done = subprocess.run(
-            [promtool, "test", "rules", os.path.basename(test_file)],
+            command,
             cwd=os.path.dirname(test_file) or ".",
             capture_output=True,
             text=True,
             errors="replace",
-            timeout=time_limit,
+            timeout=10 * time_limit + 10,
             # One core per drill (drills run side by side); fewer garbage collections: a run
             # allocates little that lives, and GOGC=400 saves a fifth of its time.
             env={**os.environ, "GOMAXPROCS": "1", "GOGC": "400"},
         )
     except subprocess.TimeoutExpired:
-        return Outcome(None, f"past the drill's time limit of {time_limit:g}s", time.monotonic() - started)
+        return Outcome(None, _past(time_limit), time.monotonic() - started)
     except OSError as exc:
         return Outcome(None, f"promtool could not run: {exc.strerror or exc}", time.monotonic() - started)
     elapsed = time.monotonic() - started
+    if done.returncode in (-signal.SIGXCPU, -signal.SIGKILL, 128 + signal.SIGXCPU, 128 + signal.SIGKILL):
+        return Outcome(None, _past(time_limit), elapsed)
     measured = parse(done.stderr)
     if measured is not None:
         return Outcome(measured, "", elapsed)
     return Outcome(None, _error_line(done.stderr or done.stdout, os.path.dirname(test_file)), elapsed)
+
+
+def _past(time_limit: float) -> str:
+    return f"past the drill's time limit of {time_limit:g}s"
 
 
 def parse(output: str) -> dict[tuple[str, int], float] | None:

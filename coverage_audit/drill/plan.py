@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from ..analysis.findings import AlertCoverage, DrillResult, Finding
+from ..durations import format_duration
 from ..model import LabelMatcher, Rule
 from ..scenarios import Scenario
 from .config import DrillConfig
@@ -80,7 +81,9 @@ class Planner:
         budget: float,
         config: DrillConfig,
         query_offset_supported: bool,
+        time_limit: float,
     ) -> None:
+        self.time_limit = time_limit
         self.reads = reads
         self.failure_of = failure_of
         self.default_interval = default_interval
@@ -104,22 +107,22 @@ class Planner:
         by_interval: dict[float, list[Rule]] = {}
         for rule in usable:
             by_interval.setdefault(rule.interval or self.default_interval, []).append(rule)
+        batches = [b for rules in by_interval.values() for similar in self._by_history(rules) for b in _distinct_names(similar)]
         for scenario in scenarios:
             failure = self.failure_of(target, scenario)
-            for rules in by_interval.values():
-                for batch in _distinct_names(rules):
-                    made, why = self._drill(target, scenario, batch, failure)
-                    if made is not None:
-                        drills.append(made)
-                        continue
-                    for rule in batch if len(batch) > 1 else ():  # find the alert at fault
+            for batch in batches:
+                made, why = self._drill(target, scenario, batch, failure)
+                if made is not None:
+                    drills.append(made)
+                elif len(batch) == 1:
+                    refused[(batch[0], scenario.name)] = DrillResult(None, False, drilled=False, why=why)
+                else:  # find the alert at fault; the others are drilled alone
+                    for rule in batch:
                         single, single_why = self._drill(target, scenario, [rule], failure)
                         if single is not None:
                             drills.append(single)
                         else:
                             refused[(rule, scenario.name)] = DrillResult(None, False, drilled=False, why=single_why)
-                    if len(batch) == 1:
-                        refused[(batch[0], scenario.name)] = DrillResult(None, False, drilled=False, why=why)
         return drills, refused
 
     def split(self, drill: Drill) -> list[Drill]:
@@ -141,9 +144,29 @@ class Planner:
         rules = tuple(sorted([*alerts, *recording.values()], key=self.reads.position))
         interval = alerts[0].interval or self.default_interval
         timeline, horizon, healthy_from = timing(reads, alerts, interval, self.budget, self.config)
+        evaluations = (timeline.t0 + horizon) / interval
+        estimate = evaluations * len(rules) * self.config.engine_seconds_per_rule_evaluation
+        if estimate > self.time_limit:  # the engine evaluates every interval from the start
+            return None, (f"{evaluations:.0f} evaluations of {len(rules)} rules over {format_duration(timeline.t0)} of "
+                          f"history take about {format_duration(estimate)}, past the drill's time limit of {format_duration(self.time_limit)}")
         delays = tuple(0.0 if self.query_offset_supported else self.reads.delay(rule) for rule in alerts)
         depths = tuple(self.reads.depth(rule) for rule in rules)
         return Drill(target, scenario, tuple(alerts), rules, depths, interval, world, timeline, horizon, healthy_from, delays), ""
+
+    def _by_history(self, rules: list[Rule]) -> list[list[Rule]]:
+        """Alerts whose histories are of a length: the engine evaluates every interval from
+        the start, so a week-long alert drilled with a five-minute one makes both slow."""
+        ordered = sorted(rules, key=self._lookback)
+        groups: list[list[Rule]] = []
+        for rule in ordered:
+            if groups and self._lookback(rule) <= 2 * self._lookback(groups[-1][0]) + 3600:
+                groups[-1].append(rule)
+            else:
+                groups.append([rule])
+        return groups
+
+    def _lookback(self, rule: Rule) -> float:
+        return max((r.lookback for r in self._raw(rule)), default=0.0)
 
     def _raw(self, rule: Rule) -> list[Read]:
         found = self._reads.get(id(rule))
@@ -180,7 +203,7 @@ def _distinct_names(rules: list[Rule]) -> list[list[Rule]]:
 
 
 def timing(reads: list[Read], alerts: Sequence[Rule], interval: float, budget: float, config: DrillConfig) -> tuple[Timeline, float, float]:
-    """Where the step goes and how long to watch.
+    """Where the step goes, how long to watch, and how densely to sample where.
 
     The history is long enough for every window and offset the alerts read; then they are
     watched while healthy for their ``for`` and a few evaluations (firing there is noisy).
@@ -189,18 +212,43 @@ def timing(reads: list[Read], alerts: Sequence[Rule], interval: float, budget: f
     firing by then is, for the budget, as good as silent."""
     lookback = max((r.lookback for r in reads), default=0.0)
     window = max((r.window for r in reads), default=0.0)
-    narrowest = min((r.window for r in reads if r.window > 0), default=0.0)
     hold = max((a.for_seconds for a in alerts), default=0.0)
     keep = max((a.keep_firing_for for a in alerts), default=0.0)
     healthy_from = _ceil(lookback + keep + interval, interval)
     t0 = _ceil(healthy_from + hold + config.healthy_intervals * interval + config.healthy_margin, interval)
     watch = hold + config.horizon_intervals * interval + min(window, budget)
     horizon = _ceil(min(max(config.horizon_budgets * budget, watch), config.max_horizon), interval)
-    step = config.scrape_interval if t0 + horizon < config.long_history_from else config.long_history_scrape_interval
-    if narrowest:
-        step = min(step, max(1.0, math.floor(narrowest / config.samples_per_window)))
+    ranges = [r.selector.range for r in reads if r.selector.range]
+    step = min([config.scrape_interval, *(max(1.0, math.floor(w / config.samples_per_window)) for w in ranges)])
     step = float(math.gcd(int(step), int(interval)) or 1)  # samples land on evaluation times
-    return Timeline(step, t0, round(horizon / step)), horizon, healthy_from
+    last = round((t0 + horizon) / step)
+    return Timeline(step, t0, round(horizon / step), _density(reads, healthy_from, t0 + horizon, step, last, config)), horizon, healthy_from
+
+
+def _density(reads: list[Read], healthy_from: float, end: float, step: float, last: int, config: DrillConfig) -> tuple[tuple[int, int], ...]:
+    """Sample strides over the grid: each read needs samples where the evaluations from
+    ``healthy_from`` to the end look (its window and offset back): enough that every window
+    starts close to a sample (or, for an instant read, well within Prometheus' 5-minute
+    lookback); elsewhere one sample per ``background_interval`` keeps the series alive at
+    almost no cost to the engine."""
+    background = max(1, int(config.background_interval // step))
+    regions: list[tuple[int, int, int]] = []
+    for read in reads:
+        offset = read.lookback - read.window
+        own = read.selector.range or 0.0
+        need = own / config.sparse_samples_per_window if own else config.instant_sample_interval
+        first = max(0, math.floor((healthy_from - offset - read.window) / step) - 1)
+        stop = min(last, math.ceil((end - offset) / step) + 1)
+        regions.append((first, stop, max(1, int(need // step))))
+    cuts = sorted({0, last + 1, *(r[0] for r in regions), *(r[1] + 1 for r in regions)})
+    density: list[tuple[int, int]] = []
+    for left, right in zip(cuts, cuts[1:]):
+        if left > last:
+            break
+        stride = min((s for a, b, s in regions if a <= left <= b), default=background)
+        if not density or density[-1][1] != stride:
+            density.append((left, stride))
+    return tuple(density)
 
 
 def _ceil(value: float, unit: float) -> float:

@@ -60,12 +60,15 @@ class PromtoolMissing(Exception):
     """The real engine is not installed: nothing can be drilled."""
 
 
-def targets(findings: Iterable[Finding], modes: Iterable[ImpactedMode], service_map: ServiceMap) -> list[Target]:
-    """What to drill: every finding with alerts, with its subject's selector and traffic."""
+def targets(
+    findings: Iterable[Finding], modes: Iterable[ImpactedMode], service_map: ServiceMap, every_alert: bool = False
+) -> list[Target]:
+    """What to drill: every finding with alerts, with its subject's selector and traffic; the
+    alerts its verdict rests on, or (``every_alert``) all its covering alerts."""
     selectors = {(m.subject.name, m.mode.id): m.service_matchers for m in modes}
     found = []
     for finding in findings:
-        alerts = verdict_alerts(finding)
+        alerts = finding.alerts if every_alert else verdict_alerts(finding)
         if alerts:
             matchers = selectors.get((finding.subject.name, finding.mode.id), ())
             found.append(Target(finding, alerts, matchers, _traffic(finding, service_map)))
@@ -92,6 +95,7 @@ def drill(found: Sequence[Target], ruleset: RuleSet, options: Options) -> Measur
         options.budget,
         config,
         engine.supports_query_offset(promtool),
+        options.time_limit or config.time_limit,
     )
     scenarios = [world().scenario(name) for name in options.scenarios]
     results: Results = {}

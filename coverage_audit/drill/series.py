@@ -1,19 +1,23 @@
 """A written series as promtool input: its description and its values in expanding notation.
 
-Samples are taken every ``step`` seconds from 0 to ``t0`` (healthy) and after it (failing) for
-``after`` more samples. Counters count from 0 at a steady rate and then at another; gauges hold a
-level and then move to another or grow; histograms are written as their ``_bucket`` ladder,
-``_sum`` and ``_count``, as the read names them. promtool's ``a+bxN`` notation keeps a week of
-samples one short string, and equal series share their text (cached by identity).
+Samples sit on a grid of ``step`` seconds from 0 to ``t0`` (healthy) and ``after`` more steps
+(failing). Where a read looks, the grid is dense enough for its window (``density``); far back
+in a long history, where only a ``[3d]`` window or an ``offset 1w`` looks, one sample every
+hour or so is all a rate needs, and promtool's ``_xN`` skips the rest — so a week of history
+costs the engine little more than the hours around the failure. Counters count from 0 at a
+steady rate and then at another; gauges hold a level and then move to another or grow;
+histograms are written as their ``_bucket`` ladder, ``_sum`` and ``_count``, as the read names
+them. Equal series share their text (cached by identity).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from decimal import Decimal
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
+from typing import Callable
 
 from ..scenarios import Behaviour, time_unit_scale, world
 from .world import Series
@@ -25,13 +29,29 @@ _TIMESTAMP = re.compile(r"(timestamp|_time$|_time_seconds$|unixtime)")
 
 @dataclass(frozen=True, slots=True)
 class Timeline:
-    step: float  # seconds between samples
+    step: float  # seconds between grid points
     t0: float  # the step from healthy to failing; a multiple of ``step``
-    after: int  # samples after t0
+    after: int  # grid points after t0
+    density: tuple[tuple[int, int], ...] = ()  # (from grid index, stride): a sample every stride points
 
     @property
     def before(self) -> int:
         return round(self.t0 / self.step)
+
+
+@lru_cache(maxsize=256)
+def sample_indexes(timeline: Timeline) -> tuple[int, ...]:
+    """Grid points that carry a sample: every ``stride``-th of each density segment, and
+    always the start, the last healthy point, the first failing one and the end."""
+    last = timeline.before + timeline.after
+    if not timeline.density:
+        return tuple(range(last + 1))
+    chosen = {0, timeline.before, min(timeline.before + 1, last), last}
+    bounds = [index for index, _ in timeline.density[1:]] + [last + 1]
+    for (first, stride), end in zip(timeline.density, bounds):
+        start = first + (-first) % stride
+        chosen.update(range(start, min(end, last + 1), stride))
+    return tuple(sorted(i for i in chosen if 0 <= i <= last))
 
 
 def input_series(series: Series, timeline: Timeline, ladder: tuple[float, ...], pinned: tuple[str, ...] = ()) -> list[tuple[str, str]]:
@@ -88,42 +108,76 @@ def quote(text: str) -> str:
 
 @lru_cache(maxsize=4096)
 def counter_values(rate_before: float, rate_after: float, vanishes: bool, timeline: Timeline) -> str:
-    step = timeline.step
-    increment = rate_before * step
-    healthy = _ramp(0.0, increment, timeline.before)
-    if vanishes:
-        return f"{healthy} stale"
-    # promtool adds the increment once per sample; a restart computed as rate x t0 can land a
-    # rounding error below that sum, which rate() would take for a counter reset.
-    last = 0.0
-    for _ in range(timeline.before):
-        last += increment
-    start = max(last + rate_after * step, last)
-    return f"{healthy} {_ramp(start, rate_after * step, timeline.after - 1)}"
+    step, n0 = timeline.step, timeline.before
+    return _encode(
+        timeline,
+        lambda k: rate_before * k * step if k <= n0 else rate_before * n0 * step + rate_after * (k - n0) * step,
+        rate_before * step,
+        rate_after * step,
+        vanishes,
+        monotone=True,
+    )
 
 
 @lru_cache(maxsize=4096)
 def gauge_values(before: float, after: float, slope: float, vanishes: bool, timeline: Timeline) -> str:
     """A level, then another level — or growth from the healthy level (a backlog, an age)."""
-    healthy = _ramp(before, 0.0, timeline.before)
-    if vanishes:
-        return f"{healthy} stale"
-    step = timeline.step
+    step, n0 = timeline.step, timeline.before
     if slope:
-        return f"{healthy} {_ramp(before + slope * step, slope * step, timeline.after - 1)}"
-    return f"{healthy} {_ramp(after, 0.0, timeline.after - 1)}"
+        return _encode(timeline, lambda k: before if k <= n0 else before + slope * (k - n0) * step, 0.0, slope * step, vanishes)
+    return _encode(timeline, lambda k: before if k <= n0 else after, 0.0, 0.0, vanishes)
 
 
 def timestamp_values(moved: Behaviour, timeline: Timeline) -> str:
     """A last-success timestamp: the time minus the age the behaviour describes."""
-    step, t0 = timeline.step, timeline.t0
-    healthy = _ramp(-moved.value_before, step, timeline.before)
-    if moved.vanishes:
-        return f"{healthy} stale"
+    step, n0 = timeline.step, timeline.before
     if moved.slope_after:
         growth = step * (1 - moved.slope_after)
-        return f"{healthy} {_ramp(t0 - moved.value_before + growth, growth, timeline.after - 1)}"
-    return f"{healthy} {_ramp(t0 + step - moved.value_after, step, timeline.after - 1)}"
+        value = lambda k: k * step - moved.value_before if k <= n0 else n0 * step - moved.value_before + (k - n0) * growth  # noqa: E731
+        return _encode(timeline, value, step, growth, moved.vanishes)
+    value = lambda k: k * step - (moved.value_before if k <= n0 else moved.value_after)  # noqa: E731
+    return _encode(timeline, value, step, step, moved.vanishes)
+
+
+def _encode(
+    timeline: Timeline,
+    value: Callable[[int], float],
+    increment_before: float,
+    increment_after: float,
+    vanishes: bool,
+    monotone: bool = False,
+) -> str:
+    """The samples at ``sample_indexes`` in promtool's notation: runs of consecutive points as
+    ``a+bxN``, skipped points as ``_xN``, and ``stale`` once a vanishing series stops.
+
+    promtool builds ``a+bxN`` by adding ``b`` once per point; a run started from a value
+    computed as rate x time can land a rounding error below that sum, which ``rate()`` would
+    read as a counter reset — so a counter's run never starts below where the last one ended."""
+    n0 = timeline.before
+    indexes = [k for k in sample_indexes(timeline) if not (vanishes and k > n0)]
+    tokens: list[str] = []
+    reached = float("-inf")
+    i = 0
+    while i < len(indexes):
+        first = indexes[i]
+        side = first <= n0
+        j = i
+        while j + 1 < len(indexes) and indexes[j + 1] == indexes[j] + 1 and (indexes[j + 1] <= n0) == side:
+            j += 1
+        increment = increment_before if side else increment_after
+        start = value(first)
+        if monotone and start < reached:
+            start = reached
+        tokens.append(_ramp(start, increment, j - i))
+        reached = start
+        for _ in range(j - i):  # where promtool's repeated addition ends
+            reached += increment
+        if j + 1 < len(indexes) and indexes[j + 1] - indexes[j] > 1:
+            tokens.append(f"_x{indexes[j + 1] - indexes[j] - 1}")
+        i = j + 1
+    if vanishes:
+        tokens.append("stale")
+    return " ".join(tokens)
 
 
 def number(value: float) -> str:
