@@ -48,7 +48,7 @@ def shop():
         return first_notice_wait(inputs.alertmanager, dict(alert.labels)) if inputs.alertmanager else 0.0
 
     proven = overrule(judged, measured.results, "outage", settings.budget, wait)
-    return judged, measured, proven, settings, wait
+    return judged, measured, proven, settings, wait, inputs, modes
 
 
 def _model_has_scenarios(judged) -> bool:
@@ -57,7 +57,7 @@ def _model_has_scenarios(judged) -> bool:
 
 
 def test_every_covered_verdict_under_outage_is_proven_by_the_drill(shop) -> None:
-    judged, measured, _, settings, wait = shop
+    judged, measured, _, settings, wait, *_ = shop
     rows, unproven = [], []
     for finding in judged:
         if finding.status != "covered":
@@ -79,7 +79,7 @@ def test_every_covered_verdict_under_outage_is_proven_by_the_drill(shop) -> None
 
 
 def test_measured_time_to_fire_agrees_with_the_model_within_one_interval_plus_ten_percent(shop) -> None:
-    judged, measured, _, settings, wait = shop
+    judged, measured, _, settings, wait, *_ = shop
     rows, disagreements = [], []
     for finding in judged:
         drilled = measured.results.get((finding.subject.name, finding.mode.id), {})
@@ -113,7 +113,7 @@ def _seconds(value: float | None) -> str:
 
 
 def test_alerts_of_one_finding_share_one_run_and_one_world(shop) -> None:
-    judged, measured, _, _, _ = shop
+    judged, measured, _, _, _, *_ = shop
     drilled_alerts = sum(len(rules) for rules in measured.results.values())
     assert measured.runs < drilled_alerts  # payments/api errors: two alerts, one engine run
     payments = measured.results[("payments/api", "errors")]
@@ -122,7 +122,7 @@ def test_alerts_of_one_finding_share_one_run_and_one_world(shop) -> None:
 
 
 def test_the_drill_overrules_the_model(shop) -> None:
-    judged, _, proven, _, _ = shop
+    judged, _, proven, _, _, *_ = shop
     before = {(f.subject.name, f.mode.id): f for f in judged}
     after = {(f.subject.name, f.mode.id): f for f in proven}
     # SignupsMetricAbsent: absent() of a counter whose service still reports it while sign-ups stop.
@@ -142,7 +142,7 @@ def _report(proven, settings) -> CoverageReport:
 
 
 def test_json_shows_the_drill_per_alert_as_the_contract_says(shop) -> None:
-    _, _, proven, settings, _ = shop
+    _, _, proven, settings, _, *_ = shop
     document = json.loads(json_reporter.render_coverage(_report(proven, settings)))
     alerts = {a["name"]: a for f in document["findings"] for a in f["alerts"] if f["subject"] == "payments/api"}
     drilled = alerts["PaymentsHighErrorRatio"]["drill"]["outage"]
@@ -154,7 +154,7 @@ def test_json_shows_the_drill_per_alert_as_the_contract_says(shop) -> None:
 
 
 def test_text_markdown_sarif_and_html_show_modelled_beside_measured(shop) -> None:
-    judged, _, proven, settings, _ = shop
+    judged, _, proven, settings, _, *_ = shop
     report = _report(proven, settings)
     shown = text.render_drill(report, ("outage",))
     assert "MODELLED" in shown and "MEASURED" in shown and "fired after" in shown and "drill_silent" in shown
@@ -166,3 +166,31 @@ def test_text_markdown_sarif_and_html_show_modelled_beside_measured(shop) -> Non
     page = html.render_report(report, build_overview(proven, "2024-01-01T00:00:00+00:00", settings.budget))
     assert "Drill: modelled vs measured" in page
     assert page.count("<td class=\"num\">") > 0 and "fired after" in page
+
+
+def test_a_sparse_history_measures_what_a_dense_one_does(shop) -> None:
+    """Far from where any window looks the drill samples once an hour; the engine must not
+    notice: the same drills, sampled every 15 s throughout, measure the same."""
+    import dataclasses
+    import tempfile
+
+    from coverage_audit.drill import engine
+    from coverage_audit.drill.config import drill_config
+    from coverage_audit.drill.plan import Planner
+    from coverage_audit.drill.reads import RuleReads
+    from coverage_audit.drill.run import _failure, _write
+    from coverage_audit.scenarios import world
+
+    judged, _, _, settings, _, inputs, modes = shop
+    wanted = {("payments/api", "errors"), ("business/payment_success", "drop")}  # [6h] windows; offset 1w
+    found = [t for t in targets(judged, modes, inputs.service_map) if (t.finding.subject.name, t.finding.mode.id) in wanted]
+    planner = Planner(RuleReads(inputs.ruleset), lambda t, s: _failure(t, s, ()), settings.evaluation_interval,
+                      settings.budget, drill_config(), False, 600.0)
+    drills = [d for t in found for d in planner.plan(t, [world().scenario("outage")])[0]]
+    assert len(drills) == 3 and all(d.timeline.density for d in drills)  # errors: 5m and 6h histories apart
+    with tempfile.TemporaryDirectory() as folder:
+        for index, sparse in enumerate(drills):
+            dense = dataclasses.replace(sparse, timeline=dataclasses.replace(sparse.timeline, density=()))
+            answers = [engine.run(PROMTOOL, _write(d, f"{folder}/{kind}{index}"), 600.0) for kind, d in (("s", sparse), ("d", dense))]
+            assert answers[0].measured is not None and answers[0].measured == answers[1].measured, answers
+            assert any(kind == "fired" for kind, _ in answers[0].measured)

@@ -31,11 +31,15 @@ def failure(scenario: str = "outage", model: str = "bad_events", signals=ERRORS,
 
 
 def expand(values: str) -> list[float | None]:
-    """promtool's expanding notation, as promtool reads it (repeated addition), for checking."""
+    """promtool's expanding notation, as promtool reads it (repeated addition), for checking;
+    None for a skipped point (``_xN``) or a staleness marker."""
     out: list[float | None] = []
     for token in values.split():
         if token == "stale":
             out.append(None)
+            continue
+        if token.startswith("_x"):
+            out += [None] * int(token[2:])
             continue
         body, times = token.rsplit("x", 1)
         sign = "+" if "+" in body[1:] else "-"
@@ -149,3 +153,36 @@ def test_a_counter_never_goes_down_where_healthy_turns_failing(before: float, af
 def test_numbers_are_spelled_without_exponent_and_read_back_exactly(value: float) -> None:
     text = number(value)
     assert "e" not in text.lower() and float(text) == value
+
+
+def test_drills_run_side_by_side_but_never_on_more_workers_than_cpus() -> None:
+    import os
+
+    from coverage_audit.drill.run import workers
+
+    cpus = os.cpu_count() or 1
+    assert workers(None) == cpus and workers(1) == 1 and workers(10 * cpus) == cpus and workers(0) == cpus
+
+
+@given(
+    st.floats(min_value=0.0, max_value=500.0, allow_nan=False),
+    st.floats(min_value=0.0, max_value=500.0, allow_nan=False),
+    st.lists(st.tuples(st.integers(min_value=1, max_value=400), st.integers(min_value=1, max_value=240)), min_size=1, max_size=5),
+)
+def test_a_sparsely_sampled_counter_still_never_goes_down_and_reads_its_rate_exactly(before: float, after: float, segments) -> None:
+    from coverage_audit.drill.series import sample_indexes
+
+    density, start = [], 0
+    for length, stride in segments:
+        density.append((start, stride))
+        start += length
+    timeline = Timeline(15.0, 15.0 * 600, 120, tuple(density))
+    values = expand(counter_values(before, after, False, timeline))
+    indexes = sample_indexes(timeline)
+    assert len(values) == indexes[-1] + 1  # one token per grid point, skipped ones included
+    present = [(k, v) for k, v in enumerate(values) if v is not None]
+    assert [k for k, _ in present] == list(indexes)
+    assert all(b >= a for (_, a), (_, b) in zip(present, present[1:]))
+    for (k1, v1), (k2, v2) in zip(present, present[1:]):
+        if k2 <= 600:  # healthy: the increase over any gap is the healthy rate times its length
+            assert v2 - v1 == pytest.approx(before * 15.0 * (k2 - k1), rel=1e-6, abs=1e-6)

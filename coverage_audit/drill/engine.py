@@ -32,6 +32,7 @@ class Outcome:
     measured: dict[tuple[str, int], float] | None  # ("fired"|"noisy", alert index) -> value; None: no answer
     error: str  # why there is no answer (rejected files, evaluation error, time limit)
     seconds: float  # wall-clock time of the run
+    timed_out: bool = False
 
 
 def find_promtool() -> str | None:
@@ -58,12 +59,12 @@ def run(promtool: str, test_file: str, time_limit: float) -> Outcome:
             env={**os.environ, "GOMAXPROCS": "1", "GOGC": "400"},
         )
     except subprocess.TimeoutExpired:
-        return Outcome(None, _past(time_limit), time.monotonic() - started)
+        return Outcome(None, _past(time_limit), time.monotonic() - started, timed_out=True)
     except OSError as exc:
         return Outcome(None, f"promtool could not run: {exc.strerror or exc}", time.monotonic() - started)
     elapsed = time.monotonic() - started
     if done.returncode in (-signal.SIGXCPU, -signal.SIGKILL, 128 + signal.SIGXCPU, 128 + signal.SIGKILL):
-        return Outcome(None, _past(time_limit), elapsed)
+        return Outcome(None, _past(time_limit), elapsed, timed_out=True)
     measured = parse(done.stderr)
     if measured is not None:
         return Outcome(measured, "", elapsed)

@@ -125,11 +125,18 @@ class Planner:
                             refused[(rule, scenario.name)] = DrillResult(None, False, drilled=False, why=single_why)
         return drills, refused
 
-    def split(self, drill: Drill) -> list[Drill]:
+    def split(self, drill: Drill) -> tuple[list[Drill], Refusals]:
         """The drill's alerts one by one (when a joint run failed: to find the one at fault)."""
         failure = self.failure_of(drill.target, drill.scenario)
-        singles = (self._drill(drill.target, drill.scenario, [rule], failure)[0] for rule in drill.alerts)
-        return [single for single in singles if single is not None]
+        singles: list[Drill] = []
+        refused: Refusals = {}
+        for rule in drill.alerts:
+            single, why = self._drill(drill.target, drill.scenario, [rule], failure)
+            if single is not None:
+                singles.append(single)
+            else:
+                refused[(rule, drill.scenario.name)] = DrillResult(None, False, drilled=False, why=why)
+        return singles, refused
 
     def _drill(self, target: Target, scenario: Scenario, alerts: list[Rule], failure: Failure) -> tuple[Drill | None, str]:
         reads = [r for rule in alerts for r in self._raw(rule)]

@@ -88,6 +88,7 @@ def drill(found: Sequence[Target], ruleset: RuleSet, options: Options) -> Measur
         raise PromtoolMissing("promtool is not installed (Debian: apt-get install prometheus): the drill needs the real engine")
     config = drill_config()
     canary = promql.parse_selector(options.canary_selector).matchers if options.canary_selector else ()
+    limit = options.time_limit or config.time_limit
     planner = Planner(
         RuleReads(ruleset),
         lambda target, scenario: _failure(target, scenario, canary),
@@ -95,10 +96,23 @@ def drill(found: Sequence[Target], ruleset: RuleSet, options: Options) -> Measur
         options.budget,
         config,
         engine.supports_query_offset(promtool),
-        options.time_limit or config.time_limit,
+        limit,
     )
-    scenarios = [world().scenario(name) for name in options.scenarios]
     results: Results = {}
+    drills = _plan(found, [world().scenario(name) for name in options.scenarios], planner, results)
+    started = time.monotonic()
+    measured, runs = _run(drills, planner, promtool, limit, workers(options.jobs), results)
+    kept = _kept(measured) if options.keep else {}
+    return Measured(results, kept, runs, time.monotonic() - started)
+
+
+def workers(jobs: int | None) -> int:
+    """``--jobs``, never more than the CPUs: each drill keeps one core busy."""
+    cpus = os.cpu_count() or 1
+    return max(1, min(jobs or cpus, cpus))
+
+
+def _plan(found: Sequence[Target], scenarios: list[Scenario], planner: Planner, results: Results) -> list[Drill]:
     drills: list[Drill] = []
     for target in found:
         try:
@@ -108,24 +122,26 @@ def drill(found: Sequence[Target], ruleset: RuleSet, options: Options) -> Measur
             refused = {(a.rule, s.name): DrillResult(None, False, drilled=False, why=why) for a in target.alerts for s in scenarios}
             planned = []
         drills += planned
-        for (rule, scenario), result in refused.items():
-            _record(results, target, rule, scenario, result)
-    limit = options.time_limit or config.time_limit
-    workers = max(1, min(options.jobs or os.cpu_count() or 1, os.cpu_count() or 1))
-    started = time.monotonic()
+        _refuse(results, target, refused)
+    return drills
+
+
+def _run(
+    drills: list[Drill], planner: Planner, promtool: str, limit: float, jobs: int, results: Results
+) -> tuple[list[tuple[Drill, dict[tuple[str, int], float]]], int]:
+    """Every drill through promtool, side by side, the costliest first; a joint run that fails
+    (other than by time) is repeated alert by alert."""
     measured: list[tuple[Drill, dict[tuple[str, int], float]]] = []
     runs = 0
-    with tempfile.TemporaryDirectory(prefix="coverage-audit-drill-") as folder, ThreadPoolExecutor(workers) as pool:
+    with tempfile.TemporaryDirectory(prefix="coverage-audit-drill-") as folder, ThreadPoolExecutor(jobs) as pool:
         pending: dict[Future[engine.Outcome], Drill] = {}
-        counter = iter(range(1 << 30))
+        names = (os.path.join(folder, f"d{n}") for n in range(1 << 30))
 
         def submit(item: Drill) -> None:
             try:
-                path = _write(item, os.path.join(folder, f"d{next(counter)}"))
+                path = _write(item, next(names))
             except (OSError, ValueError) as exc:  # a full temporary disk, a value YAML cannot hold
-                for rule in item.alerts:
-                    why = f"the drill files could not be written ({exc})"
-                    _record(results, item.target, rule, item.scenario.name, DrillResult(None, False, drilled=False, why=why))
+                _fail(results, item, f"the drill files could not be written ({exc})")
                 return
             pending[pool.submit(engine.run, promtool, path, limit)] = item
 
@@ -134,21 +150,21 @@ def drill(found: Sequence[Target], ruleset: RuleSet, options: Options) -> Measur
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                item = pending.pop(future)
-                outcome = future.result()
+                item, outcome = pending.pop(future), future.result()
                 runs += 1
                 if outcome.measured is not None:
                     measured.append((item, outcome.measured))
                     for index, rule in enumerate(item.alerts):
-                        _record(results, item.target, rule, item.scenario.name, _result(outcome.measured, index, item.delays[index], item.horizon))
-                elif len(item.alerts) > 1 and "time limit" not in outcome.error:
-                    for single in planner.split(item):  # find the alert at fault
+                        result = _result(outcome.measured, index, item.delays[index], item.horizon)
+                        _record(results, item.target, rule, item.scenario.name, result)
+                elif len(item.alerts) > 1 and not outcome.timed_out:
+                    singles, refused = planner.split(item)  # find the alert at fault
+                    _refuse(results, item.target, refused)
+                    for single in singles:
                         submit(single)
                 else:
-                    for rule in item.alerts:
-                        _record(results, item.target, rule, item.scenario.name, DrillResult(None, False, drilled=False, why=outcome.error))
-    kept = _kept(measured, planner) if options.keep else {}
-    return Measured(results, kept, runs, time.monotonic() - started)
+                    _fail(results, item, outcome.error)
+    return measured, runs
 
 
 def _failure(target: Target, scenario: Scenario, canary: tuple[LabelMatcher, ...]) -> Failure:
@@ -177,6 +193,16 @@ def _selectors(texts: Iterable[str]) -> tuple[promql.Selector, ...]:
     return tuple(found)
 
 
+def _fail(results: Results, item: Drill, why: str) -> None:
+    for rule in item.alerts:
+        _record(results, item.target, rule, item.scenario.name, DrillResult(None, False, drilled=False, why=why))
+
+
+def _refuse(results: Results, target: Target, refused: Mapping[tuple[Rule, str], DrillResult]) -> None:
+    for (rule, scenario), result in refused.items():
+        _record(results, target, rule, scenario, result)
+
+
 def _record(results: Results, target: Target, rule: Rule, scenario: str, result: DrillResult) -> None:
     key = (target.finding.subject.name, target.finding.mode.id)
     results.setdefault(key, {}).setdefault(rule, {})[scenario] = result
@@ -195,7 +221,7 @@ def _result(measured: Mapping[tuple[str, int], float], index: int, delay: float,
 
 def _write(item: Drill, stem: str) -> str:
     """The drill's rule and test files (the measuring variant); returns the test file."""
-    rules_text, order = rule_file(item.rules, _depths(item), engine_offsets(item))
+    rules_text, order = rule_file(item.rules, _depths(item), _engine_applies_offsets(item))
     with open(stem + ".rules.yaml", "w", encoding="utf-8") as handle:
         handle.write(rules_text)
     document = test_file(os.path.basename(stem) + ".rules.yaml", item.interval, order, [_case(item, None)])
@@ -204,8 +230,9 @@ def _write(item: Drill, stem: str) -> str:
     return stem + ".test.yaml"
 
 
-def engine_offsets(item: Drill) -> bool:
-    """Whether the rule file may carry query offsets (the engine applies them itself)."""
+def _engine_applies_offsets(item: Drill) -> bool:
+    """Whether the rule file carries query offsets (this promtool applies them itself; else the
+    drill adds them to the measured time)."""
     return not any(item.delays)
 
 
@@ -230,7 +257,7 @@ def _case(item: Drill, answer: Mapping[str, float] | None, comment: str = "") ->
     )
 
 
-def _kept(measured: list[tuple[Drill, dict[tuple[str, int], float]]], planner: Planner) -> dict[str, str]:
+def _kept(measured: list[tuple[Drill, dict[tuple[str, int], float]]]) -> dict[str, str]:
     """Per finding (and set of alerts): the rule file, and a test file asserting what was
     measured in each scenario."""
     groups: dict[tuple[str, str, tuple[int, ...], float], list[tuple[Drill, dict[tuple[str, int], float]]]] = {}
@@ -242,7 +269,7 @@ def _kept(measured: list[tuple[Drill, dict[tuple[str, int], float]]], planner: P
     for (subject, mode, _, _), members in groups.items():
         stem = _stem(f"{subject}-{mode}", taken)
         first = members[0][0]
-        rules_text, order = rule_file(first.rules, _depths(first), engine_offsets(first))
+        rules_text, order = rule_file(first.rules, _depths(first), _engine_applies_offsets(first))
         cases = [_case(item, {f"{kind}_{index}": value for (kind, index), value in values.items()}) for item, values in members]
         lines = [f"# coverage-audit drill: {subject} {mode}. Rerun: promtool test rules {stem}.test.yaml"]
         for item, values in members:
