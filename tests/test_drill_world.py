@@ -186,3 +186,26 @@ def test_a_sparsely_sampled_counter_still_never_goes_down_and_reads_its_rate_exa
     for (k1, v1), (k2, v2) in zip(present, present[1:]):
         if k2 <= 600:  # healthy: the increase over any gap is the healthy rate times its length
             assert v2 - v1 == pytest.approx(before * 15.0 * (k2 - k1), rel=1e-6, abs=1e-6)
+
+
+def test_inlining_a_recording_graph_that_explodes_is_stopped_not_waited_for(tmp_path) -> None:
+    """Each level reads the one below twice, with different matchers: inlined, the alert would
+    read 2^30 copies. The drill gives up within its limit instead of hanging."""
+    import time
+
+    from coverage_audit.drill.reads import ExpansionTooSlow, RuleReads
+    from coverage_audit.loaders.rules import load_rules
+    from coverage_audit.ruleset import build_ruleset
+
+    levels = ["      - record: level0\n        expr: sum by (a) (rate(x_total[5m]))\n"]
+    levels += [f'      - record: level{k}\n        expr: level{k - 1}{{a="1"}} + level{k - 1}{{a="2"}}\n' for k in range(1, 31)]
+    (tmp_path / "deep.yaml").write_text("groups:\n  - name: deep\n    rules:\n" + "".join(levels)
+                                        + "      - alert: Deep\n        expr: level30 > 1\n")
+    ruleset = build_ruleset(load_rules([str(tmp_path / "deep.yaml")]))
+    alert = next(r for r in ruleset.rules if r.kind == "alert")
+    started = time.monotonic()
+    with pytest.raises(ExpansionTooSlow, match="longer than 0.5s"):
+        RuleReads(ruleset).raw_reads(alert, 0.5)
+    assert time.monotonic() - started < 5
+    shallow = next(r for r in ruleset.rules if r.name == "level3")
+    assert len(RuleReads(ruleset).raw_reads(shallow, 5.0)) == 8  # 2^3 reads of x_total: fine

@@ -23,6 +23,7 @@ class DrillConfig:
     max_horizon: float
     time_limit: float
     engine_seconds_per_rule_evaluation: float
+    expansion_time_limit: float
     buckets: tuple[float, ...]
     instance_labels: tuple[str, ...]
     instance_value: str
@@ -49,6 +50,7 @@ def drill_config() -> DrillConfig:
         max_horizon=float(data["max_horizon"]),
         time_limit=float(data["time_limit"]),
         engine_seconds_per_rule_evaluation=float(data["engine_seconds_per_rule_evaluation"]),
+        expansion_time_limit=float(data["expansion_time_limit"]),
         buckets=tuple(float(b) for b in data["buckets"]),
         instance_labels=tuple(data["instance_labels"]),
         instance_value=str(data["instance_value"]),

@@ -17,7 +17,7 @@ from ..durations import format_duration
 from ..model import LabelMatcher, Rule
 from ..scenarios import Scenario
 from .config import DrillConfig
-from .reads import Read, RuleReads
+from .reads import ExpansionTooSlow, Read, RuleReads
 from .series import Timeline
 from .world import Failure, Unsupported, World, build_world
 
@@ -178,13 +178,17 @@ class Planner:
     def _raw(self, rule: Rule) -> list[Read]:
         found = self._reads.get(id(rule))
         if found is None:
-            found = self._reads[id(rule)] = self.reads.raw_reads(rule)
+            found = self._reads[id(rule)] = self.reads.raw_reads(rule, self.config.expansion_time_limit)
         return found
 
     def _unsupported(self, rule: Rule) -> str:
         """Why the drill cannot write what this alert reads, or ""."""
         if rule.query is None:
             return f"its expression does not parse: {rule.parse_error or 'invalid PromQL'}"
+        try:
+            self._raw(rule)
+        except ExpansionTooSlow as exc:
+            return str(exc)
         for member in (rule, *self.reads.recording_rules(rule)):
             if member.query is None:
                 return f"the recording rule {member.name} ({member.location}) does not parse"

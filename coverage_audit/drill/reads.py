@@ -9,7 +9,11 @@ windows, its offsets, and whether it sits on the right of ``unless``.
 
 from __future__ import annotations
 
+import signal
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 from ..analysis.expansion import Expander
 from ..model import Rule
@@ -40,12 +44,17 @@ class RuleReads:
     def position(self, rule: Rule) -> int:
         return self._position.get(id(rule), 0)
 
-    def raw_reads(self, rule: Rule) -> list[Read]:
-        """Every raw selector the alert reads once its recording rules are inlined."""
+    def raw_reads(self, rule: Rule, time_limit: float = 0.0) -> list[Read]:
+        """Every raw selector the alert reads once its recording rules are inlined.
+
+        Inlining copies a recording rule's body once per way it is read, which on rule sets
+        with deep, wide recording graphs grows past any use; with ``time_limit`` (seconds) it
+        stops there and raises :class:`ExpansionTooSlow`."""
         if rule.query is None:
             return []
-        expanded = self._expander.expand(rule.query.ast)
-        return list(_reads(expanded))
+        query = rule.query
+        with _deadline(time_limit):
+            return list(_reads(self._expander.expand(query.ast)))
 
     def recording_rules(self, rule: Rule) -> list[Rule]:
         """The recording rules the alert reads, transitively, in rule-set order."""
@@ -100,6 +109,31 @@ class RuleReads:
                     found.setdefault(id(definition), definition)
         known = self._recorded[id(rule)] = tuple(found.values())
         return known
+
+
+class ExpansionTooSlow(Exception):
+    """Inlining the alert's recording rules took longer than allowed."""
+
+
+@contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Interrupts the block after ``seconds`` of wall-clock time (main thread only; elsewhere,
+    or with 0, no limit). Expansion memoises only finished selectors, so stopping it midway
+    leaves it consistent."""
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise ExpansionTooSlow(f"inlining its recording rules takes longer than {seconds:g}s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _reads(expr: Expr) -> list[Read]:
