@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from coverage_audit.analysis.impact import every_mode  # noqa: E402
 from coverage_audit.commands import judge_all, load_inputs  # noqa: E402
 from coverage_audit.config import Settings, load_config  # noqa: E402
-from coverage_audit.drill import Options, drill, targets  # noqa: E402
+from coverage_audit.drill import Options, drill, verdicts  # noqa: E402
 from coverage_audit.scenarios import SCENARIOS  # noqa: E402
 
 GITLAB = ROOT.parent / "shared" / "realworld" / "gitlab"
@@ -106,7 +106,7 @@ def main() -> int:
     else:
         judged = judge_all(inputs, settings, modes)
     judged_at, judged_cpu = time.monotonic(), cpu_seconds()
-    found = targets(judged, modes, inputs.service_map, every_alert=not args.gitlab)
+    found = verdicts(judged, modes, every_alert=not args.gitlab)
     options = Options(scenarios, settings.budget, settings.evaluation_interval, settings.canary_selector, args.jobs)
     measured = drill(found, inputs.ruleset, options)
     wall, spent = time.monotonic() - judged_at, cpu_seconds() - judged_cpu

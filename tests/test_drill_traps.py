@@ -42,9 +42,9 @@ TRAPS = """\
 groups:
   - name: traps
     rules:
-      # A threshold no value reaches: the author read a seconds histogram as milliseconds.
+      # A threshold no value reaches: without the +Inf bucket Prometheus computes no quantile (NaN).
       - alert: UnitSlowRequests
-        expr: histogram_quantile(0.99, sum by (job, le) (rate(http_request_duration_seconds_bucket{job="unit"}[5m]))) > 500
+        expr: histogram_quantile(0.99, sum by (job, le) (rate(http_request_duration_seconds_bucket{job="unit", le!="+Inf"}[5m]))) > 1
         for: 2m
       # A `for` longer than the budget.
       - alert: PatientErrors
@@ -52,9 +52,10 @@ groups:
           sum by (job) (rate(http_requests_total{job="patient", code=~"5.."}[5m]))
           / sum by (job) (rate(http_requests_total{job="patient"}[5m])) > 0.05
         for: 20m
-      # Fires on healthy traffic: any server error at all.
+      # Fires on healthy traffic: meant "a server error in the last minute", but the error
+      # counter is scraped every 15 s whether or not it moves.
       - alert: ChattyAnyError
-        expr: sum by (job) (rate(http_requests_total{job="chatty", code=~"5.."}[5m])) > 0
+        expr: time() - max by (job) (timestamp(http_requests_total{job="chatty", code=~"5.."})) < 60
         for: 1m
       - alert: TypoErrorRatio
         expr: job:typo_errors:ratio_rate5m{job="typo"} > 0.05
@@ -79,14 +80,14 @@ groups:
       - alert: NewfangledErrors
         expr: |
           sort_by_label(sum by (job) (rate(http_requests_total{job="newfangled", code=~"5.."}[5m]))
-          / sum by (job) (rate(http_requests_total{job="newfangled"}[5m])) > 0.05, "job")
+          / sum by (job) (rate(http_requests_total{job="newfangled"}[5m])) > 0.01, "job")
       # Pins both labels that tell instances apart: no canary can be placed beside it.
       - alert: PinnedErrors
         expr: sum by (job) (rate(http_requests_total{job="pinned", instance="10.1.1.1:80", pod="web-0", code=~"5.."}[5m])) > 0.1
       - alert: HealthyErrors
         expr: |
           sum by (job) (rate(http_requests_total{job="healthy", code=~"5.."}[5m]))
-          / sum by (job) (rate(http_requests_total{job="healthy"}[5m])) > 0.05
+          / sum by (job) (rate(http_requests_total{job="healthy"}[5m])) > 0.01
 """
 
 
@@ -155,7 +156,8 @@ def test_a_recording_rule_label_typo_that_empties_the_join_is_silent(judged_and_
 
 def test_an_alert_firing_on_healthy_traffic_is_noisy(judged_and_drilled) -> None:
     static, (_, drilled), _ = judged_and_drilled
-    assert finding(static["chatty"], "chatty/api")["status"] == "covered"  # the model is fooled
+    before = finding(static["chatty"], "chatty/api")["alerts"][0]
+    assert before["problems"] == ["direction_unclear"]  # the model cannot tell; it does not see noise
     alert = finding(drilled, "chatty/api")["alerts"][0]
     assert alert["name"] == "ChattyAnyError" and "drill_noisy" in alert["problems"]
     assert alert["drill"]["outage"]["noisy"] is True

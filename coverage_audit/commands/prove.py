@@ -10,7 +10,7 @@ from ..analysis.findings import AlertCoverage, Finding, order_findings
 from ..analysis.impact import ImpactedMode
 from ..analysis.routing import first_notice_wait
 from ..config import Settings
-from ..drill import Measured, Options, PromtoolMissing, drill, overrule, targets
+from ..drill import Measured, Options, PromtoolMissing, drill, overrule, verdicts
 from ..drill.engine import find_promtool
 from ..scenarios import SCENARIOS
 from .common import Inputs, UsageError
@@ -47,7 +47,7 @@ def prove(
         keep=bool(args.get("keep")),
     )
     try:
-        measured = drill(targets(findings, modes, inputs.service_map), inputs.ruleset, options)
+        measured = drill(verdicts(findings, modes), inputs.ruleset, options)
     except PromtoolMissing as exc:
         raise UsageError(str(exc)) from None
     alertmanager = inputs.alertmanager

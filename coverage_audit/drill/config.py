@@ -20,6 +20,7 @@ class DrillConfig:
     healthy_margin: float
     horizon_budgets: float
     horizon_intervals: int
+    horizon_past_model: float
     max_horizon: float
     time_limit: float
     engine_seconds_per_rule_evaluation: float
@@ -47,6 +48,7 @@ def drill_config() -> DrillConfig:
         healthy_margin=float(data["healthy_margin"]),
         horizon_budgets=float(data["horizon_budgets"]),
         horizon_intervals=int(data["horizon_intervals"]),
+        horizon_past_model=float(data["horizon_past_model"]),
         max_horizon=float(data["max_horizon"]),
         time_limit=float(data["time_limit"]),
         engine_seconds_per_rule_evaluation=float(data["engine_seconds_per_rule_evaluation"]),

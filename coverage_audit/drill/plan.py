@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 from ..analysis.findings import AlertCoverage, DrillResult, Finding
 from ..durations import format_duration
-from ..model import LabelMatcher, Rule
+from ..model import Rule, Selectors
 from ..scenarios import Scenario
 from .config import DrillConfig
 from .reads import ExpansionTooSlow, Read, RuleReads
@@ -28,12 +28,12 @@ _NATIVE_HISTOGRAM_FUNCTIONS = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
-class Target:
+class Verdict:
     """A finding, the alerts its verdict rests on, and the subject they are drilled for."""
 
     finding: Finding
     alerts: tuple[AlertCoverage, ...]
-    matchers: tuple[LabelMatcher, ...]  # the subject's selector
+    selectors: Selectors  # the subject's selector alternatives (none for a business metric)
     traffic: float  # the subject's requests (or messages) per second
 
 
@@ -41,7 +41,7 @@ class Target:
 class Drill:
     """One run of the engine: some alerts of one target, in one scenario."""
 
-    target: Target
+    verdict: Verdict
     scenario: Scenario
     alerts: tuple[Rule, ...]
     rules: tuple[Rule, ...]  # the alerts and the recording rules they read, in rule-set order
@@ -76,7 +76,7 @@ class Planner:
     def __init__(
         self,
         reads: RuleReads,
-        failure_of: Callable[[Target, Scenario], Failure],
+        failure_of: Callable[[Verdict, Scenario], Failure],
         default_interval: float,
         budget: float,
         config: DrillConfig,
@@ -92,12 +92,12 @@ class Planner:
         self.query_offset_supported = query_offset_supported
         self._reads: dict[int, list[Read]] = {}
 
-    def plan(self, target: Target, scenarios: Sequence[Scenario]) -> tuple[list[Drill], Refusals]:
+    def plan(self, verdict: Verdict, scenarios: Sequence[Scenario]) -> tuple[list[Drill], Refusals]:
         """The drills of one target, and the alerts that cannot be drilled (with why)."""
         drills: list[Drill] = []
         refused: Refusals = {}
         usable: list[Rule] = []
-        for coverage in target.alerts:
+        for coverage in verdict.alerts:
             rule = coverage.rule
             why = self._unsupported(rule)
             if why:
@@ -109,16 +109,16 @@ class Planner:
             by_interval.setdefault(rule.interval or self.default_interval, []).append(rule)
         batches = [b for rules in by_interval.values() for similar in self._by_history(rules) for b in _distinct_names(similar)]
         for scenario in scenarios:
-            failure = self.failure_of(target, scenario)
+            failure = self.failure_of(verdict, scenario)
             for batch in batches:
-                made, why = self._drill(target, scenario, batch, failure)
+                made, why = self._drill(verdict, scenario, batch, failure)
                 if made is not None:
                     drills.append(made)
                 elif len(batch) == 1:
                     refused[(batch[0], scenario.name)] = DrillResult(None, False, drilled=False, why=why)
                 else:  # find the alert at fault; the others are drilled alone
                     for rule in batch:
-                        single, single_why = self._drill(target, scenario, [rule], failure)
+                        single, single_why = self._drill(verdict, scenario, [rule], failure)
                         if single is not None:
                             drills.append(single)
                         else:
@@ -127,18 +127,18 @@ class Planner:
 
     def split(self, drill: Drill) -> tuple[list[Drill], Refusals]:
         """The drill's alerts one by one (when a joint run failed: to find the one at fault)."""
-        failure = self.failure_of(drill.target, drill.scenario)
+        failure = self.failure_of(drill.verdict, drill.scenario)
         singles: list[Drill] = []
         refused: Refusals = {}
         for rule in drill.alerts:
-            single, why = self._drill(drill.target, drill.scenario, [rule], failure)
+            single, why = self._drill(drill.verdict, drill.scenario, [rule], failure)
             if single is not None:
                 singles.append(single)
             else:
                 refused[(rule, drill.scenario.name)] = DrillResult(None, False, drilled=False, why=why)
         return singles, refused
 
-    def _drill(self, target: Target, scenario: Scenario, alerts: list[Rule], failure: Failure) -> tuple[Drill | None, str]:
+    def _drill(self, verdict: Verdict, scenario: Scenario, alerts: list[Rule], failure: Failure) -> tuple[Drill | None, str]:
         reads = [r for rule in alerts for r in self._raw(rule)]
         try:
             world = build_world(reads, failure, self.config)
@@ -150,7 +150,9 @@ class Planner:
                 recording.setdefault(id(record), record)
         rules = tuple(sorted([*alerts, *recording.values()], key=self.reads.position))
         interval = alerts[0].interval or self.default_interval
-        timeline, horizon, healthy_from = timing(reads, alerts, interval, self.budget, self.config)
+        modelled = [_modelled(verdict, rule, scenario.name) for rule in alerts]
+        expected = max((m for m in modelled if m is not None), default=None)
+        timeline, horizon, healthy_from = timing(reads, alerts, interval, self.budget, self.config, expected)
         evaluations = (timeline.t0 + horizon) / interval
         estimate = evaluations * len(rules) * self.config.engine_seconds_per_rule_evaluation
         if estimate > self.time_limit:  # the engine evaluates every interval from the start
@@ -158,7 +160,7 @@ class Planner:
                           f"history take about {format_duration(estimate)}, past the drill's time limit of {format_duration(self.time_limit)}")
         delays = tuple(0.0 if self.query_offset_supported else self.reads.delay(rule) for rule in alerts)
         depths = tuple(self.reads.depth(rule) for rule in rules)
-        return Drill(target, scenario, tuple(alerts), rules, depths, interval, world, timeline, horizon, healthy_from, delays), ""
+        return Drill(verdict, scenario, tuple(alerts), rules, depths, interval, world, timeline, horizon, healthy_from, delays), ""
 
     def _by_history(self, rules: list[Rule]) -> list[list[Rule]]:
         """Alerts whose histories are of a length: the engine evaluates every interval from
@@ -213,14 +215,24 @@ def _distinct_names(rules: list[Rule]) -> list[list[Rule]]:
     return batches
 
 
-def timing(reads: list[Read], alerts: Sequence[Rule], interval: float, budget: float, config: DrillConfig) -> tuple[Timeline, float, float]:
+def _modelled(verdict: Verdict, rule: Rule, scenario: str) -> float | None:
+    """The judge's time to detect for the alert in the scenario, if it has one."""
+    coverage = next((a for a in verdict.alerts if a.rule is rule), None)
+    return coverage.detect.get(scenario) if coverage is not None and coverage.detect else None
+
+
+def timing(
+    reads: list[Read], alerts: Sequence[Rule], interval: float, budget: float, config: DrillConfig, expected: float | None = None
+) -> tuple[Timeline, float, float]:
     """Where the step goes, how long to watch, and how densely to sample where.
 
     The history is long enough for every window and offset the alerts read; then they are
     watched while healthy for their ``for`` and a few evaluations (firing there is noisy).
     After the step at t0 they are watched for ``horizon_budgets`` budgets, and at least for
-    their ``for``, a few evaluations and their longest window up to one budget: an alert not
-    firing by then is, for the budget, as good as silent."""
+    their ``for``, a few evaluations and their longest window up to one budget — and, so that
+    a slow alert is measured rather than called silent, past the model's ``expected`` time to
+    detect (only how long to watch comes from the model, never what is written), up to
+    ``max_horizon``."""
     lookback = max((r.lookback for r in reads), default=0.0)
     window = max((r.window for r in reads), default=0.0)
     hold = max((a.for_seconds for a in alerts), default=0.0)
@@ -228,6 +240,8 @@ def timing(reads: list[Read], alerts: Sequence[Rule], interval: float, budget: f
     healthy_from = _ceil(lookback + keep + interval, interval)
     t0 = _ceil(healthy_from + hold + config.healthy_intervals * interval + config.healthy_margin, interval)
     watch = hold + config.horizon_intervals * interval + min(window, budget)
+    if expected is not None:
+        watch = max(watch, expected * config.horizon_past_model + config.horizon_intervals * interval)
     horizon = _ceil(min(max(config.horizon_budgets * budget, watch), config.max_horizon), interval)
     ranges = [r.selector.range for r in reads if r.selector.range]
     step = min([config.scrape_interval, *(max(1.0, math.floor(w / config.samples_per_window)) for w in ranges)])

@@ -1,10 +1,12 @@
 """What an alert reads: the raw series behind its recording rules, and those recording rules.
 
-This is the drill's only dependency on how the rule set resolves recording rules. Today it uses
-``analysis.expansion`` (recording rules inlined, the alert's matchers and offsets pushed down);
-when the judge's DAG-linear evaluator replaces that expansion, only :class:`RuleReads` changes:
-it must still give, per raw read, the selector with the alert's matchers pushed down, its range
-windows, its offsets, and whether it sits on the right of ``unless``.
+This is the drill's only dependency on how recording rules are resolved. It walks the alert's
+expression and, at a recorded read, the bodies of the recording rules that produce it
+(``RecordIndex.definitions``), pushing the read's matchers and offset into them exactly as the
+judge's evaluator does (``analysis.evaluate``: matchers on labels the recording sets itself
+stay out), memoised per (node, context), so the work is linear in the rule DAG. Per raw read
+it gives the selector with the alert's matchers pushed down, its range windows, its offsets,
+and whether it sits on the right of ``unless``.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
-from ..analysis.expansion import Expander
-from ..model import Rule
+from ..model import LabelMatcher, Rule
 from ..promql import Binary, Expr, Selector, Subquery, children
 from ..ruleset import RuleSet
+
+MAX_RECORDING_DEPTH = 16  # as the judge: recording rules on recording rules; real sets use 3-4
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,9 +29,25 @@ class Read:
     """One raw read of the alert, through its recording rules."""
 
     selector: Selector  # a raw metric, with the alert's matchers pushed down
-    window: float  # seconds of range windows around it (its range plus enclosing subqueries)
+    window: float  # seconds of range windows around it (its range plus enclosing ones)
     lookback: float  # window plus offsets: how far into the past it reaches
     suppressing: bool  # on the right of ``unless``: its series can only silence the alert
+
+
+@dataclass(frozen=True, slots=True)
+class _Ctx:
+    push: tuple[LabelMatcher, ...] = ()  # matchers of a recorded read, pushed into its body
+    offset: float = 0.0
+    window: float = 0.0  # ranges of enclosing subqueries and recorded range reads
+    suppressing: bool = False
+    depth: int = 0
+
+
+_Found = tuple[tuple[Read, ...], tuple[Rule, ...]]
+
+
+class ExpansionTooSlow(Exception):
+    """Resolving the alert's recording rules took longer than allowed."""
 
 
 class RuleReads:
@@ -36,8 +55,8 @@ class RuleReads:
 
     def __init__(self, ruleset: RuleSet) -> None:
         self.ruleset = ruleset
-        self._expander = Expander(ruleset.records)
         self._position = {id(rule): index for index, rule in enumerate(ruleset.rules)}
+        self._memo: dict[tuple[object, _Ctx], _Found] = {}
         self._depth: dict[int, int] = {}
         self._recorded: dict[int, tuple[Rule, ...]] = {}
 
@@ -45,27 +64,13 @@ class RuleReads:
         return self._position.get(id(rule), 0)
 
     def raw_reads(self, rule: Rule, time_limit: float = 0.0) -> list[Read]:
-        """Every raw selector the alert reads once its recording rules are inlined.
+        """Every raw selector the alert reads through its recording rules. With ``time_limit``
+        (seconds) a rule set too large to walk raises :class:`ExpansionTooSlow`."""
+        return list(self._walk(rule, time_limit)[0])
 
-        Inlining copies a recording rule's body once per way it is read, which on rule sets
-        with deep, wide recording graphs grows past any use; with ``time_limit`` (seconds) it
-        stops there and raises :class:`ExpansionTooSlow`."""
-        if rule.query is None:
-            return []
-        query = rule.query
-        with _deadline(time_limit):
-            return list(_reads(self._expander.expand(query.ast)))
-
-    def recording_rules(self, rule: Rule) -> list[Rule]:
-        """The recording rules the alert reads, transitively, in rule-set order."""
-        found: dict[int, Rule] = {}
-        stack = [rule]
-        while stack:
-            for definition in self._reads_recorded(stack.pop()):
-                if id(definition) not in found and definition is not rule:
-                    found[id(definition)] = definition
-                    stack.append(definition)
-        return sorted(found.values(), key=lambda r: self._position.get(id(r), 0))
+    def recording_rules(self, rule: Rule, time_limit: float = 0.0) -> list[Rule]:
+        """The recording rules whose series the alert reads, transitively, in rule-set order."""
+        return sorted(self._walk(rule, time_limit)[1], key=self.position)
 
     def depth(self, rule: Rule) -> int:
         """0 for a rule reading raw series only, else one more than the deepest recording rule
@@ -92,10 +97,55 @@ class RuleReads:
         """Seconds by which query offsets (``query_offset``, Mimir's ``evaluation_delay``) hold
         the rule's view back: its group's, plus the longest chain of them through the
         recording rules it reads."""
-        if id(rule) in visiting or len(visiting) > 64:
+        if id(rule) in visiting or len(visiting) > MAX_RECORDING_DEPTH:
             return 0.0
         inner = (self.delay(d, visiting | {id(rule)}) for d in self._reads_recorded(rule))
         return rule.query_offset + max(inner, default=0.0)
+
+    # ------------------------------------------------------------------ walking
+
+    def _walk(self, rule: Rule, time_limit: float) -> _Found:
+        if rule.query is None:
+            return (), ()
+        query = rule.query
+        with _deadline(time_limit):
+            return self._node(query.ast, _Ctx())
+
+    def _node(self, node: Expr, ctx: _Ctx) -> _Found:
+        key = (node if isinstance(node, Selector) else id(node), ctx)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = self._visit(node, ctx)
+        return found
+
+    def _visit(self, node: Expr, ctx: _Ctx) -> _Found:
+        if isinstance(node, Selector):
+            return self._selector(node, ctx)
+        if isinstance(node, Subquery):
+            return self._node(node.expr, _Ctx(ctx.push, ctx.offset + node.offset, ctx.window + node.range, ctx.suppressing, ctx.depth))
+        if isinstance(node, Binary) and node.op == "unless":
+            left = self._node(node.lhs, ctx)
+            right = self._node(node.rhs, _Ctx(ctx.push, ctx.offset, ctx.window, True, ctx.depth))
+            return _union(left, right)
+        found: _Found = ((), ())
+        for child in children(node):
+            found = _union(found, self._node(child, ctx))
+        return found
+
+    def _selector(self, selector: Selector, ctx: _Ctx) -> _Found:
+        extra = tuple(m for m in ctx.push if m not in selector.matchers)
+        read = Selector(selector.metric, selector.matchers + extra, selector.range, selector.offset + ctx.offset)
+        window = ctx.window + (read.range or 0.0)
+        if not read.metric or read.metric not in self.ruleset.records or ctx.depth >= MAX_RECORDING_DEPTH:
+            return (Read(read, window, window + read.offset, ctx.suppressing),), ()
+        found: _Found = ((), ())
+        for rule in self.ruleset.records.definitions(read):  # none: it selects nothing
+            if rule.query is None:
+                continue
+            pushed = tuple(m for m in read.matchers if m.name not in rule.labels)
+            inner = self._node(rule.query.ast, _Ctx(pushed, read.offset, window, ctx.suppressing, ctx.depth + 1))
+            found = _union(found, (inner[0], (rule, *inner[1])))
+        return found
 
     def _reads_recorded(self, rule: Rule) -> tuple[Rule, ...]:
         """The recording rules whose series the rule's own selectors read."""
@@ -111,21 +161,25 @@ class RuleReads:
         return known
 
 
-class ExpansionTooSlow(Exception):
-    """Inlining the alert's recording rules took longer than allowed."""
+def _union(a: _Found, b: _Found) -> _Found:
+    if not b[0] and not b[1]:
+        return a
+    if not a[0] and not a[1]:
+        return b
+    return tuple(dict.fromkeys(a[0] + b[0])), tuple({id(r): r for r in a[1] + b[1]}.values())
 
 
 @contextmanager
 def _deadline(seconds: float) -> Iterator[None]:
     """Interrupts the block after ``seconds`` of wall-clock time (main thread only; elsewhere,
-    or with 0, no limit). Expansion memoises only finished selectors, so stopping it midway
-    leaves it consistent."""
+    or with 0, no limit). The walk memoises only finished nodes, so stopping it midway leaves
+    it consistent."""
     if seconds <= 0 or threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def expire(signum: int, frame: object) -> None:
-        raise ExpansionTooSlow(f"inlining its recording rules takes longer than {seconds:g}s")
+        raise ExpansionTooSlow(f"resolving its recording rules takes longer than {seconds:g}s")
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
@@ -134,23 +188,3 @@ def _deadline(seconds: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-
-
-def _reads(expr: Expr) -> list[Read]:
-    """Selectors of an expanded expression with the windows, offsets and ``unless`` sides
-    around them (iterative: expansions of large rule sets are deep)."""
-    out: list[Read] = []
-    stack: list[tuple[Expr, float, float, bool]] = [(expr, 0.0, 0.0, False)]
-    while stack:
-        node, window, offset, suppressing = stack.pop()
-        if isinstance(node, Selector):
-            reach = window + (node.range or 0.0)
-            out.append(Read(node, reach, reach + offset + node.offset, suppressing))
-        elif isinstance(node, Subquery):
-            stack.append((node.expr, window + node.range, offset + node.offset, suppressing))
-        elif isinstance(node, Binary) and node.op == "unless":
-            stack.append((node.rhs, window, offset, True))
-            stack.append((node.lhs, window, offset, suppressing))
-        else:
-            stack.extend((child, window, offset, suppressing) for child in reversed(children(node)))
-    return out

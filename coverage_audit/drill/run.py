@@ -21,13 +21,13 @@ from .. import promql
 from ..analysis.findings import DrillResult, Finding
 from ..analysis.impact import ImpactedMode
 from ..durations import format_duration
-from ..model import LabelMatcher, Rule, ServiceMap
+from ..model import LabelMatcher, Rule
 from ..ruleset import RuleSet
 from ..scenarios import SCENARIOS, Scenario, subject_traffic, world
 from . import engine
 from .config import drill_config
 from .files import Case, question, rule_file, test_file
-from .plan import Drill, Planner, Target, verdict_alerts
+from .plan import Drill, Planner, Verdict, verdict_alerts
 from .reads import RuleReads
 from .series import input_series
 from .world import Failure
@@ -60,29 +60,22 @@ class PromtoolMissing(Exception):
     """The real engine is not installed: nothing can be drilled."""
 
 
-def targets(
-    findings: Iterable[Finding], modes: Iterable[ImpactedMode], service_map: ServiceMap, every_alert: bool = False
-) -> list[Target]:
-    """What to drill: every finding with alerts, with its subject's selector and traffic; the
-    alerts its verdict rests on, or (``every_alert``) all its covering alerts."""
-    selectors = {(m.subject.name, m.mode.id): m.service_matchers for m in modes}
+def verdicts(findings: Iterable[Finding], modes: Iterable[ImpactedMode], every_alert: bool = False) -> list[Verdict]:
+    """What to drill: every finding with alerts, with its subject's selectors and traffic
+    (the map's ``traffic:``, else the world's default); the alerts its verdict rests on, or
+    (``every_alert``) all its covering alerts."""
+    picked = {(m.subject.name, m.mode.id): m.target for m in modes}
     found = []
     for finding in findings:
         alerts = finding.alerts if every_alert else verdict_alerts(finding)
-        if alerts:
-            matchers = selectors.get((finding.subject.name, finding.mode.id), ())
-            found.append(Target(finding, alerts, matchers, _traffic(finding, service_map)))
+        target = picked.get((finding.subject.name, finding.mode.id))
+        if alerts and target is not None:
+            selectors = tuple(s for s in target.selectors if s)
+            found.append(Verdict(finding, alerts, selectors, subject_traffic(target.traffic)))
     return found
 
 
-def _traffic(finding: Finding, service_map: ServiceMap) -> float:
-    """The subject's requests per second: the map's ``traffic:`` (DESIGN 3.3) when the model
-    carries it, else the world's default."""
-    service = service_map.services.get(finding.subject.service or "")
-    return subject_traffic(getattr(service, "traffic", None))
-
-
-def drill(found: Sequence[Target], ruleset: RuleSet, options: Options) -> Measured:
+def drill(found: Sequence[Verdict], ruleset: RuleSet, options: Options) -> Measured:
     promtool = engine.find_promtool()
     if promtool is None:
         raise PromtoolMissing("promtool is not installed (Debian: apt-get install prometheus): the drill needs the real engine")
@@ -91,7 +84,7 @@ def drill(found: Sequence[Target], ruleset: RuleSet, options: Options) -> Measur
     limit = options.time_limit or config.time_limit
     planner = Planner(
         RuleReads(ruleset),
-        lambda target, scenario: _failure(target, scenario, canary),
+        lambda verdict, scenario: _failure(verdict, scenario, canary),
         options.evaluation_interval,
         options.budget,
         config,
@@ -112,17 +105,17 @@ def workers(jobs: int | None) -> int:
     return max(1, min(jobs or cpus, cpus))
 
 
-def _plan(found: Sequence[Target], scenarios: list[Scenario], planner: Planner, results: Results) -> list[Drill]:
+def _plan(found: Sequence[Verdict], scenarios: list[Scenario], planner: Planner, results: Results) -> list[Drill]:
     drills: list[Drill] = []
-    for target in found:
+    for verdict in found:
         try:
-            planned, refused = planner.plan(target, scenarios)
+            planned, refused = planner.plan(verdict, scenarios)
         except Exception as exc:  # noqa: BLE001 - a drill that cannot be planned is not drilled, never a crash
             why = f"the drill could not be planned ({type(exc).__name__}: {exc})"
-            refused = {(a.rule, s.name): DrillResult(None, False, drilled=False, why=why) for a in target.alerts for s in scenarios}
+            refused = {(a.rule, s.name): DrillResult(None, False, drilled=False, why=why) for a in verdict.alerts for s in scenarios}
             planned = []
         drills += planned
-        _refuse(results, target, refused)
+        _refuse(results, verdict, refused)
     return drills
 
 
@@ -156,10 +149,10 @@ def _run(
                     measured.append((item, outcome.measured))
                     for index, rule in enumerate(item.alerts):
                         result = _result(outcome.measured, index, item.delays[index], item.horizon)
-                        _record(results, item.target, rule, item.scenario.name, result)
+                        _record(results, item.verdict, rule, item.scenario.name, result)
                 elif len(item.alerts) > 1 and not outcome.timed_out:
                     singles, refused = planner.split(item)  # find the alert at fault
-                    _refuse(results, item.target, refused)
+                    _refuse(results, item.verdict, refused)
                     for single in singles:
                         submit(single)
                 else:
@@ -167,14 +160,14 @@ def _run(
     return measured, runs
 
 
-def _failure(target: Target, scenario: Scenario, canary: tuple[LabelMatcher, ...]) -> Failure:
-    mode = target.finding.mode
+def _failure(verdict: Verdict, scenario: Scenario, canary: tuple[LabelMatcher, ...]) -> Failure:
+    mode = verdict.finding.mode
     return Failure(
         model=mode.model or _FALLBACK_MODEL[mode.direction],
         signals=_selectors(mode.signals),
         inverse=_selectors(mode.inverse),
-        subject=target.matchers,
-        traffic=target.traffic,
+        subject=verdict.selectors,
+        traffic=verdict.traffic,
         scenario=scenario,
         canary=canary,
         instances=world().healthy.instances,
@@ -195,16 +188,16 @@ def _selectors(texts: Iterable[str]) -> tuple[promql.Selector, ...]:
 
 def _fail(results: Results, item: Drill, why: str) -> None:
     for rule in item.alerts:
-        _record(results, item.target, rule, item.scenario.name, DrillResult(None, False, drilled=False, why=why))
+        _record(results, item.verdict, rule, item.scenario.name, DrillResult(None, False, drilled=False, why=why))
 
 
-def _refuse(results: Results, target: Target, refused: Mapping[tuple[Rule, str], DrillResult]) -> None:
+def _refuse(results: Results, verdict: Verdict, refused: Mapping[tuple[Rule, str], DrillResult]) -> None:
     for (rule, scenario), result in refused.items():
-        _record(results, target, rule, scenario, result)
+        _record(results, verdict, rule, scenario, result)
 
 
-def _record(results: Results, target: Target, rule: Rule, scenario: str, result: DrillResult) -> None:
-    key = (target.finding.subject.name, target.finding.mode.id)
+def _record(results: Results, verdict: Verdict, rule: Rule, scenario: str, result: DrillResult) -> None:
+    key = (verdict.finding.subject.name, verdict.finding.mode.id)
     results.setdefault(key, {}).setdefault(rule, {})[scenario] = result
 
 
@@ -247,7 +240,7 @@ def _case(item: Drill, answer: Mapping[str, float] | None, comment: str = "") ->
         series += input_series(written, item.timeline, ladder, item.world.bucket_bounds.get(written.metric, ()))
     t0 = item.timeline.t0
     return Case(
-        name=f"{item.target.finding.subject.name} {item.target.finding.mode.id}: {item.scenario.name}",
+        name=f"{item.verdict.finding.subject.name} {item.verdict.finding.mode.id}: {item.scenario.name}",
         step=item.timeline.step,
         series=tuple(series),
         question=question([rule.name for rule in item.alerts], t0, item.horizon, item.healthy_from, item.interval),
@@ -262,7 +255,7 @@ def _kept(measured: list[tuple[Drill, dict[tuple[str, int], float]]]) -> dict[st
     measured in each scenario."""
     groups: dict[tuple[str, str, tuple[int, ...], float], list[tuple[Drill, dict[tuple[str, int], float]]]] = {}
     for item, values in measured:
-        key = (item.target.finding.subject.name, item.target.finding.mode.id, tuple(id(r) for r in item.alerts), item.interval)
+        key = (item.verdict.finding.subject.name, item.verdict.finding.mode.id, tuple(id(r) for r in item.alerts), item.interval)
         groups.setdefault(key, []).append((item, values))
     files: dict[str, str] = {}
     taken: set[str] = set()

@@ -13,7 +13,6 @@ them. Equal series share their text (cached by identity).
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -21,11 +20,6 @@ from typing import Callable
 
 from ..scenarios import Behaviour, time_unit_scale, world
 from .world import Series
-
-# Names whose value is a Unix time (a last-success timestamp), not an age. Data about metric
-# names, not PromQL.
-_TIMESTAMP = re.compile(r"(timestamp|_time$|_time_seconds$|unixtime)")
-
 
 @dataclass(frozen=True, slots=True)
 class Timeline:
@@ -78,7 +72,7 @@ def input_series(series: Series, timeline: Timeline, ladder: tuple[float, ...], 
         return [(describe(name, series.labels), values)]
     if moved.kind == "counter":
         return [(describe(name, series.labels), counter_values(moved.rate_before, moved.rate_after, moved.vanishes, timeline))]
-    if _TIMESTAMP.search(name):
+    if moved.kind == "timestamp":
         return [(describe(name, series.labels), timestamp_values(moved, timeline))]
     return [(describe(name, series.labels), gauge_values(moved.value_before, moved.value_after, moved.slope_after, moved.vanishes, timeline))]
 
@@ -129,14 +123,17 @@ def gauge_values(before: float, after: float, slope: float, vanishes: bool, time
 
 
 def timestamp_values(moved: Behaviour, timeline: Timeline) -> str:
-    """A last-success timestamp: the time minus the age the behaviour describes."""
-    step, n0 = timeline.step, timeline.before
-    if moved.slope_after:
-        growth = step * (1 - moved.slope_after)
-        value = lambda k: k * step - moved.value_before if k <= n0 else n0 * step - moved.value_before + (k - n0) * growth  # noqa: E731
-        return _encode(timeline, value, step, growth, moved.vanishes)
-    value = lambda k: k * step - (moved.value_before if k <= n0 else moved.value_after)  # noqa: E731
-    return _encode(timeline, value, step, step, moved.vanishes)
+    """A last-success timestamp: ``value_before`` seconds old and keeping up with the clock
+    while healthy; after t0 it advances at ``slope_after`` (0: it stopped). On promtool's
+    clock (``time()`` is seconds since the test's start; 2.42 cannot start it at
+    ``scenarios.EPOCH``), so an age ``time() - x`` reads as in the model."""
+    step, n0, age = timeline.step, timeline.before, moved.value_before
+    advance = moved.slope_after * step
+
+    def value(k: int) -> float:
+        return k * step - age if k <= n0 else n0 * step - age + (k - n0) * advance
+
+    return _encode(timeline, value, step, advance, moved.vanishes)
 
 
 def _encode(

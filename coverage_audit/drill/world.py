@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Iterable
 
-from ..analysis.matching import compatible, healthy_value, regex_examples, requires_value, witness_labels
+from ..analysis.matching import HEALTHY_VALUES, compatible, healthy_value, regex_examples, requires_value, witness_labels
 from ..analysis.roles import role_of
-from ..model import LabelMatcher, MatchOp
+from ..model import LabelMatcher, MatchOp, Selectors
 from ..promql import Selector
 from ..scenarios import Behaviour, Role, Scenario, behaviour
 from .config import DrillConfig
@@ -46,7 +46,7 @@ class Failure:
     model: str
     signals: tuple[Selector, ...]
     inverse: tuple[Selector, ...]
-    subject: tuple[LabelMatcher, ...]  # the subject's selector
+    subject: Selectors  # the subject's selector alternatives (a series passes one)
     traffic: float  # the subject's requests (or messages) per second
     scenario: Scenario
     canary: tuple[LabelMatcher, ...] = ()  # Settings.canary_selector: what marks a canary
@@ -118,7 +118,7 @@ def _family(name: str, family: list[Read], failure: Failure, config: DrillConfig
     inverse = tuple(s for s in failure.inverse if s.metric == name)
     partition = _partition(signals, family, inverse)
     shown = (partition,) if partition is not None else ()
-    bases = _bases(partition, inverse)
+    bases = _bases(partition, inverse, family)
     clusters: list[_Cluster] = []
     for read in family:
         role = role_of(read.selector, shown, inverse)
@@ -126,7 +126,7 @@ def _family(name: str, family: list[Read], failure: Failure, config: DrillConfig
             continue  # a series that only silences the alert: its absence is the neutral world
         kinds = _KINDS_FOR_ROLE[role]
         matchers = tuple(m for m in read.selector.matchers if m.name not in _SPECIAL_LABELS)
-        subject = failure.subject if compatible(matchers, failure.subject) else ()
+        subject = next((s for s in failure.subject if compatible(matchers, s)), ())  # the alternative it reads
         cluster = next((c for c in clusters if c.subject == subject and c.fits(kinds, matchers, bases)), None)
         if cluster is None:
             if any(witness_labels(subject, bases[kind], matchers) is None for kind in kinds):
@@ -154,28 +154,30 @@ def _partition(signals: list[Selector], family: list[Read], inverse: tuple[Selec
     return max(signals, key=lambda s: sum(role_of(r.selector, (s,), inverse) == "signal" for r in family))
 
 
-def _bases(partition: Selector | None, inverse: tuple[Selector, ...]) -> dict[SeriesKind, tuple[LabelMatcher, ...]]:
+def _bases(partition: Selector | None, inverse: tuple[Selector, ...], family: list[Read]) -> dict[SeriesKind, tuple[LabelMatcher, ...]]:
     """The matchers each kind of series must pass: failing series the signal's; the healthy
     rest a healthy value on every label the signal narrows (``code="200"``), or the inverse
-    signal's (``result="miss"``)."""
+    signal's (``result="miss"``). Where the signal is a whole family (throughput) and a read
+    keeps only its failed outcomes (``code=~"5.."``, role ``rest``), the family's series carry
+    a healthy value there, so that read sees only the failed part."""
+    signal_base = partition.matchers if partition is not None else ()
     rest: list[LabelMatcher] = []
     if partition is not None:
-        for matcher in partition.matchers:
-            if not requires_value(matcher):
-                continue
+        narrowing = [m for m in partition.matchers if requires_value(m)]
+        for matcher in narrowing:
             opposite = next((m.value for s in inverse for m in s.matchers if m.name == matcher.name and m.op is MatchOp.EQ), None)
             value = opposite if opposite is not None else healthy_value(matcher)
             if value is None:
                 rest.append(LabelMatcher(matcher.name, MatchOp.NRE if matcher.op.regex else MatchOp.NE, matcher.value))
             else:
                 rest.append(LabelMatcher(matcher.name, MatchOp.EQ, value))
+        if not narrowing:
+            failed = {m.name for r in family if role_of(r.selector, (partition,), inverse) == "rest"
+                      for m in r.selector.matchers if m.name in HEALTHY_VALUES}
+            signal_base += tuple(LabelMatcher(label, MatchOp.EQ, HEALTHY_VALUES[label][0]) for label in sorted(failed))
     elif inverse:
         rest = list(inverse[0].matchers)
-    return {
-        "signal": partition.matchers if partition is not None else (),
-        "rest": tuple(rest),
-        "other": (),
-    }
+    return {"signal": signal_base, "rest": tuple(rest), "other": ()}
 
 
 def _instances(
