@@ -214,3 +214,14 @@ def test_a_recording_graph_read_many_ways_is_walked_once_per_context_and_a_walk_
     assert {r.selector.metric for r in RuleReads(ruleset).raw_reads(shallow, 30.0)} == {"x_total"}
     with pytest.raises(ExpansionTooSlow, match="longer than"):
         RuleReads(ruleset).raw_reads(alert, 1e-5)
+
+
+def test_a_read_no_series_can_pass_is_left_unwritten_and_does_not_spoil_the_world() -> None:
+    # A recording for another service, read with this alert's matchers pushed in: it selects
+    # nothing, in production as in the drill.
+    reads = [
+        read('sum(rate(http_requests_total{job=~"cart", job="checkout", code=~"5.."}[5m]))'),
+        read('sum(rate(http_requests_total{job="checkout", code=~"5.."}[5m]))'),
+    ]
+    built = build_world(reads, failure(), drill_config())
+    assert [dict(s.labels)["job"] for s in built.series] == ["checkout"]

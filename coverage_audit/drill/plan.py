@@ -39,7 +39,7 @@ class Verdict:
 
 @dataclass(frozen=True, slots=True)
 class Drill:
-    """One run of the engine: some alerts of one target, in one scenario."""
+    """One run of the engine: some alerts of one verdict, in one scenario."""
 
     verdict: Verdict
     scenario: Scenario
@@ -71,7 +71,7 @@ def verdict_alerts(finding: Finding) -> tuple[AlertCoverage, ...]:
 
 
 class Planner:
-    """Turns targets into drills for one rule set and one set of drill parameters."""
+    """Turns verdicts into drills for one rule set and one set of drill parameters."""
 
     def __init__(
         self,
@@ -93,7 +93,7 @@ class Planner:
         self._reads: dict[int, list[Read]] = {}
 
     def plan(self, verdict: Verdict, scenarios: Sequence[Scenario]) -> tuple[list[Drill], Refusals]:
-        """The drills of one target, and the alerts that cannot be drilled (with why)."""
+        """The drills of one verdict, and the alerts that cannot be drilled (with why)."""
         drills: list[Drill] = []
         refused: Refusals = {}
         usable: list[Rule] = []

@@ -126,6 +126,8 @@ def _family(name: str, family: list[Read], failure: Failure, config: DrillConfig
             continue  # a series that only silences the alert: its absence is the neutral world
         kinds = _KINDS_FOR_ROLE[role]
         matchers = tuple(m for m in read.selector.matchers if m.name not in _SPECIAL_LABELS)
+        if witness_labels(matchers) is None:
+            continue  # it selects no series in any world (``type=~"api"`` pushed ``type="web"``)
         subject = next((s for s in failure.subject if compatible(matchers, s)), ())  # the alternative it reads
         cluster = next((c for c in clusters if c.subject == subject and c.fits(kinds, matchers, bases)), None)
         if cluster is None:
