@@ -2,11 +2,12 @@
 
 This is the drill's only dependency on how recording rules are resolved. It walks the alert's
 expression and, at a recorded read, the bodies of the recording rules that produce it
-(``RecordIndex.definitions``), pushing the read's matchers and offset into them exactly as the
-judge's evaluator does (``analysis.evaluate``: matchers on labels the recording sets itself
-stay out), memoised per (node, context), so the work is linear in the rule DAG. Per raw read
-it gives the selector with the alert's matchers pushed down, its range windows, its offsets,
-and whether it sits on the right of ``unless``.
+(``RecordIndex.definitions``), pushing the read's matchers and offset into them as the judge
+does (``analysis.reads.ReadIndex``, ``analysis.evaluate``: matchers on labels the recording
+sets itself stay out; pushed matchers that contradict a read make it read nothing), memoised
+per (node, context), so the work is linear in the rule DAG. Unlike ``ReadIndex`` it keeps, per
+raw read, what the drill needs to lay out history: its range windows (with enclosing subqueries
+and recorded range reads), its offsets, and whether it sits on the right of ``unless``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
+from ..analysis.matching import compatible_pair
 from ..model import LabelMatcher, Rule
 from ..promql import Binary, Expr, Selector, Subquery, children
 from ..ruleset import RuleSet
@@ -135,6 +137,8 @@ class RuleReads:
     def _selector(self, selector: Selector, ctx: _Ctx) -> _Found:
         extra = tuple(m for m in ctx.push if m not in selector.matchers)
         read = Selector(selector.metric, selector.matchers + extra, selector.range, selector.offset + ctx.offset)
+        if extra and not compatible_pair(read.matchers, ()):
+            return (), ()  # pushed matchers contradict the read's own: it reads nothing (as the judge)
         window = ctx.window + (read.range or 0.0)
         if not read.metric or read.metric not in self.ruleset.records or ctx.depth >= MAX_RECORDING_DEPTH:
             return (Read(read, window, window + read.offset, ctx.suppressing),), ()
