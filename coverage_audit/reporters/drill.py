@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ..analysis.findings import AlertCoverage, CoverageReport, DrillResult, Finding
 from ..durations import format_duration
+from ..scenarios import SCENARIOS
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,14 +18,19 @@ class DrillRow:
     result: DrillResult
     modelled: str
     measured: str
+    problems: tuple[str, ...]  # the drill's problems, on the row of the judged scenario only
 
 
 def drill_rows(report: CoverageReport) -> list[DrillRow]:
     rows = []
     for finding in report.findings:
         for alert in finding.alerts:
-            for scenario, result in (alert.drill or {}).items():
-                rows.append(DrillRow(finding, alert, scenario, result, modelled(alert, scenario, report.scenario), measured(result)))
+            drilled = alert.drill or {}
+            for scenario in sorted(drilled, key=lambda s: (SCENARIOS.index(s) if s in SCENARIOS else len(SCENARIOS), s)):
+                judged = scenario == report.scenario
+                problems = tuple(p for p in alert.problems if p.startswith("drill_")) if judged else ()
+                rows.append(DrillRow(finding, alert, scenario, drilled[scenario], modelled(alert, scenario, report.scenario),
+                                     measured(drilled[scenario]), problems))
     return rows
 
 

@@ -132,7 +132,7 @@ def _drill_section(report: CoverageReport, budget: "_Budget") -> list[str]:
     lines = list(header)
     for index, r in enumerate(rows):
         row = (f"| {code(r.finding.subject.name)} | {escape(r.finding.mode.id)} | {escape(r.alert.rule.name)} | {escape(r.scenario)} "
-               f"| {escape(r.modelled)} | {escape(r.measured)} | {escape(', '.join(p for p in r.alert.problems if p.startswith('drill_')) or '–')} |")
+               f"| {escape(r.modelled)} | {escape(r.measured)} | {escape(', '.join(r.problems) or '–')} |")
         if not budget.take(row):
             lines += ["", f"_…and {len(rows) - index} more drilled alerts: see `--format json`._"]
             break

@@ -98,7 +98,7 @@ def render_drill(report: CoverageReport, scenarios: tuple[str, ...]) -> str:
 def _drill_table(rows: "list[DrillRow]") -> str:
     cells = [
         (r.finding.subject.name, r.finding.mode.id, r.alert.rule.name, r.scenario, r.modelled, r.measured,
-         ", ".join(p for p in r.alert.problems if p.startswith("drill_")) or "-")
+         ", ".join(r.problems) or "-")
         for r in rows
     ]
     return format_table(("SUBJECT", "MODE", "ALERT", "SCENARIO", "MODELLED", "MEASURED", "DRILL PROBLEMS"), cells, (0, 0, 40, 0, 0, 70, 0))
