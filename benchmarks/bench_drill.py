@@ -113,9 +113,11 @@ def main() -> int:
 
     outcomes: collections.Counter[str] = collections.Counter()
     reasons: collections.Counter[str] = collections.Counter()
-    for by_rule in measured.results.values():
-        for by_scenario in by_rule.values():
-            for result in by_scenario.values():
+    notable: list[str] = []
+    modelled = {(f.subject.name, f.mode.id, a.rule): a.detect for f in judged for a in f.alerts}
+    for (subject, mode), by_rule in measured.results.items():
+        for rule, by_scenario in by_rule.items():
+            for scenario, result in by_scenario.items():
                 if not result.drilled:
                     outcomes["not drilled"] += 1
                     reasons[result.why.split(":")[0][:90]] += 1
@@ -125,6 +127,9 @@ def main() -> int:
                     outcomes["silent"] += 1
                 else:
                     outcomes["fired"] += 1
+                if not result.drilled or result.noisy or result.fired_after_seconds is None:
+                    model = (modelled.get((subject, mode, rule)) or {}).get(scenario, "-")
+                    notable.append(f"  {subject} {mode} {rule.name} ({scenario}): modelled {model}, measured {result}")
     drilled = sum(outcomes.values())
     what = f"GitLab.com, {len({m.subject.name for m in modes})} components" if args.gitlab else "shop"
     print(f"{what}: {len(modes)} failure modes judged in {judged_at - loaded:.1f}s (load {loaded - started:.1f}s)"
@@ -134,6 +139,9 @@ def main() -> int:
     print("outcomes: " + ", ".join(f"{k} {v}" for k, v in outcomes.most_common()))
     for reason, count in reasons.most_common(8):
         print(f"  not drilled x{count}: {reason}")
+    if notable:
+        print("not firing, noisy or not drilled:")
+        print("\n".join(notable[:40]))
     print(f"load average now: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     return 0
 

@@ -225,3 +225,12 @@ def test_a_read_no_series_can_pass_is_left_unwritten_and_does_not_spoil_the_worl
     ]
     built = build_world(reads, failure(), drill_config())
     assert [dict(s.labels)["job"] for s in built.series] == ["checkout"]
+
+
+def test_a_read_of_the_family_narrowed_to_other_values_reads_series_the_failure_does_not_move() -> None:
+    signal = (promql.parse_selector('http_requests_total{route="/checkout", code=~"5.."}'),)
+    reads = [read('sum(rate(http_requests_total{job="checkout", route="/cart", code=~"5.."}[5m]))')]
+    built = build_world(reads, failure(signals=signal), drill_config())
+    assert len(built.series) == 1 and dict(built.series[0].labels)["route"] == "/cart"
+    steady = built.series[0].behaviour
+    assert steady.rate_before == steady.rate_after  # another route's errors do not move

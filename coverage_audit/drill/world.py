@@ -105,6 +105,7 @@ class _Cluster:
     """Reads that can select one set of series together (their matchers agree)."""
 
     subject: tuple[LabelMatcher, ...]
+    partition: Selector | None  # the signal that splits these series into failing and healthy
     constraints: dict[SeriesKind, list[tuple[LabelMatcher, ...]]]
 
     def fits(self, kinds: tuple[SeriesKind, ...], matchers: tuple[LabelMatcher, ...], bases: dict[SeriesKind, tuple[LabelMatcher, ...]]) -> bool:
@@ -116,24 +117,25 @@ class _Cluster:
 def _family(name: str, family: list[Read], failure: Failure, config: DrillConfig) -> list[Series]:
     signals = [s for s in failure.signals if s.metric == name]
     inverse = tuple(s for s in failure.inverse if s.metric == name)
-    partition = _partition(signals, family, inverse)
-    shown = (partition,) if partition is not None else ()
-    bases = _bases(partition, inverse, family)
+    preferred = _partition(signals, family, inverse)
+    # Each of the mode's signals on this family may split it: a read that narrows to failures
+    # the preferred one leaves out (``grpc_code="Unavailable"`` beside ``="DeadlineExceeded"``)
+    # gets failing series of its own signal rather than none.
+    partitions: list[Selector | None] = [preferred, *(s for s in signals if s is not preferred)]
+    bases = {id(p): _bases(p, inverse, family, tuple(signals)) for p in partitions}
     clusters: list[_Cluster] = []
     for read in family:
-        role = role_of(read.selector, shown, inverse)
-        if role == "other" and read.suppressing:
-            continue  # a series that only silences the alert: its absence is the neutral world
-        kinds = _KINDS_FOR_ROLE[role]
         matchers = tuple(m for m in read.selector.matchers if m.name not in _SPECIAL_LABELS)
         if witness_labels(matchers) is None:
             continue  # it selects no series in any world (``type=~"api"`` pushed ``type="web"``)
         subject = next((s for s in failure.subject if compatible(matchers, s)), ())  # the alternative it reads
-        cluster = next((c for c in clusters if c.subject == subject and c.fits(kinds, matchers, bases)), None)
+        partition, kinds = _placed(read, partitions, bases, subject, matchers, inverse)
+        if kinds == ("other",) and read.suppressing:
+            continue  # a series that only silences the alert: its absence is the neutral world
+        own = bases[id(partition)]
+        cluster = next((c for c in clusters if c.subject == subject and c.partition is partition and c.fits(kinds, matchers, own)), None)
         if cluster is None:
-            if any(witness_labels(subject, bases[kind], matchers) is None for kind in kinds):
-                raise Unsupported(f"no label values satisfy {read.selector} together with the failing series")
-            cluster = _Cluster(subject, {})
+            cluster = _Cluster(subject, partition, {})
             clusters.append(cluster)
         for kind in kinds:
             cluster.constraints.setdefault(kind, []).append(matchers)
@@ -142,10 +144,33 @@ def _family(name: str, family: list[Read], failure: Failure, config: DrillConfig
     out: list[Series] = []
     for cluster in clusters:
         for kind, constraints in cluster.constraints.items():
-            labels = witness_labels(cluster.subject, bases[kind], *constraints)
+            labels = witness_labels(cluster.subject, bases[id(cluster.partition)][kind], *constraints)
             assert labels is not None  # every read was admitted only if its cluster kept a witness
             out += _instances(name, kind, labels, spread, failure, config)
     return out
+
+
+def _placed(
+    read: Read,
+    partitions: list[Selector | None],
+    bases: dict[int, dict[SeriesKind, tuple[LabelMatcher, ...]]],
+    subject: tuple[LabelMatcher, ...],
+    matchers: tuple[LabelMatcher, ...],
+    inverse: tuple[Selector, ...],
+) -> tuple[Selector | None, tuple[SeriesKind, ...]]:
+    """Which split of the family a read selects from, and which kinds of its series. Its role
+    is the judge's (against all the mode's signals); its series come from the first split
+    whose failing (or healthy) series can carry its matchers. A read whose matchers no split
+    can carry reads series the failure does not move (``other``: ``route="/b"`` against a
+    failing ``route="/a"``)."""
+    signals = tuple(p for p in partitions if p is not None)
+    role = role_of(read.selector, signals, inverse)
+    kinds = _KINDS_FOR_ROLE[role]
+    if role != "other":
+        for partition in partitions:
+            if all(witness_labels(subject, bases[id(partition)][k], matchers) is not None for k in kinds):
+                return partition, kinds
+    return partitions[0], ("other",)
 
 
 def _partition(signals: list[Selector], family: list[Read], inverse: tuple[Selector, ...]) -> Selector | None:
@@ -156,7 +181,9 @@ def _partition(signals: list[Selector], family: list[Read], inverse: tuple[Selec
     return max(signals, key=lambda s: sum(role_of(r.selector, (s,), inverse) == "signal" for r in family))
 
 
-def _bases(partition: Selector | None, inverse: tuple[Selector, ...], family: list[Read]) -> dict[SeriesKind, tuple[LabelMatcher, ...]]:
+def _bases(
+    partition: Selector | None, inverse: tuple[Selector, ...], family: list[Read], signals: tuple[Selector, ...]
+) -> dict[SeriesKind, tuple[LabelMatcher, ...]]:
     """The matchers each kind of series must pass: failing series the signal's; the healthy
     rest a healthy value on every label the signal narrows (``code="200"``), or the inverse
     signal's (``result="miss"``). Where the signal is a whole family (throughput) and a read
@@ -174,7 +201,7 @@ def _bases(partition: Selector | None, inverse: tuple[Selector, ...], family: li
             else:
                 rest.append(LabelMatcher(matcher.name, MatchOp.EQ, value))
         if not narrowing:
-            failed = {m.name for r in family if role_of(r.selector, (partition,), inverse) == "rest"
+            failed = {m.name for r in family if role_of(r.selector, signals, inverse) == "rest"
                       for m in r.selector.matchers if m.name in HEALTHY_VALUES}
             signal_base += tuple(LabelMatcher(label, MatchOp.EQ, HEALTHY_VALUES[label][0]) for label in sorted(failed))
     elif inverse:
