@@ -92,7 +92,7 @@ def _drill_options(parser: argparse.ArgumentParser, prove: bool) -> None:
     drill.add_argument("--keep", metavar="DIR",
                        help="write the drills' rule and promtool test files to DIR (rerun: promtool test rules DIR/*.test.yaml)")
     drill.add_argument("--drill-timeout", type=_duration, metavar="DURATION",
-                       help="wall-clock limit of one drill (default 2m); past it the alert is reported as not drilled")
+                       help="limit of one drill in the engine's CPU time (default 2m); past it the alert is reported as not drilled")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,11 +8,12 @@ from typing import Any, Mapping
 
 from ..analysis.findings import CoverageReport, Summary
 from ..analysis.impact import ImpactedMode, every_mode, impact_of
+from ..analysis.inventory import not_judged
 from ..analysis.paths import PathIndex
 from ..config import Settings
-from ..graph import build_graph
 from ..model import Change
-from .common import EXIT_ERROR, EXIT_GAPS, EXIT_OK, Inputs, judge_all, load_inputs, read_change
+from .adoption import settle
+from .common import EXIT_ERROR, EXIT_GAPS, EXIT_OK, Inputs, impact_graph, judge_all, load_inputs, read_change
 from .output import report_errors, write_output
 from .prove import drill_scenarios, prove, require_promtool, write_kept
 
@@ -25,9 +26,11 @@ def drill(settings: Settings, args: Mapping[str, Any]) -> int:
     scenarios = drill_scenarios(args, settings)
     findings, measured = prove(judge_all(inputs, settings, modes), modes, inputs, settings, args, scenarios)
     written, keep_error = write_kept(args, measured)
+    every = ((m.subject.name, m.mode.id) for m in every_mode(inputs.service_map, inputs.catalog))
+    settled = settle(findings, settings, args, inputs.errors, every)  # waivers and a baseline, as check
     report = CoverageReport(
-        findings=tuple(findings),
-        summary=Summary.of(findings),
+        findings=settled.findings,
+        summary=Summary.of(settled.findings),
         budget=settings.budget,
         change=change,
         change_components=direct,
@@ -36,6 +39,10 @@ def drill(settings: Settings, args: Mapping[str, Any]) -> int:
         routing_checked=inputs.alertmanager is not None,
         notes=_notes(measured.runs, measured.seconds, written),
         scenario=settings.scenario,
+        drift=tuple(inputs.drift),
+        waivers=settled.waivers,
+        baseline=settled.baseline,
+        not_judged=not_judged(inputs.ruleset.rules),
     )
     write_output(render(report, settings, scenarios), settings.output)
     report_errors(inputs.errors, inputs.warnings)
@@ -49,7 +56,7 @@ def drill(settings: Settings, args: Mapping[str, Any]) -> int:
 def _modes(inputs: Inputs, change: Change | None) -> tuple[list[ImpactedMode], tuple[str, ...], tuple[str, ...]]:
     if change is None:
         return every_mode(inputs.service_map, inputs.catalog), (), ()
-    graph = build_graph(inputs.service_map, inputs.catalog, modes=False)
+    graph = impact_graph(inputs)
     impact = impact_of(change, inputs.service_map, inputs.catalog, graph, PathIndex(inputs.service_map))
     return list(impact.modes), impact.direct_components, impact.unmatched_paths
 
