@@ -76,7 +76,7 @@ def _common(parser: argparse.ArgumentParser, formats: Sequence[str]) -> None:
     output.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="print the traceback of an unexpected error")
 
 
-def _change(parser: argparse.ArgumentParser) -> None:
+def _change(parser: argparse.ArgumentParser, scenarios: Sequence[str] = SCENARIOS) -> None:
     change = parser.add_argument_group("the change")
     which = change.add_mutually_exclusive_group()
     which.add_argument("--changed", nargs="+", action="extend", metavar="PATH", help="changed file paths (repeatable)")
@@ -86,7 +86,7 @@ def _change(parser: argparse.ArgumentParser) -> None:
     change.add_argument("--repo", default=".", metavar="DIR", help="git repository for --git-range (default .)")
     parser.add_argument("--budget", type=_duration, metavar="DURATION", help="time-to-detect budget (default 15m)")
     parser.add_argument("--fail-on", choices=FAIL_ON, default=None, help="exit 1 at this status or worse (default uncovered)")
-    _scenario(parser)
+    _scenario(parser, scenarios)
 
 
 def _adoption(parser: argparse.ArgumentParser) -> None:
@@ -96,9 +96,23 @@ def _adoption(parser: argparse.ArgumentParser) -> None:
                         help="a previous report.json or check --format json: --fail-on counts only new or worse findings")
 
 
-def _scenario(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scenario", choices=SCENARIOS, default=None,
-                        help="the failure verdicts are judged against: outage, partial or canary (default outage)")
+def _scenario(parser: argparse.ArgumentParser, scenarios: Sequence[str] = SCENARIOS) -> None:
+    if "all" in scenarios:
+        text = "scenarios to drill: outage, partial, canary or all; verdicts judge the configured one (default outage)"
+    else:
+        text = "the failure verdicts are judged against: outage, partial or canary (default outage)"
+    parser.add_argument("--scenario", choices=scenarios, default=None, help=text)
+
+
+def _drill_options(parser: argparse.ArgumentParser, prove: bool) -> None:
+    drill = parser.add_argument_group("drill (DESIGN 5.2: the real Prometheus engine)")
+    if prove:
+        drill.add_argument("--prove", action="store_true",
+                           help="also drill every alert a verdict rests on, and let the measurement overrule the model")
+    drill.add_argument("--keep", metavar="DIR",
+                       help="write the drills' rule and promtool test files to DIR (rerun: promtool test rules DIR/*.test.yaml)")
+    drill.add_argument("--drill-timeout", type=_duration, metavar="DURATION",
+                       help="limit of one drill in the engine's CPU time (default 2m); past it the alert is reported as not drilled")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(check, ("text", "markdown", "json", "sarif"))
     _change(check)
     _adoption(check)
+    _drill_options(check, prove=True)
 
     draft = sub.add_parser("draft", help="write rule drafts (+ promtool tests) for failure modes that lack an alert")
     _common(draft, ("prometheus", "prometheusrule"))
@@ -131,6 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--fail-on", choices=FAIL_ON, default=None, help="exit 1 at this status or worse (default never)")
     _scenario(report)
     _adoption(report)
+    _drill_options(report, prove=True)
+
+    drill = sub.add_parser("drill", help="prove coverage: replay each failure through the real Prometheus engine")
+    _common(drill, ("text", "markdown", "json", "sarif"))
+    _change(drill, (*SCENARIOS, "all"))
+    drill.add_argument("--all", action="store_true", help="every failure mode in the service map, not a change")
+    _adoption(drill)
+    _drill_options(drill, prove=False)
 
     rules = sub.add_parser("rules", help="inventory of every parsed rule, with the metrics it watches")
     _common(rules, ("text", "json", "markdown", "sarif"))
@@ -164,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             evaluation_interval=getattr(args, "evaluation_interval", None),
             budget=getattr(args, "budget", None),
             fail_on=getattr(args, "fail_on", None),
-            scenario=getattr(args, "scenario", None),
+            scenario=getattr(args, "scenario", None) if getattr(args, "scenario", None) != "all" else None,
             format=getattr(args, "format", None),
             output=getattr(args, "output", None),
             jobs=getattr(args, "jobs", None),

@@ -334,3 +334,24 @@ def iter_mappings(value: object) -> Iterator[YMap]:
         for item in value:
             if isinstance(item, YMap):
                 yield item
+
+
+# --------------------------------------------------------------------------- writing
+
+
+class _Dumper(yaml.CSafeDumper):  # type: ignore[misc]
+    """libyaml's safe emitter; multi-line strings (PromQL expressions) as literal blocks."""
+
+
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    literal = "\n" in value and value == value.strip("\n ") + ("\n" if value.endswith("\n") else "") and "\t" not in value
+    return dumper.represent_scalar(_STR_TAG, value, style="|" if literal else None)
+
+
+_Dumper.add_representer(str, _text)
+
+
+def dump(data: object) -> str:
+    """Plain data (dicts, lists, strings, numbers) as YAML that Prometheus tools read back."""
+    text: str = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1 << 16, default_flow_style=False)
+    return text

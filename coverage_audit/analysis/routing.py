@@ -80,6 +80,12 @@ def reach(config: AlertmanagerConfig, labels: Mapping[str, str]) -> Reach:
     return Reach(deliveries, tuple(d.receiver for d in live), tuple(problems), min(d.group_wait for d in chosen))
 
 
+def first_notice_wait(config: AlertmanagerConfig, labels: Mapping[str, str]) -> float:
+    """The ``group_wait`` before the first notification of a newly firing alert reaches
+    someone (the judge's time to detect adds the same): the drill's measured time adds it too."""
+    return reach(config, labels).group_wait
+
+
 def receivers_for(config: AlertmanagerConfig, labels: Mapping[str, str]) -> list[str]:
     """Receiver names in routing order, duplicates kept, as ``amtool config routes test`` prints."""
     return [node.receiver for node in match_routes(config.route, labels)]

@@ -50,6 +50,10 @@ def run(command: str, settings: Settings, args: Mapping[str, Any]) -> int:
         from .report import report
 
         return report(settings, args)
+    if command == "drill":
+        from .drill import drill
+
+        return drill(settings, args)
     if command == "rules":
         from .rules import rules
 

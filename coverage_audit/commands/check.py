@@ -13,16 +13,28 @@ from ..config import Settings
 from .adoption import settle
 from .common import impact_graph, judge_all, load_inputs, read_change, require_rules
 from .exits import EXIT_ERROR, EXIT_GAPS, EXIT_OK
-from .output import report_errors, stdout_is_terminal, write_output
+from .output import report_errors, say, stdout_is_terminal, write_output
 
 
 def check(settings: Settings, args: Mapping[str, Any]) -> int:
+    if args.get("prove"):
+        from .prove import require_promtool
+
+        require_promtool()
     change = read_change(args)
     inputs = load_inputs(settings)
     require_rules(inputs, settings)
     graph = impact_graph(inputs)
     impact = impact_of(change, inputs.service_map, inputs.catalog, graph, PathIndex(inputs.service_map))
     findings = order_findings(judge_all(inputs, settings, impact.modes))
+    notes: tuple[str, ...] = ()
+    keep_error = None
+    if args.get("prove"):  # the measurement overrules the model before waivers and baselines apply
+        from .prove import prove, write_kept
+
+        findings, measured = prove(findings, impact.modes, inputs, settings, args, (settings.scenario,))
+        written, keep_error = write_kept(args, measured)
+        notes = (f"Proven with promtool: {measured.runs} drills in {measured.seconds:.1f}s" + (f"; kept {len(written)} files" if written else "") + ".",)
     every = ((m.subject.name, m.mode.id) for m in every_mode(inputs.service_map, inputs.catalog))
     settled = settle(findings, settings, args, inputs.errors, every)
     report = CoverageReport(
@@ -40,10 +52,13 @@ def check(settings: Settings, args: Mapping[str, Any]) -> int:
         baseline=settled.baseline,
         not_judged=not_judged(inputs.ruleset.rules),
         orphans=find_orphans(inputs.ruleset, inputs.service_map, inputs.catalog) if settings.format == "json" else None,
+        notes=notes,
     )
     write_output(render(report, settings), settings.output)
     report_errors(inputs.errors, inputs.warnings)
-    if inputs.errors:
+    if keep_error:
+        say("error", keep_error)
+    if inputs.errors or keep_error:
         return EXIT_ERROR
     return EXIT_GAPS if report.at_or_above(settings.fail_on) else EXIT_OK
 

@@ -37,6 +37,10 @@ def report(settings: Settings, args: Mapping[str, Any]) -> int:
     from ..pushgateway import PushError, push
     from ..reporters import html, metrics
 
+    if args.get("prove"):
+        from .prove import require_promtool
+
+        require_promtool()
     out = args.get("out") or "reports"
     fail_on = args.get("fail_on") or "never"  # the report's default; check's is "uncovered"
     gateway = _gateway(settings, args.get("push_gateway"))
@@ -44,6 +48,13 @@ def report(settings: Settings, args: Mapping[str, Any]) -> int:
     inputs = load_inputs(settings)
     with Progress("judging failure modes") as progress:
         judged = judge_everything(inputs, settings, progress)
+    keep_error = None
+    if args.get("prove"):  # the measurement overrules the model before waivers and baselines apply
+        from ..analysis.impact import every_mode
+        from .prove import prove, write_kept
+
+        judged, measured = prove(judged, every_mode(inputs.service_map, inputs.catalog), inputs, settings, args, (settings.scenario,))
+        _, keep_error = write_kept(args, measured)
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     errors = list(inputs.errors)
     settled = settle(judged, settings, args, errors)  # every mode is judged: no map keys needed
@@ -71,6 +82,7 @@ def report(settings: Settings, args: Mapping[str, Any]) -> int:
             baseline=settled.baseline,
             not_judged=not_judged(inputs.ruleset.rules),
             orphans=find_orphans(inputs.ruleset, inputs.service_map, inputs.catalog),
+            scenario=settings.scenario,
         )
         documents = {
             "index.html": html.render_report(result, overview),
@@ -106,9 +118,10 @@ def report(settings: Settings, args: Mapping[str, Any]) -> int:
         written = [os.path.join(out, name) for name in (*documents, "coverage.prom")]
         write_output(text.render_report_summary(overview, written, history_note, pushed, result), settings.output)
     report_errors(errors, inputs.warnings)
-    if push_error:
-        say("error", push_error)
-    if errors or push_error:
+    for message in (push_error, keep_error):
+        if message:
+            say("error", message)
+    if errors or push_error or keep_error:
         return EXIT_ERROR
     return EXIT_GAPS if result.at_or_above(fail_on) else EXIT_OK
 

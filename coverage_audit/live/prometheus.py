@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .transport import LiveError, Transport
+from .transport import Transport
 
 # Mimir: <prefix>/config/v1/rules; Cortex: /api/v1/rules (no prefix). Both answer YAML:
 # {namespace: [group, ...]} (https://grafana.com/docs/mimir/latest/references/http-api/#list-rule-groups,

@@ -19,6 +19,7 @@ from ..printable import printable
 from .adoption_text import baseline_line, finding_note
 from ..model import Rule
 from .charts import BarChart, Counts, LineChart, percent, ratio_lines, stacked_bars, when
+from .drill import drill_rows, measured, modelled
 
 # Plain glyphs every system font has (emoji need an emoji font, which servers and CI lack).
 MARKS = {"covered": "✓", "weak": "!", "uncovered": "✗", "waived": "~"}
@@ -41,7 +42,8 @@ def _environment() -> jinja2.Environment:
     environment.filters["web_url"] = web_url
     environment.filters["distinct"] = distinct  # jinja's unique is case-folding and slow
     environment.globals.update(
-        icons=MARKS, problems=PROBLEMS, csp=CSP, version=__version__, finding_note=finding_note, baseline_line=baseline_line
+        icons=MARKS, problems=PROBLEMS, csp=CSP, version=__version__, finding_note=finding_note, baseline_line=baseline_line,
+        modelled=modelled, measured=measured,
     )
     return environment
 
@@ -77,6 +79,7 @@ def render_report(report: CoverageReport, overview: Overview) -> str:
         alerts_shown=ALERTS_SHOWN,
         modes_shown=MODES_SHOWN,
         group_from=GROUP_FROM,
+        drill=drill_rows(report),
     )
 
 

@@ -13,6 +13,7 @@ from ..analysis.orphans import Orphans
 from ..model import Rule
 from ..analysis.overview import GroupCoverage, Overview, RunTotals, StatusChange
 from ..printable import json_text
+from .drill import drill_object
 
 VERSION = 1
 
@@ -183,7 +184,7 @@ def _rule(rule: Rule, level: str) -> dict[str, object]:
 
 
 def _alert(alert: AlertCoverage) -> dict[str, object]:
-    return {
+    found = {
         **_rule(alert.rule, alert.level),
         "receivers": list(dict.fromkeys(alert.receivers)),
         "detect_seconds": round(alert.detect_seconds),
@@ -193,6 +194,11 @@ def _alert(alert: AlertCoverage) -> dict[str, object]:
         "details": list(alert.details),
         "labels": dict(alert.labels),
     }
+    if alert.detect:
+        found["detect"] = {s: None if v is None else round(v) for s, v in alert.detect.items()}
+    if alert.drill is not None:  # only with --prove / drill (DESIGN 6)
+        found["drill"] = {scenario: drill_object(result) for scenario, result in alert.drill.items()}
+    return found
 
 
 def _related(related: Related) -> dict[str, object]:

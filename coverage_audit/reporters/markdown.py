@@ -13,6 +13,7 @@ from ..durations import format_duration
 from ..printable import printable
 from .adoption_text import baseline_line, not_judged_line, reason, use_line
 from .charts import percent, when
+from .drill import drill_rows
 
 _BACKTICKS = re.compile(r"`+")
 ICONS = {"covered": "✅", "weak": "⚠️", "uncovered": "❌", "waived": "🔕"}
@@ -90,6 +91,7 @@ def render_coverage(report: CoverageReport, limit: int = COMMENT_LIMIT) -> str:
         lines.append("_Routing was not checked: no Alertmanager configuration was given._")
     if report.not_judged:
         lines.append(f"_{escape(not_judged_line(report))}_")
+    lines += [escape(note) for note in report.notes]
     where = _Locations(report)
     if where.root:
         lines.append(f"Rule files are under {code(where.root + '/')}.")
@@ -121,7 +123,29 @@ def render_coverage(report: CoverageReport, limit: int = COMMENT_LIMIT) -> str:
             body += _table_section(f"{ICONS['covered']} Covered ({len(covered)})", covered, impact, against, budget, where)
         body += _waiver_section(report, budget)
         body += _related_section(report, budget, where)
+        body += _drill_section(report, budget)
     return head + "\n" + "\n".join(body) + ("\n" + tail if tail else "") + "\n"
+
+
+def _drill_section(report: CoverageReport, budget: "_Budget") -> list[str]:
+    """What the real engine measured (``--prove``, ``drill``), modelled beside measured."""
+    rows = drill_rows(report)
+    if not rows:
+        return []
+    title = f"Drill: modelled vs measured by the real engine, verdicts on {escape(report.scenario)} ({len(rows)})"
+    header = ["", f"<details><summary>{title}</summary>", "", "| Subject | Mode | Alert | Scenario | Modelled | Measured | Drill problems |",
+              "|---|---|---|---|---|---|---|"]
+    if not all(budget.take(line) for line in header + ["</details>"]):
+        return []
+    lines = list(header)
+    for index, r in enumerate(rows):
+        row = (f"| {code(r.finding.subject.name)} | {escape(r.finding.mode.id)} | {escape(r.alert.rule.name)} | {escape(r.scenario)} "
+               f"| {escape(r.modelled)} | {escape(r.measured)} | {escape(', '.join(r.problems) or '–')} |")
+        if not budget.take(row):
+            lines += ["", f"_…and {len(rows) - index} more drilled alerts: see `--format json`._"]
+            break
+        lines.append(row)
+    return lines + ["", "</details>"]
 
 
 def _drift(report: CoverageReport) -> list[str]:

@@ -8,12 +8,13 @@ from ..analysis.findings import CoverageReport, Finding, WaiverUse
 from ..analysis.inventory import Inventory
 from ..model import Diagnostic
 from .adoption_text import finding_note, reason, use_line
+from .drill import drill_object
 from .json import dumps
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 RULES = (
     ("uncovered-failure-mode", "UncoveredFailureMode", "error", "A failure mode the change can cause has no application-level alert."),
-    ("weak-coverage", "WeakCoverage", "warning", "The alerts covering a failure mode would not reach a person in time (blackholed, unrouted, over budget, diluted, muted)."),
+    ("weak-coverage", "WeakCoverage", "warning", "The alerts covering a failure mode would not reach a person in time (blackholed, unrouted, over budget, diluted, muted), or the drill measured them silent, slow or noisy."),
     ("input-error", "InputError", "error", "An input file could not be used."),
     ("expired-waiver", "ExpiredWaiver", "warning", "A waiver is past its expiry date: the gaps it named count again."),
     ("stale-waiver", "StaleWaiver", "note", "A waiver names no gap: no failure mode, or only covered ones."),
@@ -89,6 +90,10 @@ def _finding(finding: Finding) -> dict:
         related = [subject]
     else:
         primary, related = subject, [_location(r.rule.file, r.rule.line, r.rule.name) for r in finding.related[:5]]
+    properties: dict[str, object] = {"impact": finding.impact, "owner": finding.subject.owner, "status": finding.status}
+    drilled = {a.rule.name: {s: drill_object(r) for s, r in a.drill.items()} for a in finding.alerts if a.drill}
+    if drilled:  # what the real engine measured for the alerts the verdict rests on
+        properties["drill"] = drilled
     result = {
         "ruleId": rule_id,
         "ruleIndex": _INDEX[rule_id],
@@ -96,7 +101,7 @@ def _finding(finding: Finding) -> dict:
         "message": {"text": f"{finding.subject.name} {finding.mode.id} ({finding.mode.direction}): {finding.status} — {reason(finding)}"},
         "locations": [primary],
         "partialFingerprints": {"coverageAuditFinding/v1": f"{finding.subject.name}#{finding.mode.id}"},
-        "properties": {"impact": finding.impact, "owner": finding.subject.owner, "status": finding.status},
+        "properties": properties,
     }
     if related:
         result["relatedLocations"] = [dict(loc, id=i) for i, loc in enumerate(related)]

@@ -9,6 +9,7 @@ from ..analysis.inventory import Inventory
 from ..durations import format_duration
 from ..printable import printable
 from .adoption_text import baseline_line, not_judged_line, reason, use_line
+from .drill import DrillRow, drill_rows
 from .table import format_table
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def render_inventory(inventory: Inventory) -> str:
     return "\n".join(parts) + "\n"
 
 
-def render_coverage(report: CoverageReport, color: bool = False) -> str:
+def render_coverage(report: CoverageReport, color: bool = False, drill: bool = True) -> str:
     lines = []
     if report.change is not None:
         touched = ", ".join(report.change_components) or "no component"
@@ -60,6 +61,9 @@ def render_coverage(report: CoverageReport, color: bool = False) -> str:
         if color:  # after sanitising: the only escape sequences are ours
             for status, code in _COLORS.items():
                 table = [row.replace(f"  {status}  ", f"  {code}{status}{_RESET}  ") for row in table]
+    drilled = drill_rows(report) if drill else []
+    if drilled:
+        table += ["", "Drill (modelled vs measured by the real engine):", *_drill_table(drilled).split("\n")]
     s = report.summary
     after = [""]
     waived = f", {s.waived} waived" if s.waived else ""
@@ -83,6 +87,24 @@ def render_coverage(report: CoverageReport, color: bool = False) -> str:
     # Every line from inputs is one printable line: a name cannot add a line or an escape.
     safe = [printable(line, keep_lines=False) for line in lines] + table + [printable(line, keep_lines=False) for line in after]
     return "\n".join(safe) + "\n"
+
+
+def render_drill(report: CoverageReport, scenarios: tuple[str, ...]) -> str:
+    """``coverage-audit drill``: every drilled alert, modelled beside measured, then the verdicts."""
+    rows = drill_rows(report)
+    lines = [f"Drill ({', '.join(scenarios)}; verdicts judge {report.scenario}, budget {format_duration(report.budget)}):"]
+    lines.append(_drill_table(rows) if rows else "No alert to drill: no verdict rests on one.")
+    lines.append("")
+    return "\n".join(lines) + "\n" + render_coverage(report, drill=False)
+
+
+def _drill_table(rows: "list[DrillRow]") -> str:
+    cells = [
+        (r.finding.subject.name, r.finding.mode.id, r.alert.rule.name, r.scenario, r.modelled, r.measured,
+         ", ".join(r.problems) or "-")
+        for r in rows
+    ]
+    return format_table(("SUBJECT", "MODE", "ALERT", "SCENARIO", "MODELLED", "MEASURED", "DRILL PROBLEMS"), cells, (0, 0, 40, 0, 0, 70, 0))
 
 
 def _row(finding: Finding, with_impact: bool, against_baseline: bool) -> tuple[str, ...]:
