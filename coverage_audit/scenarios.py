@@ -241,6 +241,12 @@ def _behaviour(
             return Behaviour("gauge", value_before=0.0, value_after=EVENTS_SCALE)
         return _steady(metric, traffic, scale)
     if model == "latency":
+        if role in ("signal", "total") and not metric.endswith(_HISTOGRAM_PARTS):
+            # A latency gauge (Micrometer's _max, HAProxy's averages, a summary's quantiles): a
+            # level in the metric's unit; a maximum is slow as soon as any request is.
+            fast, slow = healthy.latency_seconds * scale, healthy.slow_latency_seconds * scale
+            after = slow if metric.endswith("_max") and failing > 0 else fast + failing * (slow - fast)
+            return Behaviour("gauge", value_before=fast, value_after=after)
         if role in ("signal", "total"):
             return Behaviour(
                 "histogram",
@@ -274,6 +280,9 @@ def _behaviour(
             return Behaviour("counter", rate_before=traffic * errors, rate_after=traffic * errors * (1 - loss))
         return _steady(metric, traffic, scale)
     raise ValueError(f"unknown failure model {model!r}")
+
+
+_HISTOGRAM_PARTS = ("_bucket", "_sum", "_count")
 
 
 def _steady(metric: str, traffic: float, scale: float) -> Behaviour:
