@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Mapping
 
-from ..analysis.findings import CoverageReport, Summary, order_findings
-from ..analysis.impact import every_mode, impact_of
+from ..analysis.findings import CoverageReport, Drift, Finding, Summary, order_findings
+from ..analysis.impact import ChangeImpact, every_mode, impact_of
 from ..analysis.inventory import not_judged
 from ..analysis.orphans import find_orphans
 from ..analysis.paths import PathIndex
+from ..cache import Cache
 from ..config import Settings
+from ..graph import build_graph
+from ..model import Change
+from . import verdicts
 from .adoption import settle
 from .common import impact_graph, judge_all, load_inputs, read_change, require_rules
 from .exits import EXIT_ERROR, EXIT_GAPS, EXIT_OK
 from .output import report_errors, say, stdout_is_terminal, write_output
+from .rulesource import open_cache
 
 
 def check(settings: Settings, args: Mapping[str, Any]) -> int:
@@ -22,11 +28,72 @@ def check(settings: Settings, args: Mapping[str, Any]) -> int:
 
         require_promtool()
     change = read_change(args)
+    cache = open_cache(settings) if verdicts.usable(settings, args) else None
+    key = verdicts.inputs_key(settings) if cache is not None else None
+    kept = verdicts.lookup(cache, key) if cache is not None and key is not None else None
+    answer = _kept_answer(kept, change, settings) if kept is not None else None
+    if answer is None:
+        answer = _judge(change, settings, args, cache, key)
+    known, impact, findings, notes, keep_error, drift = answer
+    every = ((m.subject.name, m.mode.id) for m in every_mode(known.service_map, known.catalog))
+    settled = settle(findings, settings, args, known.errors, every)
+    report = CoverageReport(
+        findings=settled.findings,
+        summary=Summary.of(settled.findings),
+        budget=settings.budget,
+        change=change,
+        change_components=impact.direct_components,
+        unmatched_paths=impact.unmatched_paths,
+        errors=tuple(known.errors),
+        routing_checked=known.routing_checked,
+        drift=drift,
+        scenario=settings.scenario,
+        waivers=settled.waivers,
+        baseline=settled.baseline,
+        not_judged=known.not_judged,
+        orphans=known.orphans if settings.format == "json" else None,
+        notes=notes,
+    )
+    write_output(render(report, settings), settings.output)
+    report_errors(known.errors, known.warnings)
+    if keep_error:
+        say("error", keep_error)
+    if known.errors or keep_error:
+        return EXIT_ERROR
+    return EXIT_GAPS if report.at_or_above(settings.fail_on) else EXIT_OK
+
+
+Answer = tuple[verdicts.Verdicts, ChangeImpact, list[Finding], tuple[str, ...], "str | None", tuple[Drift, ...]]
+
+
+def _kept_answer(kept: verdicts.Verdicts, change: Change, settings: Settings) -> Answer | None:
+    """The answer from a previous run's verdicts, when it judged every impacted mode."""
+    graph = build_graph(kept.service_map, kept.catalog, modes=False)
+    impact = impact_of(change, kept.service_map, kept.catalog, graph, PathIndex(kept.service_map))
+    findings = kept.answer(impact.modes, orphans_needed=settings.format == "json")
+    if findings is None:
+        return None
+    return kept, impact, order_findings(findings), (), None, ()
+
+
+def _judge(change: Change, settings: Settings, args: Mapping[str, Any], cache: Cache | None, key: str | None) -> Answer:
     inputs = load_inputs(settings)
     require_rules(inputs, settings)
     graph = impact_graph(inputs)
     impact = impact_of(change, inputs.service_map, inputs.catalog, graph, PathIndex(inputs.service_map))
-    findings = order_findings(judge_all(inputs, settings, impact.modes))
+    judged = judge_all(inputs, settings, impact.modes)
+    known = verdicts.Verdicts(
+        service_map=inputs.service_map,
+        catalog=inputs.catalog,
+        errors=inputs.errors,
+        warnings=inputs.warnings,
+        routing_checked=inputs.alertmanager is not None,
+        not_judged=not_judged(inputs.ruleset.rules),
+        orphans=find_orphans(inputs.ruleset, inputs.service_map, inputs.catalog) if settings.format == "json" else None,
+    )
+    if cache is not None and key is not None:
+        verdicts.store(cache, key, replace(known, findings={}), impact.modes, judged)
+    findings = order_findings(judged)
     notes: tuple[str, ...] = ()
     keep_error = None
     if args.get("prove"):  # the measurement overrules the model before waivers and baselines apply
@@ -35,32 +102,7 @@ def check(settings: Settings, args: Mapping[str, Any]) -> int:
         findings, measured = prove(findings, impact.modes, inputs, settings, args, (settings.scenario,))
         written, keep_error = write_kept(args, measured)
         notes = (f"Proven with promtool: {measured.runs} drills in {measured.seconds:.1f}s" + (f"; kept {len(written)} files" if written else "") + ".",)
-    every = ((m.subject.name, m.mode.id) for m in every_mode(inputs.service_map, inputs.catalog))
-    settled = settle(findings, settings, args, inputs.errors, every)
-    report = CoverageReport(
-        findings=settled.findings,
-        summary=Summary.of(settled.findings),
-        budget=settings.budget,
-        change=change,
-        change_components=impact.direct_components,
-        unmatched_paths=impact.unmatched_paths,
-        errors=tuple(inputs.errors),
-        routing_checked=inputs.alertmanager is not None,
-        drift=tuple(inputs.drift),
-        scenario=settings.scenario,
-        waivers=settled.waivers,
-        baseline=settled.baseline,
-        not_judged=not_judged(inputs.ruleset.rules),
-        orphans=find_orphans(inputs.ruleset, inputs.service_map, inputs.catalog) if settings.format == "json" else None,
-        notes=notes,
-    )
-    write_output(render(report, settings), settings.output)
-    report_errors(inputs.errors, inputs.warnings)
-    if keep_error:
-        say("error", keep_error)
-    if inputs.errors or keep_error:
-        return EXIT_ERROR
-    return EXIT_GAPS if report.at_or_above(settings.fail_on) else EXIT_OK
+    return known, impact, findings, notes, keep_error, tuple(inputs.drift)
 
 
 def render(report: CoverageReport, settings: Settings) -> str:
