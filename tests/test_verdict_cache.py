@@ -140,3 +140,20 @@ def test_an_unreadable_input_is_not_keyed(tmp_path: Path) -> None:
     # where the answer goes is not in the key; what it judges is
     assert verdicts.inputs_key(Settings(rules=base.rules, service_maps=base.service_maps, format="json")) == verdicts.inputs_key(base)
     assert verdicts.inputs_key(Settings(rules=base.rules, service_maps=base.service_maps, scenario="canary")) != verdicts.inputs_key(base)
+
+
+def test_a_repeated_query_needs_no_graph_walk(shop: Path) -> None:
+    """The impact of a change asked before is kept too: the answer imports neither networkx
+    nor the judge (a fifth of a second of the warm run)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from coverage_audit.cli import main; "
+        f"code = main(['check', '--changed', {CHANGE!r}, '--cache-dir', 'cache']); "
+        "print(code, 'networkx' in sys.modules, 'coverage_audit.analysis.coverage' in sys.modules)"
+    )
+    runs = [subprocess.run([sys.executable, "-c", probe], cwd=shop, capture_output=True, text=True, timeout=120) for _ in range(3)]
+    lines = [run.stdout.strip().splitlines()[-1] for run in runs]
+    assert lines[0] == "1 True True"  # judged
+    assert lines[2] == "1 False False", lines  # answered from the kept verdicts and impact

@@ -13,15 +13,16 @@ own, when a CODEOWNERS file is given; otherwise it is reported as unmatched.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from ..catalog import Catalog
-from ..graph import impacted, node_id
 from ..levels import default_levels
 from ..model import BusinessMetric, Change, Component, FailureMode, InputError, LabelMatcher, Service, ServiceMap, subject_selectors
 from .findings import Impact, Subject, Target
 from .paths import PathIndex, services_for_owner_paths
+
+if TYPE_CHECKING:  # networkx takes a fifth of a second to import: only a walk of the graph needs it
+    import networkx as nx
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,8 @@ def impact_of(
     graph: nx.DiGraph,
     paths: PathIndex,
 ) -> ChangeImpact:
+    from ..graph import impacted, node_id  # networkx, imported only for a walk
+
     direct: dict[str, tuple[Service, Component]] = {}
     unmatched: list[str] = []
     for path in change.paths:

@@ -13,7 +13,8 @@ from .exits import EXIT_ERROR, EXIT_GAPS, EXIT_OK, UsageError
 from .output import report_errors, say, write_atomically, write_output
 
 if TYPE_CHECKING:
-    from .common import Inputs, judge_all, judge_everything, load_inputs, read_change
+    from .change import read_change
+    from .common import Inputs, judge_all, judge_everything, load_inputs
     from .rulesource import load_ruleset
 
 __all__ = [
@@ -21,7 +22,7 @@ __all__ = [
     "load_inputs", "load_ruleset", "read_change", "report_errors", "run", "say", "write_atomically", "write_output",
 ]
 _LAZY = {"Inputs": "common", "judge_all": "common", "judge_everything": "common", "load_inputs": "common",
-         "read_change": "common", "load_ruleset": "rulesource"}  # fmt: skip
+         "read_change": "change", "load_ruleset": "rulesource"}  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:

@@ -7,19 +7,16 @@ from typing import Any, Mapping
 
 from ..analysis.findings import CoverageReport, Drift, Finding, Summary, order_findings
 from ..analysis.impact import ChangeImpact, every_mode, impact_of
-from ..analysis.inventory import not_judged
-from ..analysis.orphans import find_orphans
 from ..analysis.paths import PathIndex
 from ..cache import Cache
 from ..config import Settings
-from ..graph import build_graph
 from ..model import Change
 from . import verdicts
 from .adoption import settle
-from .common import impact_graph, judge_all, load_inputs, read_change, require_rules
+from .cachefolder import open_cache
+from .change import read_change
 from .exits import EXIT_ERROR, EXIT_GAPS, EXIT_OK
 from .output import report_errors, say, stdout_is_terminal, write_output
-from .rulesource import open_cache
 
 
 def check(settings: Settings, args: Mapping[str, Any]) -> int:
@@ -31,7 +28,7 @@ def check(settings: Settings, args: Mapping[str, Any]) -> int:
     cache = open_cache(settings) if verdicts.usable(settings, args) else None
     key = verdicts.inputs_key(settings) if cache is not None else None
     kept = verdicts.lookup(cache, key) if cache is not None and key is not None else None
-    answer = _kept_answer(kept, change, settings) if kept is not None else None
+    answer = _kept_answer(kept, change, settings, cache, key) if cache is not None and key is not None and kept is not None else None
     if answer is None:
         answer = _judge(change, settings, args, cache, key)
     known, impact, findings, notes, keep_error, drift = answer
@@ -66,17 +63,27 @@ def check(settings: Settings, args: Mapping[str, Any]) -> int:
 Answer = tuple[verdicts.Verdicts, ChangeImpact, list[Finding], tuple[str, ...], "str | None", tuple[Drift, ...]]
 
 
-def _kept_answer(kept: verdicts.Verdicts, change: Change, settings: Settings) -> Answer | None:
+def _kept_answer(kept: verdicts.Verdicts, change: Change, settings: Settings, cache: Cache, key: str) -> Answer | None:
     """The answer from a previous run's verdicts, when it judged every impacted mode."""
-    graph = build_graph(kept.service_map, kept.catalog, modes=False)
-    impact = impact_of(change, kept.service_map, kept.catalog, graph, PathIndex(kept.service_map))
+    impact = kept.impacts.get(verdicts.change_key(change))
+    if impact is None:
+        from ..graph import build_graph
+
+        graph = build_graph(kept.service_map, kept.catalog, modes=False)
+        impact = impact_of(change, kept.service_map, kept.catalog, graph, PathIndex(kept.service_map))
     findings = kept.answer(impact.modes, orphans_needed=settings.format == "json")
     if findings is None:
         return None
+    if verdicts.change_key(change) not in kept.impacts:
+        verdicts.store(cache, key, replace(kept, findings={}, impacts={verdicts.change_key(change): impact}), (), ())
     return kept, impact, order_findings(findings), (), None, ()
 
 
 def _judge(change: Change, settings: Settings, args: Mapping[str, Any], cache: Cache | None, key: str | None) -> Answer:
+    from ..analysis.inventory import not_judged
+    from ..analysis.orphans import find_orphans
+    from .common import impact_graph, judge_all, load_inputs, require_rules
+
     inputs = load_inputs(settings)
     require_rules(inputs, settings)
     graph = impact_graph(inputs)
@@ -92,7 +99,7 @@ def _judge(change: Change, settings: Settings, args: Mapping[str, Any], cache: C
         orphans=find_orphans(inputs.ruleset, inputs.service_map, inputs.catalog) if settings.format == "json" else None,
     )
     if cache is not None and key is not None:
-        verdicts.store(cache, key, replace(known, findings={}), impact.modes, judged)
+        verdicts.store(cache, key, replace(known, findings={}, impacts={verdicts.change_key(change): impact}), impact.modes, judged)
     findings = order_findings(judged)
     notes: tuple[str, ...] = ()
     keep_error = None

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import gc
-import sys
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable
 
 import networkx as nx
 
@@ -17,15 +16,14 @@ from ..catalog import Catalog, default_catalog, load_catalog
 from ..config import Settings
 from ..graph import add_discovered, build_graph
 from ..loaders.alertmanager import load_alertmanager
-from ..loaders.changes import as_text, git_changed_paths, normalise_path, read_changed_paths
 from ..loaders.codeowners import load_codeowners
 from ..loaders.grafana import with_contact_points
 from ..loaders.rules import PARALLEL_FROM_FILES, discover, worker_count, worker_pool
 from ..loaders.service_map import load_service_maps
-from ..model import AlertmanagerConfig, Change, Diagnostic, InputError, ServiceMap, Skipped
+from ..model import AlertmanagerConfig, Diagnostic, InputError, ServiceMap, Skipped
 from ..ruleset import RuleSet
 from .exits import UsageError
-from .output import closed_streams, report_errors
+from .output import report_errors
 from .rulesource import build_rules, live_session, read_rules
 
 if TYPE_CHECKING:
@@ -131,22 +129,6 @@ def _optional(load: Callable[[], Any], errors: list[Diagnostic]) -> Any:
     except InputError as exc:
         errors.append(exc.diagnostic)
         return None
-
-
-def read_change(args: Mapping[str, Any]) -> Change:
-    try:
-        if args.get("changed"):
-            return Change(paths=tuple(dict.fromkeys(normalise_path(p) for p in args["changed"])), source="--changed")
-        if args.get("changed_from"):
-            source = args["changed_from"]
-            return Change(paths=read_changed_paths(source, sys.stdin, 0 in closed_streams), source=source)
-        if args.get("git_range"):
-            return Change(paths=git_changed_paths(args.get("repo") or ".", args["git_range"]), source=f"git {args['git_range']}")
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    if args.get("component"):
-        return Change(components=tuple(dict.fromkeys(as_text(c) for c in args["component"])), source="--component")
-    raise UsageError("check needs a change: --changed PATH..., --changed-from FILE, --git-range BASE..HEAD or --component SERVICE/COMPONENT")
 
 
 def judge_all(

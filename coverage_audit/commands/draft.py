@@ -20,7 +20,8 @@ from ..model import OutputError
 from ..printable import printable
 from ..reporters.table import format_table
 from ..ruleset import build_ruleset
-from .common import Inputs, impact_graph, judge_all, load_inputs, make_judge, read_change
+from .change import read_change
+from .common import Inputs, impact_graph, judge_all, load_inputs, make_judge
 from .exits import EXIT_ERROR, EXIT_GAPS, EXIT_OK, UsageError
 from .output import report_errors, say, write_file_set, write_stdout
 

@@ -12,7 +12,8 @@ from ..analysis.paths import PathIndex
 from ..config import Settings
 from ..model import Change
 from .adoption import settle
-from .common import Inputs, impact_graph, judge_all, load_inputs, read_change
+from .change import read_change
+from .common import Inputs, impact_graph, judge_all, load_inputs
 from .exits import EXIT_ERROR, EXIT_GAPS, EXIT_OK
 from .output import report_errors, say, write_output
 from .prove import drill_scenarios, prove, require_promtool, write_kept

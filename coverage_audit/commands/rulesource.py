@@ -9,11 +9,11 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from ..analysis.findings import Drift
-from ..cache import Cache, CacheUnusable
 from ..config import Settings
 from ..levels import default_levels
 from ..loaders.rules import RULE_FILES, RuleLoad, load_rules
 from ..ruleset import RuleSet, build_ruleset
+from .cachefolder import open_cache
 from .exits import UsageError
 from .output import report_warning
 
@@ -69,18 +69,6 @@ def read_rules(settings: Settings, pool: Executor | None = None, live: "LiveSess
     # that later allocations do not rescan millions of objects (seconds on large rule sets).
     gc.freeze()
     return loaded
-
-
-def open_cache(settings: Settings) -> Cache | None:
-    """The rule cache the settings ask for, or None; an unusable cache is a warning only (the
-    run is the same without it, just slower)."""
-    if settings.no_cache:
-        return None
-    try:
-        return Cache.open(settings.cache_dir)
-    except CacheUnusable as exc:
-        report_warning(f"cache not used: {exc}")
-        return None
 
 
 def build_rules(settings: Settings, loaded: RuleLoad) -> RuleSet:

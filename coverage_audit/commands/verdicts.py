@@ -24,12 +24,12 @@ from .. import promql, yamlio
 from ..cache import FORMAT_VERSION, Cache, make_key
 from ..config import Settings
 from ..loaders.discovery import find_files
-from ..model import Diagnostic, InputError, Rule
+from ..model import Change, Diagnostic, InputError, Rule
 from ..yamlio import read_bytes
 
 if TYPE_CHECKING:
     from ..analysis.findings import Finding
-    from ..analysis.impact import ImpactedMode
+    from ..analysis.impact import ChangeImpact, ImpactedMode
     from ..analysis.orphans import Orphans
     from ..catalog import Catalog
     from ..model import ServiceMap
@@ -53,6 +53,8 @@ class Verdicts:
     not_judged: "tuple[Rule, ...]"
     orphans: "Orphans | None"
     findings: dict[tuple[str, str, str], "Finding"] = field(default_factory=dict)
+    # What each change asked impacts (a query that repeats one needs no graph walk, nor networkx).
+    impacts: dict[tuple[object, ...], "ChangeImpact"] = field(default_factory=dict)
 
     def answer(self, modes: Iterable["ImpactedMode"], orphans_needed: bool) -> "list[Finding] | None":
         """The findings of ``modes``, or None when one of them (or the orphans) was never judged."""
@@ -65,6 +67,10 @@ class Verdicts:
                 return None
             found.append(finding)
         return found
+
+
+def change_key(change: Change) -> tuple[object, ...]:
+    return (change.paths, change.components, change.source)
 
 
 def mode_key(mode: "ImpactedMode") -> tuple[str, str, str]:
@@ -117,6 +123,7 @@ def store(cache: Cache, key: str, verdicts: Verdicts, modes: Iterable["ImpactedM
     previous = lookup(cache, key)
     if previous is not None:
         verdicts.findings = {**previous.findings, **verdicts.findings}
+        verdicts.impacts = {**previous.impacts, **verdicts.impacts}
         if verdicts.orphans is None:
             verdicts.orphans = previous.orphans
     verdicts.findings.update(zip(map(mode_key, modes), findings))
