@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from hostile import MAP, RULES, ROOT, cli, write_inputs
+from hostile import MAP, ROOT, cli, write_inputs
 
 pytestmark = pytest.mark.timeout(300)
 

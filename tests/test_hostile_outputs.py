@@ -15,7 +15,7 @@ import pytest
 
 from coverage_audit import cli
 
-from hostile import CHANGE, MAP, RULES, ROOT, cli as run_cli, without_read_override, write_inputs
+from hostile import CHANGE, RULES, ROOT, cli as run_cli, without_read_override, write_inputs
 
 pytestmark = pytest.mark.timeout(120)
 
