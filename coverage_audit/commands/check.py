@@ -30,7 +30,7 @@ def check(settings: Settings, args: Mapping[str, Any]) -> int:
     kept = verdicts.lookup(cache, key) if cache is not None and key is not None else None
     answer = _kept_answer(kept, change, settings, cache, key) if cache is not None and key is not None and kept is not None else None
     if answer is None:
-        answer = _judge(change, settings, args, cache, key)
+        answer = _judge(change, settings, args, cache, key, kept)
     known, impact, findings, notes, keep_error, drift = answer
     every = ((m.subject.name, m.mode.id) for m in every_mode(known.service_map, known.catalog))
     settled = settle(findings, settings, args, known.errors, every)
@@ -65,7 +65,8 @@ Answer = tuple[verdicts.Verdicts, ChangeImpact, list[Finding], tuple[str, ...], 
 
 def _kept_answer(kept: verdicts.Verdicts, change: Change, settings: Settings, cache: Cache, key: str) -> Answer | None:
     """The answer from a previous run's verdicts, when it judged every impacted mode."""
-    impact = kept.impacts.get(verdicts.change_key(change))
+    asked = verdicts.change_key(change)
+    impact = kept.impacts.get(asked)
     if impact is None:
         from ..graph import build_graph
 
@@ -74,12 +75,14 @@ def _kept_answer(kept: verdicts.Verdicts, change: Change, settings: Settings, ca
     findings = kept.answer(impact.modes, orphans_needed=settings.format == "json")
     if findings is None:
         return None
-    if verdicts.change_key(change) not in kept.impacts:
-        verdicts.store(cache, key, replace(kept, findings={}, impacts={verdicts.change_key(change): impact}), (), ())
+    if asked not in kept.impacts:
+        verdicts.store(cache, key, replace(kept, findings={}, impacts={asked: impact}), (), (), kept)
     return kept, impact, order_findings(findings), (), None, ()
 
 
-def _judge(change: Change, settings: Settings, args: Mapping[str, Any], cache: Cache | None, key: str | None) -> Answer:
+def _judge(
+    change: Change, settings: Settings, args: Mapping[str, Any], cache: Cache | None, key: str | None, kept: verdicts.Verdicts | None
+) -> Answer:
     from ..analysis.inventory import not_judged
     from ..analysis.orphans import find_orphans
     from .common import impact_graph, judge_all, load_inputs, require_rules
@@ -99,7 +102,7 @@ def _judge(change: Change, settings: Settings, args: Mapping[str, Any], cache: C
         orphans=find_orphans(inputs.ruleset, inputs.service_map, inputs.catalog) if settings.format == "json" else None,
     )
     if cache is not None and key is not None:
-        verdicts.store(cache, key, replace(known, findings={}, impacts={verdicts.change_key(change): impact}), impact.modes, judged)
+        verdicts.store(cache, key, replace(known, findings={}, impacts={verdicts.change_key(change): impact}), impact.modes, judged, kept)
     findings = order_findings(judged)
     notes: tuple[str, ...] = ()
     keep_error = None

@@ -71,18 +71,11 @@ def _notes(runs: int, seconds: float, written: list[str]) -> tuple[str, ...]:
 
 
 def render(report: CoverageReport, settings: Settings, scenarios: tuple[str, ...]) -> str:
-    if settings.format == "json":
-        from ..reporters.json import render_coverage
+    """As ``check`` renders, but the text puts the drill table (every scenario) first."""
+    if settings.format != "text":
+        from .check import render as render_check
 
-        return render_coverage(report)
-    if settings.format == "markdown":
-        from ..reporters.markdown import render_coverage as render_markdown
-
-        return render_markdown(report)
-    if settings.format == "sarif":
-        from ..reporters.sarif import render_coverage as render_sarif
-
-        return render_sarif(report)
+        return render_check(report, settings)
     from ..reporters.text import render_drill
 
     return render_drill(report, scenarios)

@@ -117,10 +117,16 @@ def lookup(cache: Cache, key: str) -> Verdicts | None:
     return found if isinstance(found, Verdicts) else None
 
 
-def store(cache: Cache, key: str, verdicts: Verdicts, modes: Iterable["ImpactedMode"], findings: Iterable["Finding"]) -> None:
-    """Add this run's findings to what the entry holds, and write it back (atomically; two runs
-    at once each write a whole entry, and the later one wins)."""
-    previous = lookup(cache, key)
+def store(
+    cache: Cache,
+    key: str,
+    verdicts: Verdicts,
+    modes: Iterable["ImpactedMode"],
+    findings: Iterable["Finding"],
+    previous: Verdicts | None,
+) -> None:
+    """Add this run's findings to what the entry held when the run looked it up (``previous``),
+    and write it back (atomically; two runs at once each write a whole entry, the later wins)."""
     if previous is not None:
         verdicts.findings = {**previous.findings, **verdicts.findings}
         verdicts.impacts = {**previous.impacts, **verdicts.impacts}

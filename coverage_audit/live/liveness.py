@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..promql import Aggregate, Binary, Call, Expr, Number, Selector, String, Subquery, Unary
+from ..promql import Aggregate, Binary, Call, Expr, Number, Selector, String, Subquery, Unary, walk
 
 FIRES_ON_ABSENCE = frozenset({"absent", "absent_over_time"})
 
@@ -50,39 +50,15 @@ def first_dead(expr: Expr, read: Callable[[Selector], Why]) -> Why:
 
 
 def selectors(expr: Expr) -> list[Selector]:
-    """Every selector of an expression (iteratively), for collecting what to fetch."""
-    found: list[Selector] = []
-    stack = [expr]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, Selector):
-            found.append(node)
-        elif isinstance(node, Call):
-            stack.extend(node.args)
-        elif isinstance(node, Aggregate):
-            stack.append(node.expr)
-        elif isinstance(node, (Unary, Subquery)):
-            stack.append(node.expr)
-        elif isinstance(node, Binary):
-            stack += (node.lhs, node.rhs)
-    return found
+    """Every selector of an expression, for collecting what to fetch."""
+    return [node for node in walk(expr) if isinstance(node, Selector)]
 
 
 def created_labels(expr: Expr) -> frozenset[str]:
     """Labels an expression makes up (``label_replace``/``label_join`` targets): matchers on
     them cannot be pushed down to the series it reads."""
-    made: set[str] = set()
-    stack = [expr]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, Call):
-            if node.func in ("label_replace", "label_join") and len(node.args) > 1 and isinstance(node.args[1], String):
-                made.add(node.args[1].value)
-            stack.extend(node.args)
-        elif isinstance(node, Aggregate):
-            stack.append(node.expr)
-        elif isinstance(node, (Unary, Subquery)):
-            stack.append(node.expr)
-        elif isinstance(node, Binary):
-            stack += (node.lhs, node.rhs)
-    return frozenset(made)
+    return frozenset(
+        node.args[1].value
+        for node in walk(expr)
+        if isinstance(node, Call) and node.func in ("label_replace", "label_join") and len(node.args) > 1 and isinstance(node.args[1], String)
+    )
