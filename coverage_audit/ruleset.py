@@ -7,7 +7,9 @@ so the work is linear in the size of the rule set; cycles are reported, not foll
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Iterable, Iterator, Union
 
 from .gcpause import paused_gc
@@ -114,7 +116,7 @@ class RecordIndex:
             return tuple(r for r in rules if self._accepts(selector, r))
         candidates: list[Rule] | None = None
         for matcher in selector.matchers:  # narrow with the index on equality matchers first
-            if matcher.op is MatchOp.EQ:
+            if matcher.op is MatchOp.EQ and matcher.value:
                 table = self._table(selector.metric or "", matcher.name, rules)
                 narrowed = table.get(matcher.value, []) + table.get("", [])  # "" : rule lacks the label
                 if candidates is None or len(narrowed) < len(candidates):
@@ -161,15 +163,31 @@ class RecordIndex:
         if table is None:
             table = self._by_label[(name, label)] = {}
             for rule in rules:
-                table.setdefault(self.local_identity(rule).get(label, ""), []).append(rule)
+                table.setdefault(self._key_value(rule, label), []).append(rule)
         return table
 
+    def _key_value(self, rule: Rule, label: str) -> str:
+        """The one value the rule's series can carry on ``label``, for the index ("": any, or
+        none). Besides equalities, a regex that is a plain literal (GitLab's ``type=~"web"``)
+        pins one value: a selector asking for another value is refused by ``_accepts`` anyway."""
+        value = self.local_identity(rule).get(label)
+        if value is not None:
+            return value
+        for matcher in self._local_constraints(rule).get(label, ()):
+            if matcher.op is MatchOp.RE and _LITERAL.fullmatch(matcher.value):
+                return matcher.value
+        return ""
 
+
+# A regex without metacharacters matches exactly its own text (RE2 anchors label regexes).
+_LITERAL = re.compile(r"[A-Za-z0-9_:/ ,@#%&=<>'\"-]*")
 _PIN_DEPTH = 16  # recording rules on recording rules; real sets use 3-4 levels
 
 
+@lru_cache(maxsize=65536)
 def _satisfiable(matchers: tuple[LabelMatcher, ...]) -> bool:
-    """Can one label value pass all these matchers (all on the same label)?"""
+    """Can one label value pass all these matchers (all on the same label)? Remembered: generated
+    rule sets ask the same few questions hundreds of thousands of times."""
     from .analysis.matching import compatible_pair  # analysis builds on this module
 
     return compatible_pair(matchers, ())

@@ -18,11 +18,13 @@ from ..graph import add_discovered, build_graph
 from ..loaders.alertmanager import load_alertmanager
 from ..loaders.codeowners import load_codeowners
 from ..loaders.grafana import with_contact_points
-from ..loaders.rules import PARALLEL_FROM_FILES, discover, worker_count, worker_pool
+from ..loaders.rules import PARALLEL_FROM_FILES, discover
 from ..loaders.service_map import load_service_maps
 from ..model import AlertmanagerConfig, Diagnostic, InputError, ServiceMap, Skipped
 from ..ruleset import RuleSet
+from ..sharing import worker_count, worker_pool
 from .exits import UsageError
+from .judging import judge_modes
 from .output import report_errors
 from .rulesource import build_rules, live_session, read_rules
 
@@ -146,11 +148,9 @@ def judge_all(
     judge = make_judge(inputs, settings)
     two_passes = evidence is not None and evidence.has_series
     judge.evidence = None if two_passes else evidence
-    findings = []
-    for index, mode in enumerate(modes):
-        findings.append(judge.judge(mode.subject, mode.mode, mode.target, mode.impact))
-        if progress is not None:
-            progress(index + 1, len(modes))
+    # A live session holds connections a fork must not share: with one, judging stays here.
+    workers = worker_count(settings.jobs) if inputs.live is None else 1
+    findings = judge_modes(judge, modes, workers, progress)
     if not two_passes:
         return findings
     assert evidence is not None and inputs.live is not None

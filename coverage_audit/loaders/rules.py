@@ -15,15 +15,13 @@ rule that is malformed, becomes a Diagnostic with file and line, and loading goe
 from __future__ import annotations
 
 import functools
-import gc
 import os
 import pickle
 import re
 import sys
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from typing import Iterable, Sequence
 
 from .. import promql
@@ -31,6 +29,7 @@ from . import grafana
 from ..cache import Cache, Stats, code_fingerprint, make_key
 from ..durations import parse_duration
 from ..gcpause import paused_gc
+from ..sharing import share, worker_count, worker_pool
 from ..model import Diagnostic, InputError, Rule, RuleKind, Skipped, shared_mapping
 from ..yamlio import YMap, YSeq, decode, load_documents, read_bytes, unknown_keys
 from .discovery import YAML_SUFFIXES, find_files
@@ -79,13 +78,6 @@ def discover(paths: Iterable[str], suffixes: tuple[str, ...] = YAML_SUFFIXES) ->
     return find_files(paths, suffixes).files
 
 
-def worker_count(jobs: int | None) -> int:
-    """Processes for loading: ``--jobs``, never more than the CPUs this process may use
-    (``--jobs 300`` forked ~200 workers that only fought over two cores)."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(jobs or cpus, cpus))
-
-
 # --------------------------------------------------------------------------- loading
 
 
@@ -112,11 +104,6 @@ def load_rules(
         parts = [f"unreadable\0{error}" for error in found.errors] + [f"{path}\0{key}" for path, key in zip(files, keys)]
         result.content_key = make_key(*parts)
     return result
-
-
-def worker_pool(workers: int) -> ProcessPoolExecutor:
-    """Worker processes for loading: forked (cheap, nothing to re-import), collector off."""
-    return ProcessPoolExecutor(workers, mp_context=get_context("fork"), initializer=gc.disable)
 
 
 Keyed = tuple["RuleLoad", "str | None"]  # a file's load and its cache key (None: no cache, or unreadable)
@@ -195,40 +182,31 @@ CHUNKS_PER_PROCESS = 16  # finer chunks balance better; each costs a round trip 
 
 
 def _load_in_parallel(files: list[str], workers: int, pool: Executor | None, cache: Cache | None) -> list[Keyed]:
-    """Files are independent, and the PromQL parser holds the GIL: cut them into contiguous
-    chunks and queue them all for the worker processes, while this process takes chunks from
-    the back of the queue for itself (those no worker has started yet) until the two meet.
-    However busy the machine or costly the hand-over, no one sits idle while another has a
-    long share left. The chunks are put back in order, so the result equals a serial load."""
+    """Files are independent: contiguous chunks of them are shared with the worker processes
+    (``sharing.share``), and put back in order, so the result equals a serial load."""
     chunks = _split_by_size(files, [1.0] * (workers * CHUNKS_PER_PROCESS))
     if len(chunks) < 2:
         return [_load_and_store(path, cache) for path in files]
     folder = cache.folder if cache is not None else None
-    done: dict[int, list[Keyed]] = {}
+
+    def collect(index: int, chunk: Chunk) -> list[Keyed]:
+        """Unpickle a worker's chunk (while this process still has chunks of its own to parse)."""
+        blobs, keys, stats, warnings = chunk
+        if cache is not None:
+            cache.stats.written += stats.written
+            if warnings and not cache.warnings:
+                cache.warnings.append(warnings[0])
+        return [(pickle.loads(blob), key) for blob, key in zip(blobs, keys)]
+
     with nullcontext(pool) if pool is not None else worker_pool(workers - 1) as executor:
-        # A future keeps its result (the chunk's pickles) as long as it is referenced: each is
-        # dropped once unpickled.
-        futures = {index: executor.submit(_load_chunk, chunk, folder) for index, chunk in enumerate(chunks)}
-        for index in reversed(range(len(chunks))):
-            if index not in futures or not futures[index].cancel():
-                break  # a worker has it (or has even finished it), and all before it
-            del futures[index]
-            done[index] = [_load_and_store(path, cache) for path in chunks[index]]
-            for finished in [i for i, future in futures.items() if future.done()]:
-                _collect(finished, futures.pop(finished), done, cache)
-        for index in sorted(futures):
-            _collect(index, futures.pop(index), done, cache)
-    return [load for index in range(len(chunks)) for load in done[index]]
-
-
-def _collect(index: int, future: Future[Chunk], done: dict[int, list[Keyed]], cache: Cache | None) -> None:
-    """Unpickle a worker's chunk (while this process still has chunks of its own to parse)."""
-    blobs, keys, stats, warnings = future.result()
-    done[index] = [(pickle.loads(blob), key) for blob, key in zip(blobs, keys)]
-    if cache is not None:
-        cache.stats.written += stats.written
-        if warnings and not cache.warnings:
-            cache.warnings.append(warnings[0])
+        loads = share(
+            len(chunks),
+            executor,
+            lambda executor, index: executor.submit(_load_chunk, chunks[index], folder),
+            lambda index: [_load_and_store(path, cache) for path in chunks[index]],
+            collect,
+        )
+    return [load for chunk in loads for load in chunk]
 
 
 def _split_by_size(files: list[str], weights: list[float]) -> list[list[str]]:

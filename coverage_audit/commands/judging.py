@@ -1,0 +1,123 @@
+"""Judging many failure modes: in this process while that is quick, shared with forked workers
+when it is not.
+
+Failure modes are judged independently, so a long run (GitLab.com's 298 modes take ~10 s on one
+core) is split between processes. Forking pays only when much is left: judging starts here, one
+subject at a time, and once the work left is estimated at more than ``FORK_WORTH`` seconds the
+rest is shared (``sharing.share``). Workers inherit the rule set, the judge and whatever it
+remembered so far; their findings come back pointing at this process's own rules. The findings
+are the same, in the same order, whichever way they were judged.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Sequence
+
+from ..analysis.coverage import CoverageJudge
+from ..analysis.findings import Finding
+from ..analysis.impact import ImpactedMode
+from ..sharing import SharedObjects, share, worker_pool
+
+FORK_WORTH = 0.5  # seconds of judging left (estimated) above which sharing it pays for the fork
+CHUNKS_PER_PROCESS = 8  # finer chunks balance better; each splits what a judge remembers
+
+Progress = Callable[[int, int], None]
+
+# What forked workers judge: set just before the pool forks them, so they inherit it.
+_work: "tuple[CoverageJudge, list[list[ImpactedMode]], SharedObjects] | None" = None
+
+
+def judge_modes(
+    judge: CoverageJudge,
+    modes: Sequence[ImpactedMode],
+    workers: int,
+    progress: Progress | None = None,
+    worth: float = FORK_WORTH,
+) -> list[Finding]:
+    """Each mode's finding, in order; ``progress(done, total)`` after each one (or chunk)."""
+    groups = _by_subject(modes)
+    findings: list[Finding] = []
+    started = time.perf_counter()
+    for position, group in enumerate(groups):
+        if workers > 1 and len(groups) - position > 1 and _left(started, len(findings), len(modes)) > worth:
+            return findings + _shared(judge, groups[position:], workers, len(findings), len(modes), progress)
+        for mode in group:
+            findings.append(judge.judge(mode.subject, mode.mode, mode.target, mode.impact))
+            if progress is not None:
+                progress(len(findings), len(modes))
+    return findings
+
+
+def _by_subject(modes: Sequence[ImpactedMode]) -> list[list[ImpactedMode]]:
+    """Runs of modes of one subject: they read the same series, so one judge should see them."""
+    groups: list[list[ImpactedMode]] = []
+    for mode in modes:
+        if groups and groups[-1][-1].subject.name == mode.subject.name:
+            groups[-1].append(mode)
+        else:
+            groups.append([mode])
+    return groups
+
+
+def _left(started: float, done: int, total: int) -> float:
+    """Seconds of judging left, at the pace so far (unknown before the first finding: 0)."""
+    return (time.perf_counter() - started) / done * (total - done) if done else 0.0
+
+
+def _shared(
+    judge: CoverageJudge,
+    groups: list[list[ImpactedMode]],
+    workers: int,
+    before: int,
+    total: int,
+    progress: Progress | None,
+) -> list[Finding]:
+    global _work
+    chunks = _chunks(groups, workers * CHUNKS_PER_PROCESS)
+    objects = SharedObjects([*judge.ruleset.rules, *{id(x): x for g in groups for m in g for x in (m.subject, m.mode)}.values()])
+    done = before
+
+    def collected(index: int) -> None:
+        nonlocal done
+        done += len(chunks[index])
+        if progress is not None:
+            progress(done, total)
+
+    _work = (judge, chunks, objects)
+    try:
+        with worker_pool(workers - 1) as pool:
+            judged = share(
+                len(chunks),
+                pool,
+                lambda executor, index: executor.submit(_judge_chunk, index),
+                lambda index: _judge_all(judge, chunks[index]),
+                lambda index, data: objects.loads(data),
+                collected,
+            )
+    finally:
+        _work = None
+    return [finding for chunk in judged for finding in chunk]
+
+
+def _chunks(groups: list[list[ImpactedMode]], count: int) -> list[list[ImpactedMode]]:
+    """About ``count`` contiguous chunks of whole subjects, of similar numbers of modes."""
+    size = max(1.0, sum(len(g) for g in groups) / count)
+    chunks: list[list[ImpactedMode]] = [[]]
+    for group in groups:
+        if len(chunks[-1]) >= size:
+            chunks.append([])
+        chunks[-1].extend(group)
+    return chunks
+
+
+def _judge_all(judge: CoverageJudge, modes: list[ImpactedMode]) -> list[Finding]:
+    return [judge.judge(mode.subject, mode.mode, mode.target, mode.impact) for mode in modes]
+
+
+def _judge_chunk(index: int) -> bytes:
+    """In a worker: one chunk's findings, pickled with the rules (and subjects and modes) as
+    positions in what the parent holds."""
+    assert _work is not None, "a worker forked before the work was set"
+    judge, chunks, objects = _work
+    return objects.dumps(_judge_all(judge, chunks[index]))

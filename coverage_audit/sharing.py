@@ -1,0 +1,97 @@
+"""Sharing independent chunks of work between this process and forked worker processes.
+
+Parsing rule files and judging failure modes are CPU-bound Python (and the PromQL parser holds
+the GIL), so threads would not help; forked processes inherit everything already loaded for free.
+Every chunk is queued for the workers while this process takes chunks from the back of the queue
+(those no worker has started yet) until the two meet: however busy the machine, no one sits
+idle while another has a long share left. Results come back in chunk order, so the outcome
+equals doing the chunks one after another here.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import os
+import pickle
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from multiprocessing import get_context
+from typing import Any, Callable, Sequence, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def cpus() -> int:
+    """The CPUs this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def worker_count(jobs: int | None) -> int:
+    """Processes for a run: ``--jobs``, never more than the CPUs this process may use
+    (``--jobs 300`` forked ~200 workers that only fought over two cores)."""
+    return max(1, min(jobs or cpus(), cpus()))
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes: forked (cheap, nothing to re-import, everything loaded so far shared),
+    collector off (what they build is acyclic and short-lived)."""
+    return ProcessPoolExecutor(workers, mp_context=get_context("fork"), initializer=gc.disable)
+
+
+def share(
+    count: int,
+    executor: Executor,
+    submit: Callable[[Executor, int], "Future[R]"],
+    here: Callable[[int], T],
+    collect: Callable[[int, R], T],
+    collected: Callable[[int], None] | None = None,
+) -> list[T]:
+    """Chunks ``0 .. count-1``, each done either by a worker (``submit`` queues it; ``collect``
+    turns what the worker returned into the chunk's result) or by this process (``here``), as
+    they meet; ``collected(index)`` is told as each chunk completes."""
+    done: dict[int, T] = {}
+
+    def finish(index: int, future: "Future[R]") -> None:
+        done[index] = collect(index, future.result())
+        if collected is not None:
+            collected(index)
+
+    # A future keeps its result as long as it is referenced: each is dropped once collected.
+    futures = {index: submit(executor, index) for index in range(count)}
+    for index in reversed(range(count)):
+        if index not in futures or not futures[index].cancel():
+            break  # a worker has it (or has even finished it), and all before it
+        del futures[index]
+        done[index] = here(index)
+        if collected is not None:
+            collected(index)
+        for finished in [i for i, future in futures.items() if future.done()]:
+            finish(finished, futures.pop(finished))
+    for index in sorted(futures):
+        finish(index, futures.pop(index))
+    return [done[index] for index in range(count)]
+
+
+class SharedObjects:
+    """Pickling that sends objects both processes already hold (forked, so the same objects at
+    the same positions) as their position: a worker's results come back pointing at this
+    process's objects, not at copies of them."""
+
+    def __init__(self, objects: Sequence[Any]) -> None:
+        self.objects = objects
+        self._position = {id(item): position for position, item in enumerate(objects)}
+
+    def dumps(self, value: object) -> bytes:
+        buffer = io.BytesIO()
+        pickler = pickle.Pickler(buffer, pickle.HIGHEST_PROTOCOL)
+        position = self._position
+        pickler.persistent_id = lambda item: position.get(id(item))  # type: ignore[method-assign]
+        pickler.dump(value)
+        return buffer.getvalue()
+
+    def loads(self, data: bytes) -> Any:
+        unpickler = pickle.Unpickler(io.BytesIO(data))
+        objects = self.objects
+        unpickler.persistent_load = lambda position: objects[position]  # type: ignore[method-assign]
+        return unpickler.load()

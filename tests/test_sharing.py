@@ -1,0 +1,66 @@
+"""Work shared with forked workers gives what doing it here gives (issue 10): the same results in
+the same order, findings pointing at this process's own rules, progress told for every mode."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import Executor, Future
+from pathlib import Path
+
+from coverage_audit.analysis.impact import every_mode
+from coverage_audit.commands.common import load_inputs, make_judge
+from coverage_audit.commands.judging import judge_modes
+from coverage_audit.config import Settings
+from coverage_audit.sharing import SharedObjects, share, worker_pool
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _square_with_pid(value: int) -> tuple[int, int]:
+    return value * value, os.getpid()
+
+
+def test_share_returns_every_chunk_in_order_and_both_processes_work() -> None:
+    seen: list[int] = []
+
+    def submit(executor: Executor, index: int) -> "Future[tuple[int, int]]":
+        return executor.submit(_square_with_pid, index)
+
+    with worker_pool(1) as pool:
+        results = share(40, pool, submit, lambda index: _square_with_pid(index), lambda index, got: got, seen.append)
+    assert [value for value, _ in results] == [index * index for index in range(40)]
+    assert sorted(seen) == list(range(40)), "every chunk is told once"
+    workers = {pid for _, pid in results}
+    assert os.getpid() in workers and len(workers) == 2, "this process took chunks from the back"
+
+
+def test_shared_objects_come_back_as_the_same_objects() -> None:
+    class Thing:
+        pass
+
+    things = [Thing(), Thing()]
+    shared = SharedObjects(things)
+    back = shared.loads(shared.dumps({"a": things[1], "b": [things[0], 3]}))
+    assert back["a"] is things[1] and back["b"][0] is things[0] and back["b"][1] == 3
+
+
+def test_judging_shared_with_a_worker_equals_judging_here() -> None:
+    settings = Settings(
+        rules=(str(ROOT / "rulesets"),),
+        service_maps=(str(ROOT / "service_maps"),),
+        alertmanager=str(ROOT / "rulesets" / "alertmanager.yaml"),
+        no_cache=True,
+    )
+    inputs = load_inputs(settings)
+    modes = every_mode(inputs.service_map, inputs.catalog)
+    assert len(modes) > 20
+    here = make_judge(inputs, settings)
+    expected = [here.judge(m.subject, m.mode, m.target, m.impact) for m in modes]
+    told: list[tuple[int, int]] = []
+    # worth=0: share from the first subject on, as a large organisation would
+    shared = judge_modes(make_judge(inputs, settings), modes, 2, lambda done, total: told.append((done, total)), worth=0.0)
+    assert shared == expected  # rules compare by identity: these are this process's own rules
+    rules = {id(rule) for rule in inputs.ruleset.rules}
+    assert all(id(a.rule) in rules for f in shared for a in (*f.alerts, *f.related))
+    assert told[-1] == (len(modes), len(modes)) and all(a <= b for (a, _), (b, _) in zip(told, told[1:]))
+    assert any(b - a > 1 for (a, _), (b, _) in zip(told, told[1:])), "judged one by one: nothing was shared"
