@@ -188,10 +188,15 @@ class LabelMatcher(Compact):
     value: str
 
     _hash: int = field(init=False, repr=False, compare=False, default=0)
+    # How matchers sort (pushed matchers are memo keys in a canonical order): (name, op, value).
+    key: tuple[str, str, str] = field(init=False, repr=False, compare=False, default=("", "", ""))
 
     def __post_init__(self) -> None:
-        # Matchers are hashed millions of times (memo keys); Enum.__hash__ is slow Python code.
-        object.__setattr__(self, "_hash", hash((self.name, self.op.value, self.value)))
+        # Matchers are hashed and sorted millions of times (memo keys); Enum.__hash__ and
+        # ``op.value`` are slow Python code.
+        key = (self.name, self.op.value, self.value)
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "_hash", hash(key))
 
     def __hash__(self) -> int:
         return self._hash
@@ -242,6 +247,24 @@ def selector_text(metric: str | None, matchers: "tuple[LabelMatcher, ...] | list
     if metric and not _CLASSIC_METRIC.fullmatch(metric):
         return "{" + ", ".join([quoted(metric), *inner]) + "}"
     return (metric or "") + ("{" + ",".join(inner) + "}" if inner or not metric else "")
+
+
+MATCHER_ORDER = operator.attrgetter("key")  # sorted(matchers, key=MATCHER_ORDER): the canonical order
+_LITERAL_PATTERN = re.compile(r"[\w\-:/ ]*")
+
+
+def literal_pattern(pattern: str) -> bool:
+    """A regex with no special character matches only its own text (label regexes are
+    anchored): ``type=~"web"`` pins the label like ``type="web"``."""
+    return _LITERAL_PATTERN.fullmatch(pattern) is not None
+
+
+def pushed_into(matchers: tuple[LabelMatcher, ...], labels: Mapping[str, str]) -> tuple[LabelMatcher, ...]:
+    """A read's matchers (in canonical order) as they reach the body of a recording rule that
+    sets ``labels`` itself: those matchers are answered by the rule, not by what it reads."""
+    if labels and any(m.name in labels for m in matchers):
+        return tuple(m for m in matchers if m.name not in labels)
+    return matchers  # sorted(matchers, key=MATCHER_ORDER): the canonical order
 
 
 def matches_all(matchers: tuple[LabelMatcher, ...], labels: Mapping[str, str]) -> bool:

@@ -332,6 +332,11 @@ def _selector(metric: str | None, matchers: tuple[LabelMatcher, ...], span: floa
     return found
 
 
+def without_offset(selector: Selector) -> Selector:
+    """The same read at no offset (the one such Selector: memo keys compare by identity)."""
+    return _selector(selector.metric, selector.matchers, selector.range, 0.0) if selector.offset else selector
+
+
 def _share(value: _T) -> _T:
     return _shared.setdefault(value, value)  # type: ignore[return-value]
 

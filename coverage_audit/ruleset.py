@@ -7,7 +7,6 @@ so the work is linear in the size of the rule set; cycles are reported, not foll
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Iterable, Iterator, Union
@@ -15,7 +14,7 @@ from typing import Iterable, Iterator, Union
 from .gcpause import paused_gc
 from .levels import LevelClassifier, default_levels
 from .loaders.rules import RuleLoad
-from .model import Diagnostic, LabelMatcher, Level, MatchOp, Rule, Skipped
+from .model import Diagnostic, LabelMatcher, Level, MatchOp, Rule, Skipped, literal_pattern
 from .promql import Selector
 
 
@@ -64,6 +63,7 @@ class RecordIndex:
         self._local: dict[int, dict[str, str]] = {}
         self._constraints: dict[int, dict[str, tuple[LabelMatcher, ...]]] = {}
         self._pins: dict[Selector, dict[str, str]] = {}
+        self._profiles: dict[int, dict[str, tuple[str | None, bool, tuple[LabelMatcher, ...]]]] = {}
 
     def __contains__(self, name: object) -> bool:
         return name in self.by_name
@@ -132,17 +132,31 @@ class RecordIndex:
         out for matchers that need the label (``job="x"``, not ``job!="x"``). Nor can a value
         the rule's every selector refuses (``type="api"`` against ``type=~"websockets"``: GitLab
         records one name per service, told apart by regex matchers)."""
-        identity = self.local_identity(rule)
-        constraints = self._local_constraints(rule)
+        profile = self._profiles.get(id(rule))
+        if profile is None:
+            profile = self._profile(rule)
         for matcher in selector.matchers:
-            value = identity.get(matcher.name)
-            if value is not None and not matcher.matches(value):
-                if matcher.name in rule.labels or not matcher.matches(""):
-                    return False
-            on_label = constraints.get(matcher.name)
-            if on_label and matcher.name not in rule.labels and not _satisfiable((matcher, *on_label)):
+            entry = profile.get(matcher.name)
+            if entry is None:
+                continue
+            value, static, on_label = entry
+            if value is not None and not matcher.matches(value) and (static or not matcher.matches("")):
+                return False
+            if on_label and not _satisfiable((matcher, *on_label)):
                 return False
         return True
+
+    def _profile(self, rule: Rule) -> dict[str, tuple[str | None, bool, tuple[LabelMatcher, ...]]]:
+        """What ``_accepts`` asks of a rule, per label, in one lookup: the value its series carry
+        (if known), whether that value is a static label, and the matchers all its selectors
+        apply to the label (moot where a static label sets it)."""
+        identity = self.local_identity(rule)
+        constraints = self._local_constraints(rule)
+        profile = self._profiles[id(rule)] = {
+            label: (identity.get(label), label in rule.labels, () if label in rule.labels else constraints.get(label, ()))
+            for label in identity.keys() | constraints.keys()
+        }
+        return profile
 
     def _local_constraints(self, rule: Rule) -> dict[str, tuple[LabelMatcher, ...]]:
         """Matchers every selector of the rule applies, by label."""
@@ -174,13 +188,11 @@ class RecordIndex:
         if value is not None:
             return value
         for matcher in self._local_constraints(rule).get(label, ()):
-            if matcher.op is MatchOp.RE and _LITERAL.fullmatch(matcher.value):
+            if matcher.op is MatchOp.RE and literal_pattern(matcher.value):
                 return matcher.value
         return ""
 
 
-# A regex without metacharacters matches exactly its own text (RE2 anchors label regexes).
-_LITERAL = re.compile(r"[A-Za-z0-9_:/ ,@#%&=<>'\"-]*")
 _PIN_DEPTH = 16  # recording rules on recording rules; real sets use 3-4 levels
 
 
@@ -209,8 +221,14 @@ def _distinct(rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
     reads through one copy it reads through them all."""
     seen: dict[str, Rule] = {}
     for rule in rules:
-        seen.setdefault(" ".join(rule.expr.split()), rule)
+        seen.setdefault(_normalised(rule.expr), rule)
     return tuple(seen.values()) if len(seen) < len(rules) else rules
+
+
+@lru_cache(maxsize=65536)
+def _normalised(expr: str) -> str:
+    """The expression with its whitespace normalised (remembered: a rule is asked for often)."""
+    return " ".join(expr.split())
 
 
 def build_ruleset(load: RuleLoad, levels: LevelClassifier | None = None) -> RuleSet:

@@ -30,8 +30,8 @@ import sys
 from dataclasses import dataclass, replace
 from typing import Callable, Mapping, NamedTuple
 
-from ..model import LabelMatcher, MatchOp, Rule
-from ..promql import Aggregate, Binary, Call, Expr, Number, Selector, String, Subquery, Unary, simplified
+from ..model import MATCHER_ORDER, LabelMatcher, MatchOp, Rule, pushed_into
+from ..promql import Aggregate, Binary, Call, Expr, Number, Selector, String, Subquery, Unary, simplified, without_offset
 from ..ruleset import RecordIndex
 from .reads import ReadIndex
 from ..scenarios import EPOCH, Behaviour, Scenario, behaviour
@@ -151,23 +151,39 @@ class Outcome:
     facts: Facts
 
 
-@dataclass(frozen=True, slots=True)
 class Grouping:
     """The labels that matter to a verdict (the canary's, the subject's, those routes match on)
     still present above a node. Only these are tracked, so the contexts a rule DAG is evaluated
-    in stay few however many different aggregations it holds."""
+    in stay few however many different aggregations it holds.
 
-    kept: frozenset[str]
+    One object per label set (``Grouping.of``): contexts are memo keys looked up hundreds of
+    thousands of times, and identity hashes and compares in C."""
+
+    __slots__ = ("kept",)
+    _known: "dict[frozenset[str], Grouping]" = {}
+
+    def __init__(self, kept: frozenset[str]) -> None:
+        self.kept = kept
+
+    @classmethod
+    def of(cls, kept: frozenset[str]) -> "Grouping":
+        found = cls._known.get(kept)
+        if found is None:
+            found = cls._known[kept] = cls(kept)
+        return found
+
+    def __repr__(self) -> str:
+        return f"Grouping({sorted(self.kept)})"
 
     def keeps(self, label: str) -> bool:
         return label in self.kept
 
     def by(self, labels: tuple[str, ...], without: bool) -> "Grouping":
         chosen = frozenset(labels)
-        return Grouping(self.kept - chosen if without else self.kept & chosen)
+        return Grouping.of(self.kept - chosen if without else self.kept & chosen)
 
     def on(self, labels: tuple[str, ...]) -> "Grouping":
-        return Grouping(self.kept & frozenset(labels))
+        return Grouping.of(self.kept & frozenset(labels))
 
 
 class _Ctx(NamedTuple):
@@ -234,7 +250,7 @@ class Evaluator:
         self._quiet = quiet
         self._pushes: dict[tuple[int, tuple[LabelMatcher, ...]], Selector] = {}
         tracked = world.canary_labels | world.identity_labels | world.routing_labels | world.join_labels
-        self._top = _Ctx(Grouping(tracked | _labels(world.identity) | _labels(world.elsewhere)))
+        self._top = _Ctx(Grouping.of(tracked | _labels(world.identity) | _labels(world.elsewhere)))
 
     def outcome(self, rule: Rule) -> Outcome:
         assert rule.query is not None
@@ -250,12 +266,19 @@ class Evaluator:
 
     def eval(self, node: Expr, ctx: _Ctx) -> Value:
         # An offset only moves what a read sees in time: evaluate without it (shared by every
-        # offset a rule set reads the same series at) and shift the answer.
-        offset = node.offset if isinstance(node, (Selector, Subquery)) else 0.0
+        # offset a rule set reads the same series at) and shift the answer (once per offset:
+        # GitLab reads everything at ``offset 30s``).
         if isinstance(node, Selector):
-            key: tuple[object, _Ctx] = (replace(node, offset=0.0) if offset else node, ctx)
+            if node.offset:
+                shifted = self._memo.get((node, ctx))
+                if shifted is None:
+                    shifted = self._memo[(node, ctx)] = _shifted(self.eval(without_offset(node), ctx), node.offset)
+                return shifted
+            key: tuple[object, _Ctx] = (node, ctx)
+            offset = 0.0
         else:
             key = (id(node), ctx)
+            offset = node.offset if isinstance(node, Subquery) else 0.0
         found = self._memo.get(key)
         if found is None:
             found = self._still.get(key)
@@ -315,19 +338,24 @@ class Evaluator:
         rules = [r for r in self.records.definitions(read) if r.query is not None]
         if not rules:  # recorded under that name, but not for these labels: selects nothing
             return Value(Curve.constant(math.nan), NEVER, Facts(empty_reads=(str(read),)))
-        inner = {id(r): _Ctx(ctx.grouping, tuple(sorted((m for m in read.matchers if m.name not in r.labels), key=_matcher_key)), ctx.depth + 1) for r in rules}
+        ordered = tuple(sorted(read.matchers, key=MATCHER_ORDER))
+        depth = ctx.depth + 1
+
+        def inner(rule: Rule) -> _Ctx:
+            return _Ctx(ctx.grouping, pushed_into(ordered, rule.labels), depth)
+
         if self._quiet is not None and len(rules) > 1:
             # Copies of one recording (per cluster, per shard) are alike for this subject: the
             # first that may read its failure stands for them all; the rest are not evaluated.
             quiet = self._quiet
             touching = [r for r in rules if quiet.touched(r.query.ast)]  # type: ignore[union-attr]
             if len(touching) > 1:  # which of them reads this subject's series?
-                touching = [r for r in touching if quiet.reaches(r.query.ast, inner[id(r)].push, inner[id(r)].depth)] or touching  # type: ignore[union-attr]
+                touching = [r for r in touching if quiet.reaches(r.query.ast, inner(r).push, depth)] or touching  # type: ignore[union-attr]
             rules = touching[:1] or rules[:1]
         bodies: list[tuple[Rule, Value]] = []
         for rule in rules:
             assert rule.query is not None
-            bodies.append((rule, self.eval(rule.query.ast, inner[id(rule)])))
+            bodies.append((rule, self.eval(rule.query.ast, inner(rule))))
         if all(v.static is not None or (v.scalar and not v.facts.signal) for _, v in bodies):
             # A recording of constants (a mapping, a threshold): its series are its labels.
             sets = tuple({**(s if isinstance(s, dict) else {}), **r.labels} for r, v in bodies for s in (v.static or ({},)))
@@ -715,9 +743,6 @@ def subject_selects(read: tuple[LabelMatcher, ...], identity: tuple[LabelMatcher
             return False
     return True
 
-
-def _matcher_key(matcher: LabelMatcher) -> tuple[str, str, str]:
-    return (matcher.name, matcher.op.value, matcher.value)
 
 
 def _labels(matchers: tuple[LabelMatcher, ...]) -> frozenset[str]:

@@ -9,11 +9,10 @@ resolved once per set of pushed matchers, however many alerts and paths reach it
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Iterator
 
-from ..model import LabelMatcher, MatchOp, Rule
+from ..model import MATCHER_ORDER, LabelMatcher, MatchOp, Rule, literal_pattern, pushed_into
 from ..promql import Expr, Selector, Subquery, children
 from ..ruleset import RecordIndex
 from .matching import compatible_pair
@@ -64,7 +63,7 @@ class ReadIndex:
             extra = tuple(m for m in push if m not in node.matchers)
             read = Selector(node.metric, node.matchers + extra)
             deeper = [
-                self.lookback(r.query.ast, tuple(sorted((m for m in read.matchers if m.name not in r.labels), key=_key)), depth + 1)
+                self.lookback(r.query.ast, pushed_into(tuple(sorted(read.matchers, key=MATCHER_ORDER)), r.labels), depth + 1)
                 for r in self.records.definitions(read) if r.query is not None
             ]
             return own + max(deeper, default=0.0)
@@ -117,10 +116,10 @@ class ReadIndex:
             if not rules:
                 return Reads(frozenset(), frozenset(), frozenset((read,)))
             parts = [Reads(frozenset(), frozenset(rules), frozenset())]
+            ordered = tuple(sorted(read.matchers, key=MATCHER_ORDER))
             for rule in rules:
-                pushed = tuple(sorted((m for m in read.matchers if m.name not in rule.labels), key=_key))
                 assert rule.query is not None
-                parts.append(self.under(rule.query.ast, pushed, depth + 1))
+                parts.append(self.under(rule.query.ast, pushed_into(ordered, rule.labels), depth + 1))
             return _union(parts)
         return _union([self.under(child, push, depth) for child in children(node)])
 
@@ -131,12 +130,9 @@ def literal_pins(matchers: tuple[LabelMatcher, ...]) -> dict[str, str]:
     for m in matchers:
         if m.op is MatchOp.EQ:
             pinned[m.name] = m.value
-        elif m.op is MatchOp.RE and _LITERAL.fullmatch(m.value):
+        elif m.op is MatchOp.RE and literal_pattern(m.value):
             pinned.setdefault(m.name, m.value)
     return pinned
-
-
-_LITERAL = re.compile(r"[\w\-:/ ]*")  # a regex with no special character matches only itself
 
 
 def common_pins(parts: list[dict[str, str] | None]) -> dict[str, str] | None:
@@ -160,10 +156,6 @@ def _union(parts: list[Reads]) -> Reads:
         frozenset().union(*(p.recordings for p in parts)),
         frozenset().union(*(p.empty for p in parts)),
     )
-
-
-def _key(matcher: LabelMatcher) -> tuple[str, str, str]:
-    return (matcher.name, matcher.op.value, matcher.value)
 
 
 def raw_reads(rule: Rule, records: RecordIndex) -> Iterator[Selector]:
