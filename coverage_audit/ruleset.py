@@ -16,6 +16,7 @@ from .levels import LevelClassifier, default_levels
 from .loaders.rules import RuleLoad
 from .model import Diagnostic, LabelMatcher, Level, MatchOp, Rule, Skipped, literal_pattern
 from .promql import Selector
+from .sharing import share, worker_pool
 
 
 @dataclass(slots=True)
@@ -58,6 +59,7 @@ class RecordIndex:
                 self.by_name.setdefault(rule.name, []).append(rule)
         self._by_label: dict[tuple[str, str], dict[str, list[Rule]]] = {}
         self._memo: dict[Selector, tuple[Rule, ...]] = {}
+        self._rules = rules
         self._position = {id(rule): position for position, rule in enumerate(rules)}
         self._identity: dict[int, dict[str, str]] = {}
         self._local: dict[int, dict[str, str]] = {}
@@ -73,6 +75,42 @@ class RecordIndex:
         if found is None:
             found = self._memo[selector] = _distinct(self._find(selector))
         return found
+
+    def find_all(self, selectors: list[Selector], workers: int) -> None:
+        """Remember the definitions of many selectors at once, found by this process and
+        forked workers together (``sharing.share``): the index only reads the rules, so the
+        answers are those ``definitions`` gives one by one. A worker sends each answer back as
+        positions in the rule list both processes hold."""
+        global _finding
+        chunks = [selectors[start : start + _FIND_CHUNK] for start in range(0, len(selectors), _FIND_CHUNK)]
+        if workers < 2 or len(chunks) < 2:
+            for selector in selectors:
+                self.definitions(selector)
+            return
+
+        def here(index: int) -> None:
+            for selector in chunks[index]:
+                self.definitions(selector)
+
+        def remember(index: int, positions: list[tuple[int, ...]]) -> None:
+            for selector, found in zip(chunks[index], positions):
+                self._memo[selector] = tuple(self._rules[p] for p in found)
+
+        _finding = (self, chunks)
+        try:
+            with worker_pool(workers - 1) as pool:
+                share(
+                    len(chunks),
+                    pool,
+                    lambda executor, index: executor.submit(_find_chunk, index),
+                    here,
+                    remember,
+                )
+        finally:
+            _finding = None
+
+    def position(self, rule: Rule) -> int:
+        return self._position[id(rule)]
 
     def local_identity(self, rule: Rule) -> dict[str, str]:
         """Static labels, and the equality matchers all the rule's own selectors share: what
@@ -193,6 +231,19 @@ class RecordIndex:
         return ""
 
 
+# What forked workers look up (``RecordIndex.find_all``): set just before they are forked.
+_finding: "tuple[RecordIndex, list[list[Selector]]] | None" = None
+_FIND_CHUNK = 256  # selectors per chunk: small enough to balance, large enough to pay a round trip
+PARALLEL_FROM_SELECTORS = 4096  # below this, forking a worker costs more than it saves
+
+
+def _find_chunk(index: int) -> list[tuple[int, ...]]:
+    """In a worker: one chunk's definitions, as positions in the rule list."""
+    assert _finding is not None, "a worker forked before the work was set"
+    records, chunks = _finding
+    return [tuple(map(records.position, records.definitions(s))) for s in chunks[index]]
+
+
 _PIN_DEPTH = 16  # recording rules on recording rules; real sets use 3-4 levels
 
 
@@ -231,10 +282,15 @@ def _normalised(expr: str) -> str:
     return " ".join(expr.split())
 
 
-def build_ruleset(load: RuleLoad, levels: LevelClassifier | None = None) -> RuleSet:
+def build_ruleset(load: RuleLoad, levels: LevelClassifier | None = None, workers: int = 1) -> RuleSet:
+    """The rule set of what was loaded; with ``workers`` > 1, a large one's recording rules are
+    looked up by several processes."""
     classifier = levels or default_levels()
     records = RecordIndex(load.rules)
     with paused_gc():
+        recorded = _recorded_selectors(load.rules, records) if workers > 1 else []
+        if len(recorded) >= PARALLEL_FROM_SELECTORS:
+            records.find_all(recorded, workers)
         raw, cycles = _expand(load.rules, records)
     return RuleSet(
         rules=list(load.rules),
@@ -250,6 +306,17 @@ def build_ruleset(load: RuleLoad, levels: LevelClassifier | None = None) -> Rule
 
 
 _Node = Union[Rule, Selector]
+
+
+def _recorded_selectors(rules: list[Rule], records: RecordIndex) -> list[Selector]:
+    """Every selector of the rules that reads a recorded name, once, in order of appearance."""
+    found: dict[Selector, None] = {}
+    for rule in rules:
+        if rule.query is not None:
+            for selector in rule.query.selectors:
+                if selector.metric in records:
+                    found[selector] = None
+    return list(found)
 
 
 def _expand(rules: list[Rule], records: RecordIndex) -> tuple[dict[_Node, tuple[str, ...]], list[Diagnostic]]:

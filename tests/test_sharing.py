@@ -64,3 +64,28 @@ def test_judging_shared_with_a_worker_equals_judging_here() -> None:
     assert all(id(a.rule) in rules for f in shared for a in (*f.alerts, *f.related))
     assert told[-1] == (len(modes), len(modes)) and all(a <= b for (a, _), (b, _) in zip(told, told[1:]))
     assert any(b - a > 1 for (a, _), (b, _) in zip(told, told[1:])), "judged one by one: nothing was shared"
+
+
+def test_definitions_found_with_a_worker_equal_those_found_here(monkeypatch) -> None:
+    import coverage_audit.ruleset as ruleset_module
+    from coverage_audit.loaders.rules import load_rules
+    from coverage_audit.ruleset import build_ruleset
+
+    load = load_rules([str(ROOT / "rulesets"), str(ROOT / "tests" / "otel_shop")], jobs=1)
+    here = build_ruleset(load)
+    monkeypatch.setattr(ruleset_module, "PARALLEL_FROM_SELECTORS", 0)  # share even a small set
+    monkeypatch.setattr(ruleset_module, "_FIND_CHUNK", 2)
+    found: list[int] = []
+    real = ruleset_module.RecordIndex.find_all
+
+    def counted(self, selectors, workers):  # type: ignore[no-untyped-def]
+        found.append(len(selectors))
+        real(self, selectors, workers)
+
+    monkeypatch.setattr(ruleset_module.RecordIndex, "find_all", counted)
+    shared = build_ruleset(load, workers=2)
+    assert found and found[0] > 4, "nothing was shared"
+    assert shared.raw_metrics == here.raw_metrics and shared.levels == here.levels
+    assert shared.recorded_metrics == here.recorded_metrics
+    for selector, rules in here.records._memo.items():
+        assert shared.records.definitions(selector) == rules  # the same rule objects, in order

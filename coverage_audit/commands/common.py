@@ -58,14 +58,14 @@ def load_inputs(settings: Settings) -> Inputs:
     workers = worker_count(settings.jobs)
     parallel = workers > 1 and len(discover(settings.rules)) >= PARALLEL_FROM_FILES
     with worker_pool(workers - 1) if parallel else nullcontext() as pool:
-        rules = read_rules(settings, pool, live)
-        # The workers are free again: one reads the service maps while this process expands
-        # the rule set and reads the Alertmanager configuration.
+        # A worker reads the service maps first, then joins in parsing the rule files.
         maps = pool.submit(load_service_maps, settings.service_maps, catalog, settings.tiers) if pool else None
-        ruleset = build_rules(settings, rules)
-        am_file = settings.alertmanager
-        alertmanager = _optional(lambda: load_alertmanager(am_file), errors) if am_file else None
+        rules = read_rules(settings, pool, live)
         loaded = maps.result() if maps else load_service_maps(settings.service_maps, catalog, settings.tiers)
+    # Closed: the workers that help expand the rule set are forked now, holding every rule.
+    ruleset = build_rules(settings, rules)
+    am_file = settings.alertmanager
+    alertmanager = _optional(lambda: load_alertmanager(am_file), errors) if am_file else None
     if alertmanager is not None:  # Grafana rules that name a contact point reach it
         alertmanager, contact_errors = with_contact_points(alertmanager, ruleset.rules)
         errors += contact_errors

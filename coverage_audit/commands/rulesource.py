@@ -13,6 +13,7 @@ from ..config import Settings
 from ..levels import default_levels
 from ..loaders.rules import RULE_FILES, RuleLoad, load_rules
 from ..ruleset import RuleSet, build_ruleset
+from ..sharing import worker_count
 from .cachefolder import open_cache
 from .exits import UsageError
 from .output import report_warning
@@ -75,6 +76,6 @@ def build_rules(settings: Settings, loaded: RuleLoad) -> RuleSet:
     classifier = default_levels().extended(
         prefixes=settings.infrastructure_prefixes, application_prefixes=settings.application_prefixes
     )
-    ruleset = build_ruleset(loaded, classifier)
+    ruleset = build_ruleset(loaded, classifier, worker_count(settings.jobs))
     gc.freeze()
     return ruleset
