@@ -201,6 +201,11 @@ class LabelMatcher(Compact):
     def __hash__(self) -> int:
         return self._hash
 
+    def __eq__(self, other: object) -> bool:
+        # Compared hundreds of thousands of times (``m in selector.matchers``): by the key made
+        # once, not by tuples built per comparison.
+        return self is other or (other.__class__ is LabelMatcher and self.key == other.key)  # type: ignore[attr-defined]
+
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
         return (_matcher_from_pickle, (self.name, self.op, self.value))
 
@@ -250,6 +255,7 @@ def selector_text(metric: str | None, matchers: "tuple[LabelMatcher, ...] | list
 
 
 MATCHER_ORDER = operator.attrgetter("key")  # sorted(matchers, key=MATCHER_ORDER): the canonical order
+_NAME = operator.attrgetter("name")
 _LITERAL_PATTERN = re.compile(r"[\w\-:/ ]*")
 
 
@@ -262,7 +268,7 @@ def literal_pattern(pattern: str) -> bool:
 def pushed_into(matchers: tuple[LabelMatcher, ...], labels: Mapping[str, str]) -> tuple[LabelMatcher, ...]:
     """A read's matchers (in canonical order) as they reach the body of a recording rule that
     sets ``labels`` itself: those matchers are answered by the rule, not by what it reads."""
-    if labels and any(m.name in labels for m in matchers):
+    if labels and not labels.keys().isdisjoint(map(_NAME, matchers)):
         return tuple(m for m in matchers if m.name not in labels)
     return matchers  # sorted(matchers, key=MATCHER_ORDER): the canonical order
 

@@ -332,9 +332,15 @@ def _selector(metric: str | None, matchers: tuple[LabelMatcher, ...], span: floa
     return found
 
 
-def without_offset(selector: Selector) -> Selector:
+def without_offset(read: Selector) -> Selector:
     """The same read at no offset (the one such Selector: memo keys compare by identity)."""
-    return _selector(selector.metric, selector.matchers, selector.range, 0.0) if selector.offset else selector
+    return _selector(read.metric, read.matchers, read.range, 0.0) if read.offset else read
+
+
+def selector(metric: str | None, matchers: tuple[LabelMatcher, ...], span: float | None = None, offset: float = 0.0) -> Selector:
+    """The one Selector for these values (for reads made while judging: the same pushed read
+    is made again and again, and memo keys then compare by identity)."""
+    return _selector(metric, matchers, span, offset)
 
 
 def _share(value: _T) -> _T:

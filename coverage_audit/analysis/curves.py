@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
 INF = math.inf
@@ -165,6 +166,13 @@ class Curve:
         return Curve(_thin(_compact(points)))
 
     @staticmethod
+    def combined(curves: tuple["Curve", ...], fn: Callable[..., float], bends: bool = True) -> "Curve":
+        """:meth:`combine` for an ``fn`` that is one fixed function (not a closure made per
+        call), remembered: rule sets repeat the same arithmetic on the same curves (GitLab.com's
+        judging combines ~26,000 times, ~1,500 of them different)."""
+        return _combined(fn, bends, *curves)
+
+    @staticmethod
     def _bent(curves: list["Curve"], fn: Callable[..., float], t0: float, v0: float, t1: float, v1: float) -> list[Point]:
         """Interior samples of ``fn`` over (t0, t1) where it is not a straight line there."""
         middle = (t0 + t1) / 2
@@ -289,6 +297,11 @@ def _thin(points: tuple[Point, ...]) -> tuple[Point, ...]:
     kept = [p for i, p in enumerate(points) if i % step == 0 or i == len(points) - 1
             or (i + 1 < len(points) and points[i + 1][0] == p[0]) or (i > 0 and points[i - 1][0] == p[0])]
     return tuple(kept[: MAX_POINTS - 1] + [points[-1]]) if len(kept) > MAX_POINTS else tuple(kept)
+
+
+@lru_cache(maxsize=8192)
+def _combined(fn: Callable[..., float], bends: bool, *curves: Curve) -> Curve:
+    return Curve.combine(list(curves), fn, bends)
 
 
 def _compact(points: list[Point]) -> tuple[Point, ...]:

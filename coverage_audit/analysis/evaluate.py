@@ -26,6 +26,7 @@ shifts an answer in time instead of asking again.
 from __future__ import annotations
 
 import math
+import operator
 import sys
 from dataclasses import dataclass, replace
 from typing import Callable, Mapping, NamedTuple
@@ -378,7 +379,7 @@ class Evaluator:
         world = self.world
         selects = subject_selects(read.matchers, world.identity, world.elsewhere)
         role = role_of(read, world.signals, world.inverse) if selects else "other"
-        whole = any(ctx.grouping.keeps(label) for label in world.canary_labels)
+        whole = not ctx.grouping.kept.isdisjoint(world.canary_labels)
         metric = read.metric or ""
         model = world.model
         unknown = False
@@ -698,7 +699,7 @@ class Evaluator:
                 facts = facts.merge(Facts(unsure=(f"a comparison with {_describe(unknown_side)}",)))
                 span = span.both(Span(((0.0, INF),)))
             return Value(left.curve, span, facts, static=left.static, unknown=True)
-        difference = Curve.combine([left.curve, right.curve], lambda a, b: a - b)
+        difference = Curve.combined((left.curve, right.curve), operator.sub)
         holds = difference.holds(op, 0.0)
         if facts.signal and (left.facts.signal or right.facts.signal):
             threshold = right.curve.healthy
@@ -717,7 +718,7 @@ class Evaluator:
             unsure = facts.merge(Facts(unsure=(node.op,))) if facts.signal else facts
             usable = left if left.curve is not None else right
             return Value(usable.curve, left.span.both(right.span), unsure)
-        curve = Curve.combine([left.curve, right.curve], fn, bends=node.op in ("/", "*", "^", "%", "atan2"))
+        curve = Curve.combined((left.curve, right.curve), fn, bends=node.op in ("/", "*", "^", "%", "atan2"))
         if left.scalar:
             span = right.span
         elif right.scalar:

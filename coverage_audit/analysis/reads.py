@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from ..model import MATCHER_ORDER, LabelMatcher, MatchOp, Rule, literal_pattern, pushed_into
-from ..promql import Expr, Selector, Subquery, children
+from ..promql import Expr, Selector, Subquery, children, selector
 from ..ruleset import RecordIndex
 from .matching import compatible_pair
 
@@ -106,8 +106,8 @@ class ReadIndex:
 
     def _walk(self, node: Expr, push: tuple[LabelMatcher, ...], depth: int) -> Reads:
         if isinstance(node, Selector):
-            extra = tuple(m for m in push if m not in node.matchers)
-            read = Selector(node.metric, node.matchers + extra, node.range, 0.0)
+            extra = tuple(m for m in push if m not in node.matchers) if push else ()
+            read = selector(node.metric, node.matchers + extra, node.range, 0.0)
             if extra and not compatible_pair(read.matchers, ()):
                 return _NOTHING  # pushed matchers contradict the read's own: it reads nothing
             if read.metric is None or read.metric not in self.records or depth >= MAX_RECORDING_DEPTH:
