@@ -169,7 +169,9 @@ class Curve:
     def combined(curves: tuple["Curve", ...], fn: Callable[..., float], bends: bool = True) -> "Curve":
         """:meth:`combine` for an ``fn`` that is one fixed function (not a closure made per
         call), remembered: rule sets repeat the same arithmetic on the same curves (GitLab.com's
-        judging combines ~26,000 times, ~1,500 of them different)."""
+        judging combines ~26,000 times, ~1,500 of them different). Curves that are equal but for
+        the sign of a zero share an answer: only a sign-reading ``fn`` (``atan2``) could tell
+        them apart, and callers pass it to :meth:`combine`."""
         return _combined(fn, bends, *curves)
 
     @staticmethod

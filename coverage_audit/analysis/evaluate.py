@@ -718,7 +718,11 @@ class Evaluator:
             unsure = facts.merge(Facts(unsure=(node.op,))) if facts.signal else facts
             usable = left if left.curve is not None else right
             return Value(usable.curve, left.span.both(right.span), unsure)
-        curve = Curve.combined((left.curve, right.curve), fn, bends=node.op in ("/", "*", "^", "%", "atan2"))
+        bends = node.op in ("/", "*", "^", "%", "atan2")
+        if node.op == "atan2":  # reads the sign of a zero, which the remembered answers do not keep
+            curve = Curve.combine([left.curve, right.curve], fn, bends)
+        else:
+            curve = Curve.combined((left.curve, right.curve), fn, bends)
         if left.scalar:
             span = right.span
         elif right.scalar:
@@ -840,7 +844,7 @@ _ARITHMETIC: dict[str, Callable[[float, float], float]] = {
     "*": lambda a, b: a * b,
     "/": _divide,
     "%": _modulo,
-    "^": lambda a, b: a**b,
+    "^": math.pow,  # a negative base to a fractional power is NaN, as in PromQL (``**`` makes a complex)
     "atan2": math.atan2,
 }
 
