@@ -27,7 +27,7 @@ from .findings import AlertCoverage, Finding, Impact, Related, Subject, Target
 from .matching import compatible_pair, is_specific, outcome_label
 from .reads import ReadIndex, common_pins, literal_pins
 from .roles import role_of
-from .routing import reach
+from .routing import Reach, reach
 
 if TYPE_CHECKING:
     from ..live.evidence import Evidence
@@ -69,6 +69,7 @@ class CoverageJudge:
         self._infra_by_label: dict[tuple[str, str], list[Rule]] | None = None
         self._reads = ReadIndex(ruleset.records)
         self._quiet: dict[tuple[tuple[LabelMatcher, ...], float], dict] = {}  # (selector, traffic) -> values
+        self._reached: dict[tuple[tuple[str, str], ...], Reach] = {}
 
     @property
     def join_labels(self) -> frozenset[str]:
@@ -299,7 +300,11 @@ class CoverageJudge:
     def _delivery(self, labels: dict[str, str], problems: list[str], details: list[str]) -> tuple[tuple[str, ...], float]:
         if self.alertmanager is None:
             return (), 0.0
-        reached = reach(self.alertmanager, labels)  # routing.reach: the one answer, drafts use it too
+        # Routing reads only the labels its matchers name: alerts alike in those go alike.
+        key = tuple(sorted((name, value) for name, value in labels.items() if name in self.routing_labels))
+        reached = self._reached.get(key)
+        if reached is None:
+            reached = self._reached[key] = reach(self.alertmanager, labels)  # routing.reach: the one answer, drafts use it too
         for problem, detail in reached.problems:
             problems.append(problem)
             details.append(detail)
