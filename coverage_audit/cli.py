@@ -65,7 +65,7 @@ def _common(parser: argparse.ArgumentParser, formats: Sequence[str]) -> None:
     inputs.add_argument("--config", metavar="FILE", help="settings file (default: ./coverage-audit.yaml if present)")
     inputs.add_argument("--evaluation-interval", type=_duration, metavar="DURATION",
                         help="rule evaluation interval for groups without one (default 1m)")
-    inputs.add_argument("--jobs", type=_jobs, metavar="N", help="processes for loading large rule sets (default and most: the CPUs)")
+    inputs.add_argument("--jobs", type=_jobs, metavar="N", help="processes for parsing, expanding and judging large rule sets (default and most: the CPUs)")
     inputs.add_argument("--cache-dir", metavar="DIR",
                         help="cache of parsed rule files (default: $XDG_CACHE_HOME/coverage-audit or ~/.cache/coverage-audit)")
     inputs.add_argument("--no-cache", action="store_true", help="parse every rule file; read and write no cache")
