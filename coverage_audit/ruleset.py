@@ -62,10 +62,8 @@ class RecordIndex:
         self._rules = rules
         self._position = {id(rule): position for position, rule in enumerate(rules)}
         self._identity: dict[int, dict[str, str]] = {}
-        self._local: dict[int, dict[str, str]] = {}
-        self._constraints: dict[int, dict[str, tuple[LabelMatcher, ...]]] = {}
         self._pins: dict[Selector, dict[str, str]] = {}
-        self._profiles: dict[int, dict[str, tuple[str | None, bool, tuple[LabelMatcher, ...]]]] = {}
+        self._profiles: dict[int, _Profile] = {}
 
     def __contains__(self, name: object) -> bool:
         return name in self.by_name
@@ -111,15 +109,6 @@ class RecordIndex:
 
     def position(self, rule: Rule) -> int:
         return self._position[id(rule)]
-
-    def local_identity(self, rule: Rule) -> dict[str, str]:
-        """Static labels, and the equality matchers all the rule's own selectors share: what
-        tells copies of one recording apart (cheap, and safe to use while finding definitions)."""
-        found = self._local.get(id(rule))
-        if found is None:
-            shared = _common({m.name: m.value for m in s.matchers if m.op is MatchOp.EQ} for s in (rule.query.selectors if rule.query is not None else ()))
-            found = self._local[id(rule)] = {**shared, **rule.labels}
-        return found
 
     def identity(self, rule: Rule, depth: int = 0) -> dict[str, str]:
         """Label values every series of the recording carries: its static labels, and the
@@ -184,30 +173,22 @@ class RecordIndex:
                 return False
         return True
 
-    def _profile(self, rule: Rule) -> dict[str, tuple[str | None, bool, tuple[LabelMatcher, ...]]]:
+    def _profile(self, rule: Rule) -> "_Profile":
         """What ``_accepts`` asks of a rule, per label, in one lookup: the value its series carry
-        (if known), whether that value is a static label, and the matchers all its selectors
-        apply to the label (moot where a static label sets it)."""
-        identity = self.local_identity(rule)
-        constraints = self._local_constraints(rule)
-        profile = self._profiles[id(rule)] = {
-            label: (identity.get(label), label in rule.labels, () if label in rule.labels else constraints.get(label, ()))
-            for label in identity.keys() | constraints.keys()
-        }
-        return profile
-
-    def _local_constraints(self, rule: Rule) -> dict[str, tuple[LabelMatcher, ...]]:
-        """Matchers every selector of the rule applies, by label."""
-        found = self._constraints.get(id(rule))
-        if found is None:
-            selectors = rule.query.selectors if rule.query is not None else ()
-            common: set[LabelMatcher] | None = None
-            for s in selectors:
-                common = set(s.matchers) if common is None else common & set(s.matchers)
-            by_label: dict[str, tuple[LabelMatcher, ...]] = {}
-            for m in common or ():
-                by_label[m.name] = by_label.get(m.name, ()) + (m,)
-            found = self._constraints[id(rule)] = by_label
+        (its static labels, and the equalities all its own selectors share), whether that value
+        is a static label, and the matchers all its selectors apply to the label (moot where a
+        static label sets it). Only this is kept per rule (a large rule set has 40,000)."""
+        selectors = rule.query.selectors if rule.query is not None else ()
+        identity = {**_common({m.name: m.value for m in s.matchers if m.op is MatchOp.EQ} for s in selectors), **rule.labels}
+        common: set[LabelMatcher] | None = None
+        for s in selectors:
+            common = set(s.matchers) if common is None else common & set(s.matchers)
+        constraints: dict[str, tuple[LabelMatcher, ...]] = {}
+        for m in common or ():
+            if m.name not in rule.labels:
+                constraints[m.name] = constraints.get(m.name, ()) + (m,)
+        profile = {label: (identity.get(label), label in rule.labels, constraints.get(label, ())) for label in identity.keys() | constraints.keys()}
+        found = self._profiles[id(rule)] = profile or _NO_PROFILE
         return found
 
     def _table(self, name: str, label: str, rules: list[Rule]) -> dict[str, list[Rule]]:
@@ -222,13 +203,21 @@ class RecordIndex:
         """The one value the rule's series can carry on ``label``, for the index ("": any, or
         none). Besides equalities, a regex that is a plain literal (GitLab's ``type=~"web"``)
         pins one value: a selector asking for another value is refused by ``_accepts`` anyway."""
-        value = self.local_identity(rule).get(label)
+        profile = self._profiles.get(id(rule))
+        entry = (profile if profile is not None else self._profile(rule)).get(label)
+        if entry is None:
+            return ""
+        value, _, on_label = entry
         if value is not None:
             return value
-        for matcher in self._local_constraints(rule).get(label, ()):
+        for matcher in on_label:
             if matcher.op is MatchOp.RE and literal_pattern(matcher.value):
                 return matcher.value
         return ""
+
+
+_Profile = dict[str, tuple["str | None", bool, tuple[LabelMatcher, ...]]]
+_NO_PROFILE: _Profile = {}  # most rules: one shared empty profile
 
 
 # What forked workers look up (``RecordIndex.find_all``): set just before they are forked.
@@ -364,8 +353,8 @@ def _expand(rules: list[Rule], records: RecordIndex) -> tuple[dict[_Node, tuple[
                     while component[-1] is not node:
                         component.append(stack.pop())
                     on_stack.difference_update(component)
-                    reached = tuple(sorted(set().union(*(own[m] for m in component))))
-                    for member in component:
+                    reached = tuple(sorted(set().union(*(own.pop(m) for m in component))))
+                    for member in component:  # done: what it reads is ``result`` from now on
                         result[member] = reached
                     if len(component) > 1:
                         cycles.append(_cycle(component))
