@@ -270,7 +270,7 @@ def pushed_into(matchers: tuple[LabelMatcher, ...], labels: Mapping[str, str]) -
     sets ``labels`` itself: those matchers are answered by the rule, not by what it reads."""
     if labels and not labels.keys().isdisjoint(map(_NAME, matchers)):
         return tuple(m for m in matchers if m.name not in labels)
-    return matchers  # sorted(matchers, key=MATCHER_ORDER): the canonical order
+    return matchers
 
 
 def matches_all(matchers: tuple[LabelMatcher, ...], labels: Mapping[str, str]) -> bool:

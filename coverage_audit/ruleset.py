@@ -16,7 +16,7 @@ from .levels import LevelClassifier, default_levels
 from .loaders.rules import RuleLoad
 from .model import Diagnostic, LabelMatcher, Level, MatchOp, Rule, Skipped, literal_pattern
 from .promql import Selector
-from .sharing import share, worker_pool
+from .sharing import SharedObjects, share_forked
 
 
 @dataclass(slots=True)
@@ -76,39 +76,25 @@ class RecordIndex:
 
     def find_all(self, selectors: list[Selector], workers: int) -> None:
         """Remember the definitions of many selectors at once, found by this process and
-        forked workers together (``sharing.share``): the index only reads the rules, so the
-        answers are those ``definitions`` gives one by one. A worker sends each answer back as
+        forked workers together (``sharing.share_forked``): the index only reads the rules, so
+        the answers are those ``definitions`` gives one by one, and a worker's come back as
         positions in the rule list both processes hold."""
-        global _finding
         chunks = [selectors[start : start + _FIND_CHUNK] for start in range(0, len(selectors), _FIND_CHUNK)]
         if workers < 2 or len(chunks) < 2:
             for selector in selectors:
                 self.definitions(selector)
             return
+        rules = SharedObjects(self._rules)
 
         def here(index: int) -> None:
             for selector in chunks[index]:
                 self.definitions(selector)
 
-        def remember(index: int, positions: list[tuple[int, ...]]) -> None:
-            for selector, found in zip(chunks[index], positions):
-                self._memo[selector] = tuple(self._rules[p] for p in found)
+        def remember(index: int, data: bytes) -> None:
+            for selector, found in zip(chunks[index], rules.loads(data)):
+                self._memo[selector] = found
 
-        _finding = (self, chunks)
-        try:
-            with worker_pool(workers - 1) as pool:
-                share(
-                    len(chunks),
-                    pool,
-                    lambda executor, index: executor.submit(_find_chunk, index),
-                    here,
-                    remember,
-                )
-        finally:
-            _finding = None
-
-    def position(self, rule: Rule) -> int:
-        return self._position[id(rule)]
+        share_forked(len(chunks), workers, here, lambda index: rules.dumps([self.definitions(s) for s in chunks[index]]), remember)
 
     def identity(self, rule: Rule, depth: int = 0) -> dict[str, str]:
         """Label values every series of the recording carries: its static labels, and the
@@ -220,17 +206,8 @@ _Profile = dict[str, tuple["str | None", bool, tuple[LabelMatcher, ...]]]
 _NO_PROFILE: _Profile = {}  # most rules: one shared empty profile
 
 
-# What forked workers look up (``RecordIndex.find_all``): set just before they are forked.
-_finding: "tuple[RecordIndex, list[list[Selector]]] | None" = None
 _FIND_CHUNK = 256  # selectors per chunk: small enough to balance, large enough to pay a round trip
 PARALLEL_FROM_SELECTORS = 4096  # below this, forking a worker costs more than it saves
-
-
-def _find_chunk(index: int) -> list[tuple[int, ...]]:
-    """In a worker: one chunk's definitions, as positions in the rule list."""
-    assert _finding is not None, "a worker forked before the work was set"
-    records, chunks = _finding
-    return [tuple(map(records.position, records.definitions(s))) for s in chunks[index]]
 
 
 _PIN_DEPTH = 16  # recording rules on recording rules; real sets use 3-4 levels

@@ -73,6 +73,35 @@ def share(
     return [done[index] for index in range(count)]
 
 
+# What forked workers run (``share_forked``): set just before the pool forks them, so they inherit it.
+_forked: "Callable[[int], Any] | None" = None
+
+
+def share_forked(
+    count: int,
+    workers: int,
+    here: Callable[[int], T],
+    there: Callable[[int], R],
+    collect: Callable[[int, R], T],
+    collected: Callable[[int], None] | None = None,
+) -> list[T]:
+    """:func:`share` with ``workers - 1`` workers forked now: they inherit everything this process
+    holds (closures included) and run ``there(index)`` for the chunks they take; what it returns
+    comes back pickled, and ``collect`` turns it into the chunk's result."""
+    global _forked
+    _forked = there
+    try:
+        with worker_pool(workers - 1) as pool:  # forked at the first submit, with ``_forked`` set
+            return share(count, pool, lambda executor, index: executor.submit(_run_forked, index), here, collect, collected)
+    finally:
+        _forked = None
+
+
+def _run_forked(index: int) -> Any:
+    assert _forked is not None, "a worker forked before its work was set"
+    return _forked(index)
+
+
 class SharedObjects:
     """Pickling that sends objects both processes already hold (forked, so the same objects at
     the same positions) as their position: a worker's results come back pointing at this

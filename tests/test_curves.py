@@ -59,3 +59,8 @@ def test_a_negative_base_to_a_fractional_power_is_nan_not_a_crash() -> None:
 
     result = Curve.combine([Curve.step(-1.0, -8.0, 60.0), Curve.constant(1.5)], _ARITHMETIC["^"])
     assert all(math.isnan(v) for _, v in result.points)
+
+
+def test_atan2_which_reads_the_sign_of_a_zero_is_never_answered_from_memory() -> None:
+    assert Curve.combined((Curve.constant(0.0), Curve.constant(0.0)), math.atan2).healthy == 0.0
+    assert Curve.combined((Curve.constant(0.0), Curve.constant(-0.0)), math.atan2).healthy == math.pi

@@ -170,8 +170,10 @@ class Curve:
         """:meth:`combine` for an ``fn`` that is one fixed function (not a closure made per
         call), remembered: rule sets repeat the same arithmetic on the same curves (GitLab.com's
         judging combines ~26,000 times, ~1,500 of them different). Curves that are equal but for
-        the sign of a zero share an answer: only a sign-reading ``fn`` (``atan2``) could tell
-        them apart, and callers pass it to :meth:`combine`."""
+        the sign of a zero share an answer, so ``atan2``, which reads that sign, is never
+        remembered."""
+        if fn is math.atan2:
+            return Curve.combine(list(curves), fn, bends)
         return _combined(fn, bends, *curves)
 
     @staticmethod

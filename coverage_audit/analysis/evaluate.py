@@ -718,11 +718,7 @@ class Evaluator:
             unsure = facts.merge(Facts(unsure=(node.op,))) if facts.signal else facts
             usable = left if left.curve is not None else right
             return Value(usable.curve, left.span.both(right.span), unsure)
-        bends = node.op in ("/", "*", "^", "%", "atan2")
-        if node.op == "atan2":  # reads the sign of a zero, which the remembered answers do not keep
-            curve = Curve.combine([left.curve, right.curve], fn, bends)
-        else:
-            curve = Curve.combined((left.curve, right.curve), fn, bends)
+        curve = Curve.combined((left.curve, right.curve), fn, bends=node.op in ("/", "*", "^", "%", "atan2"))
         if left.scalar:
             span = right.span
         elif right.scalar:
@@ -747,7 +743,6 @@ def subject_selects(read: tuple[LabelMatcher, ...], identity: tuple[LabelMatcher
         if pinned and not compatible_pair(pinned, (matcher,)):
             return False
     return True
-
 
 
 def _labels(matchers: tuple[LabelMatcher, ...]) -> frozenset[str]:

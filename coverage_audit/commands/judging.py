@@ -4,7 +4,7 @@ when it is not.
 Failure modes are judged independently, so a long run (GitLab.com's 298 modes take ~10 s on one
 core) is split between processes. Forking pays only when much is left: judging starts here, one
 subject at a time, and once the work left is estimated at more than ``FORK_WORTH`` seconds the
-rest is shared (``sharing.share``). Workers inherit the rule set, the judge and whatever it
+rest is shared (``sharing.share_forked``). Workers inherit the rule set, the judge and whatever it
 remembered so far; their findings come back pointing at this process's own rules. The findings
 are the same, in the same order, whichever way they were judged.
 """
@@ -17,16 +17,12 @@ from typing import Callable, Sequence
 from ..analysis.coverage import CoverageJudge
 from ..analysis.findings import Finding
 from ..analysis.impact import ImpactedMode
-from ..sharing import SharedObjects, share, worker_pool
+from ..sharing import SharedObjects, share_forked
 
 FORK_WORTH = 0.5  # seconds of judging left (estimated) above which sharing it pays for the fork
 CHUNKS_PER_PROCESS = 8  # finer chunks balance better; each splits what a judge remembers
 
 Progress = Callable[[int, int], None]
-
-# What forked workers judge: set just before the pool forks them, so they inherit it.
-_work: "tuple[CoverageJudge, list[list[ImpactedMode]], SharedObjects] | None" = None
-
 
 def judge_modes(
     judge: CoverageJudge,
@@ -73,8 +69,8 @@ def _shared(
     total: int,
     progress: Progress | None,
 ) -> list[Finding]:
-    global _work
     chunks = _chunks(groups, workers * CHUNKS_PER_PROCESS)
+    # Findings come back with the rules (and subjects and modes) as positions in what both hold.
     objects = SharedObjects([*judge.ruleset.rules, *{id(x): x for g in groups for m in g for x in (m.subject, m.mode)}.values()])
     done = before
 
@@ -84,19 +80,14 @@ def _shared(
         if progress is not None:
             progress(done, total)
 
-    _work = (judge, chunks, objects)
-    try:
-        with worker_pool(workers - 1) as pool:
-            judged = share(
-                len(chunks),
-                pool,
-                lambda executor, index: executor.submit(_judge_chunk, index),
-                lambda index: _judge_all(judge, chunks[index]),
-                lambda index, data: objects.loads(data),
-                collected,
-            )
-    finally:
-        _work = None
+    judged = share_forked(
+        len(chunks),
+        workers,
+        lambda index: _judge_all(judge, chunks[index]),
+        lambda index: objects.dumps(_judge_all(judge, chunks[index])),
+        lambda index, data: objects.loads(data),
+        collected,
+    )
     return [finding for chunk in judged for finding in chunk]
 
 
@@ -113,11 +104,3 @@ def _chunks(groups: list[list[ImpactedMode]], count: int) -> list[list[ImpactedM
 
 def _judge_all(judge: CoverageJudge, modes: list[ImpactedMode]) -> list[Finding]:
     return [judge.judge(mode.subject, mode.mode, mode.target, mode.impact) for mode in modes]
-
-
-def _judge_chunk(index: int) -> bytes:
-    """In a worker: one chunk's findings, pickled with the rules (and subjects and modes) as
-    positions in what the parent holds."""
-    assert _work is not None, "a worker forked before the work was set"
-    judge, chunks, objects = _work
-    return objects.dumps(_judge_all(judge, chunks[index]))
