@@ -57,3 +57,76 @@ def test_lookback_adds_ranges_and_offsets_along_the_longest_path(tmp_path: Path)
     assert reads.lookback(past.query.ast) == 600 + 86400 + 300 + 30
     ratio = rules["Ratio"]
     assert ratio.query is not None and reads.lookback(ratio.query.ast) == 3600
+
+
+def _chain(levels: int) -> str:
+    """Recordings ``level:1`` ... ``level:N``, each reading the one below; ``level:0`` is raw."""
+    rules = [f'      - record: level:{n}\n        expr: sum by (job) (level:{n - 1})' for n in range(1, levels + 1)]
+    rules.append(f'      - alert: Top\n        expr: level:{levels}{{job="a"}} > 1')
+    rules.append('      - alert: Middle\n        expr: level:5{job="a"} > 1')
+    return "groups:\n  - name: chain\n    rules:\n" + "\n".join(rules) + "\n"
+
+
+def _index_of(tmp_path: Path, text: str) -> tuple[ReadIndex, dict]:
+    (tmp_path / "rules.yaml").write_text(text)
+    ruleset = build_ruleset(load_rules([str(tmp_path / "rules.yaml")], jobs=1))
+    return ReadIndex(ruleset.records), {r.name: r for r in ruleset.rules}
+
+
+def test_a_chain_deeper_than_the_limit_is_cut_off_and_shares_nothing_wrong(tmp_path: Path) -> None:
+    from coverage_audit.analysis.reads import MAX_RECORDING_DEPTH
+
+    levels = MAX_RECORDING_DEPTH + 4
+    reads, rules = _index_of(tmp_path, _chain(levels))
+    # From the top, the walk stops MAX_RECORDING_DEPTH recordings down: what it reads there
+    # is a recorded series, not the raw one.
+    top = [s.metric for s in reads.of(rules["Top"]).raw]
+    assert top == [f"level:{levels - MAX_RECORDING_DEPTH}"]
+    # The middle of the same chain, asked after the top (whose walk passed there deep and was
+    # cut off), reads all the way down, as a fresh index says.
+    middle = reads.of(rules["Middle"]).raw
+    fresh, fresh_rules = _index_of(tmp_path, _chain(levels))
+    assert middle == fresh.of(fresh_rules["Middle"]).raw
+    assert [s.metric for s in middle] == ["level:0"]
+    assert [str(m) for s in middle for m in s.matchers] == ['job="a"']
+
+
+def test_a_recording_reached_at_two_depths_is_walked_once(tmp_path: Path) -> None:
+    text = """\
+groups:
+  - name: g
+    rules:
+      - record: base:sum
+        expr: sum by (job) (rate(requests_total[5m]))
+      - record: wrapped:sum
+        expr: base:sum * 2
+      - alert: Direct
+        expr: base:sum{job="a"} > 1
+      - alert: Wrapped
+        expr: wrapped:sum{job="a"} > 1
+"""
+    reads, rules = _index_of(tmp_path, text)
+    assert reads.of(rules["Direct"]).raw == reads.of(rules["Wrapped"]).raw
+    base = next(r for r in rules.values() if r.name == "base:sum")
+    assert base.query is not None
+    # base:sum's body is reached one recording down from Direct and two from Wrapped: one walk.
+    entries = [key for key in reads._memo if key[0] == id(base.query.ast)]
+    assert len(entries) == 1
+
+
+def test_a_cycle_of_recordings_ends(tmp_path: Path) -> None:
+    text = """\
+groups:
+  - name: g
+    rules:
+      - record: a:x
+        expr: b:x{job="a"} or raw_total
+      - record: b:x
+        expr: a:x
+      - alert: Loop
+        expr: a:x > 1
+"""
+    reads, rules = _index_of(tmp_path, text)
+    raw = {s.metric for s in reads.of(rules["Loop"]).raw}
+    assert "raw_total" in raw
+    assert reads.lookback(rules["Loop"].query.ast) == 0.0

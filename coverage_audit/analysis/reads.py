@@ -9,6 +9,7 @@ resolved once per set of pushed matchers, however many alerts and paths reach it
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -43,12 +44,14 @@ class ReadIndex:
         self._metrics: dict[int, frozenset[str]] = {}
         self._lookback: dict[tuple[int, tuple[LabelMatcher, ...], int], float] = {}
         self._recorded: dict[str, frozenset[str]] = {}
+        self._heights: dict[int, float] = {}
+        self._name_heights: dict[str, float] = {}
 
     def lookback(self, node: Expr, push: tuple[LabelMatcher, ...] = (), depth: int = 0) -> float:
         """Seconds of history the expression reads behind "now": ranges, subquery ranges and
         offsets added up along each path through its recordings, the longest path (a drill
         must write at least this much healthy history)."""
-        key = (id(node), push, depth)
+        key = (id(node), push, self._depth_key(node, depth))
         found = self._lookback.get(key)
         if found is None:
             self._lookback[key] = 0.0  # a cycle reads no further back
@@ -91,6 +94,34 @@ class ReadIndex:
             self._recorded[name] = found
         return found
 
+    def _depth_key(self, node: Expr, depth: int) -> int:
+        """The depth a memo entry is kept under. It matters only where the walk below ``node``
+        could reach MAX_RECORDING_DEPTH (a cycle, or a very long chain): everywhere else one
+        entry serves every depth (on GitLab, half the entries were the same walk at another
+        depth)."""
+        return depth if depth + self._height(node) > MAX_RECORDING_DEPTH else -1
+
+    def _height(self, node: Expr) -> float:
+        """How many recordings deep a walk from ``node`` can go, by the names it reads (an
+        over-estimate: matchers may leave some definitions out); infinite through a cycle."""
+        found = self._heights.get(id(node))
+        if found is None:
+            if isinstance(node, Selector):
+                name = node.metric or ""
+                found = self._name_height(name) if name in self.records else 0.0
+            else:
+                found = max((self._height(child) for child in children(node)), default=0.0)
+            self._heights[id(node)] = found
+        return found
+
+    def _name_height(self, name: str) -> float:
+        found = self._name_heights.get(name)
+        if found is None:
+            self._name_heights[name] = math.inf  # met again before it is known: a cycle
+            found = 1.0 + max((self._height(r.query.ast) for r in self.records.by_name[name] if r.query is not None), default=0.0)
+            self._name_heights[name] = found
+        return found
+
     def of(self, rule: Rule) -> Reads:
         if rule.query is None:
             return _NOTHING
@@ -98,7 +129,7 @@ class ReadIndex:
 
     def under(self, node: Expr, push: tuple[LabelMatcher, ...], depth: int) -> Reads:
         """What ``node`` reads with ``push`` pushed into it, ``depth`` recordings down."""
-        key = (id(node), push, depth)
+        key = (id(node), push, self._depth_key(node, depth))
         found = self._memo.get(key)
         if found is None:
             found = self._memo[key] = self._walk(node, push, depth)
