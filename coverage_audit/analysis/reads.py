@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from ..model import MATCHER_ORDER, LabelMatcher, MatchOp, Rule, literal_pattern, pushed_into
-from ..promql import Expr, Selector, Subquery, children, selector
+from ..promql import Expr, Selector, Subquery, children, selector, walk
 from ..ruleset import RecordIndex
 from .matching import compatible_pair
 
@@ -46,12 +46,13 @@ class ReadIndex:
         self._recorded: dict[str, frozenset[str]] = {}
         self._heights: dict[int, float] = {}
         self._name_heights: dict[str, float] = {}
+        self._selectors: dict[int, tuple[Selector, ...]] = {}
 
     def lookback(self, node: Expr, push: tuple[LabelMatcher, ...] = (), depth: int = 0) -> float:
         """Seconds of history the expression reads behind "now": ranges, subquery ranges and
         offsets added up along each path through its recordings, the longest path (a drill
         must write at least this much healthy history)."""
-        key = (id(node), push, self._depth_key(node, depth))
+        key = (id(node), push, depth if depth + self._height(node) > MAX_RECORDING_DEPTH else -1)
         found = self._lookback.get(key)
         if found is None:
             self._lookback[key] = 0.0  # a cycle reads no further back
@@ -94,24 +95,28 @@ class ReadIndex:
             self._recorded[name] = found
         return found
 
-    def _depth_key(self, node: Expr, depth: int) -> int:
-        """The depth a memo entry is kept under. It matters only where the walk below ``node``
-        could reach MAX_RECORDING_DEPTH (a cycle, or a very long chain): everywhere else one
-        entry serves every depth (on GitLab, half the entries were the same walk at another
-        depth)."""
-        return depth if depth + self._height(node) > MAX_RECORDING_DEPTH else -1
-
     def _height(self, node: Expr) -> float:
         """How many recordings deep a walk from ``node`` can go, by the names it reads (an
-        over-estimate: matchers may leave some definitions out); infinite through a cycle."""
+        over-estimate: matchers may leave some definitions out); infinite through a cycle.
+        Where the depth reached plus this stays within MAX_RECORDING_DEPTH, the depth cannot
+        change what the walk finds, and one memo entry serves every depth (on GitLab, half the
+        entries were the same walk at another depth)."""
         found = self._heights.get(id(node))
         if found is None:
             if isinstance(node, Selector):
                 name = node.metric or ""
                 found = self._name_height(name) if name in self.records else 0.0
             else:
-                found = max((self._height(child) for child in children(node)), default=0.0)
+                found = max(map(self._height, self._leaves(node)), default=0.0)
             self._heights[id(node)] = found
+        return found
+
+    def _leaves(self, node: Expr) -> tuple[Selector, ...]:
+        """The selectors in ``node``, once each: what an expression reads is the union of what
+        they read (only selectors are shared between expressions, so only they are memoised)."""
+        found = self._selectors.get(id(node))
+        if found is None:
+            found = self._selectors[id(node)] = tuple(dict.fromkeys(n for n in walk(node) if isinstance(n, Selector)))
         return found
 
     def _name_height(self, name: str) -> float:
@@ -129,7 +134,10 @@ class ReadIndex:
 
     def under(self, node: Expr, push: tuple[LabelMatcher, ...], depth: int) -> Reads:
         """What ``node`` reads with ``push`` pushed into it, ``depth`` recordings down."""
-        key = (id(node), push, self._depth_key(node, depth))
+        height = self._heights.get(id(node))
+        if height is None:
+            height = self._height(node)
+        key = (id(node), push, depth if depth + height > MAX_RECORDING_DEPTH else -1)
         found = self._memo.get(key)
         if found is None:
             found = self._memo[key] = self._walk(node, push, depth)
@@ -152,7 +160,7 @@ class ReadIndex:
                 assert rule.query is not None
                 parts.append(self.under(rule.query.ast, pushed_into(ordered, rule.labels), depth + 1))
             return _union(parts)
-        return _union([self.under(child, push, depth) for child in children(node)])
+        return _union([self.under(leaf, push, depth) for leaf in self._leaves(node)])
 
 
 def literal_pins(matchers: tuple[LabelMatcher, ...]) -> dict[str, str]:
