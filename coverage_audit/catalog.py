@@ -48,6 +48,8 @@ class Catalog:
     business: tuple[FailureMode, ...]
     business_requires: Mapping[str, str]  # mode id -> BusinessMetric field it needs
     impact: Mapping[str, Propagation] = field(default_factory=dict)  # edge kind -> propagation
+    # owned_prefixes per (kind, classifier): asked once per component (10,000 in a large map)
+    _owned: dict[tuple[str, "LevelClassifier"], tuple[str, ...]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def modes_for(self, component: Component) -> tuple[FailureMode, ...]:
         """The component's modes: the kind's defaults with the component's signals applied,
@@ -75,6 +77,13 @@ class Catalog:
         """Infrastructure metric families that are a kind's own application signals: a data
         store's exporter metrics are how that data store fails, while staying infrastructure for
         everyone else. They are the infrastructure prefixes its default signals use."""
+        key = (kind, classifier)
+        known = self._owned.get(key)
+        if known is None:
+            known = self._owned[key] = self._owned_prefixes(kind, classifier)
+        return known
+
+    def _owned_prefixes(self, kind: str, classifier: "LevelClassifier") -> tuple[str, ...]:
         found: dict[str, None] = {}
         for mode in self.kinds.get(kind, ()):
             for text in mode.signals:
@@ -269,13 +278,13 @@ def check_business_signal(template: str, name: str, line: int) -> None:
     ``{nope}`` and ``x{``, and pad ``{metric:>1000000000}`` to a gigabyte), and what they make
     must be a selector."""
     try:
-        fields = [(field, spec, conversion) for _, field, spec, conversion in string.Formatter().parse(template) if field is not None]
+        fields = [(placeholder, spec, conversion) for _, placeholder, spec, conversion in string.Formatter().parse(template) if placeholder is not None]
     except ValueError as exc:
         raise InputError(name, line, f"bad business signal {template!r}: {exc} (write {{{{ and }}}} for literal braces)") from None
-    for field, spec, conversion in fields:
-        if field not in BUSINESS_FIELDS or spec or conversion:
+    for filled, spec, conversion in fields:
+        if filled not in BUSINESS_FIELDS or spec or conversion:
             raise InputError(name, line, f"bad business signal {template!r}: only {{metric}} and {{failure_metric}} may be filled in")
-    example = template.format(**{field: field for field in BUSINESS_FIELDS})
+    example = template.format(**{filled: filled for filled in BUSINESS_FIELDS})
     try:
         promql.parse_selector(example)
     except promql.PromQLError as exc:

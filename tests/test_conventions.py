@@ -190,3 +190,15 @@ def test_host_metrics_are_infrastructure_and_own_signals_are_not_for_their_kind(
     assert levels.application_for("pg_stat_database_xact_rollback", owned["datastore"])
     assert not levels.application_for("node_load1", owned["datastore"])
     assert not levels.application_for("pg_stat_database_xact_rollback", owned["proxy"])
+
+
+def test_owned_prefixes_are_remembered_per_kind_and_classifier() -> None:
+    """Asked once per component (10,000 in a large map): the remembered answer is the one
+    worked out, and another classifier gets its own."""
+    catalog, levels = default_catalog(), default_levels()
+    for kind in ("datastore", "proxy", "http_api"):
+        assert catalog.owned_prefixes(kind, levels) == catalog._owned_prefixes(kind, levels)
+        assert catalog.owned_prefixes(kind, levels) is catalog.owned_prefixes(kind, levels)
+    extended = levels.extended(prefixes=("myapp_",), application_prefixes=("pg_",))
+    assert "pg_" in catalog.owned_prefixes("datastore", levels)
+    assert "pg_" not in catalog.owned_prefixes("datastore", extended)  # pg_ is an application prefix there

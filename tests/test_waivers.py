@@ -266,3 +266,27 @@ def test_every_report_output_shows_waived(capsys, tmp_path, today) -> None:
     assert code == 0
     again = json.loads((out / "report.json").read_text())
     assert again["changes_since_previous"]["newly_uncovered"] == []
+
+
+def test_the_maps_mode_keys_are_listed_only_when_read() -> None:
+    """``check`` hands the waivers every (subject, mode) of the map, which they read only to
+    tell a stale waiver from an untouched one: listing them up front cost a second on a map of
+    10,000 components, for every check."""
+    import inspect
+
+    from coverage_audit.analysis.impact import every_mode, every_mode_key
+    from coverage_audit.catalog import default_catalog
+    from coverage_audit.loaders.service_map import load_service_maps
+
+    catalog = default_catalog()
+    service_map = load_service_maps([str(ROOT / "service_maps")], catalog).service_map
+    expected = [(m.subject.name, m.mode.id) for m in every_mode(service_map, catalog)]
+    assert len(expected) > 20 and list(every_mode_key(service_map, catalog)) == expected
+    keys = every_mode_key(service_map, catalog)
+    assert inspect.getgeneratorstate(keys) == inspect.GEN_CREATED
+    # Nothing was listed when the keys were handed over: a service gone since is not among them.
+    gone = next(iter(service_map.services))
+    del service_map.services[gone]
+    listed = list(keys)
+    assert listed and all(not subject.startswith(gone + "/") for subject, _ in listed)
+    assert any(subject.startswith(gone + "/") for subject, _ in expected)

@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import Any, Mapping
 
 from ..analysis.findings import CoverageReport, Drift, Finding, Summary, order_findings
-from ..analysis.impact import ChangeImpact, every_mode, impact_of
+from ..analysis.impact import ChangeImpact, every_mode_key, impact_of
 from ..analysis.paths import PathIndex
 from ..cache import Cache
 from ..config import Settings
@@ -32,7 +32,7 @@ def check(settings: Settings, args: Mapping[str, Any]) -> int:
     if answer is None:
         answer = _judge(change, settings, args, cache, key, kept)
     known, impact, findings, notes, keep_error, drift = answer
-    every = ((m.subject.name, m.mode.id) for m in every_mode(known.service_map, known.catalog))
+    every = every_mode_key(known.service_map, known.catalog)
     settled = settle(findings, settings, args, known.errors, every)
     report = CoverageReport(
         findings=settled.findings,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..analysis.findings import CoverageReport, Summary
-from ..analysis.impact import ImpactedMode, every_mode, impact_of
+from ..analysis.impact import ImpactedMode, every_mode, every_mode_key, impact_of
 from ..analysis.inventory import not_judged
 from ..analysis.paths import PathIndex
 from ..config import Settings
@@ -27,7 +27,7 @@ def drill(settings: Settings, args: Mapping[str, Any]) -> int:
     scenarios = drill_scenarios(args, settings)
     findings, measured = prove(judge_all(inputs, settings, modes), modes, inputs, settings, args, scenarios)
     written, keep_error = write_kept(args, measured)
-    every = ((m.subject.name, m.mode.id) for m in every_mode(inputs.service_map, inputs.catalog))
+    every = every_mode_key(inputs.service_map, inputs.catalog)
     settled = settle(findings, settings, args, inputs.errors, every)  # waivers and a baseline, as check
     report = CoverageReport(
         findings=settled.findings,
