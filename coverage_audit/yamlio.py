@@ -13,6 +13,7 @@ values ourselves because that lets us
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,7 +179,7 @@ def load_documents(text: str, name: str) -> list[Document]:
         raise InputError(name, line, f"invalid YAML: character {exc.character!r} is not allowed") from None
     except yaml.YAMLError as exc:
         raise InputError(name, 0, f"invalid YAML: {exc}") from None
-    has_anchors = "&" in text  # without an anchor there can be no alias to share or expand
+    has_anchors = may_hold_anchor(text)  # without an anchor there can be no alias to share or expand
     documents = []
     for node in nodes:
         if node is None or node.tag == _NULL_TAG:  # an empty document holds nothing
@@ -187,6 +188,16 @@ def load_documents(text: str, name: str) -> list[Document]:
             _refuse_alias_bomb(node, name)
         documents.append(Document(_Builder(name, has_anchors).build(node), node.start_mark.line + 1))
     return documents
+
+
+def may_hold_anchor(text: str) -> bool:
+    """False only when the text holds no YAML anchor. A node's anchor starts the node, so its
+    ``&`` follows a space, a line break, ``[``, ``{``, ``,``, ``:`` or the start of the text; an
+    ``&`` inside a word (``?a=1&b=2`` in a runbook URL: 201 of GitLab's 896 files) starts none."""
+    return _ANCHOR_START.search(text) is not None
+
+
+_ANCHOR_START = re.compile(r"(?:^|[\s\[{,:])&")
 
 
 def load_file(path: str | Path) -> list[Document]:
