@@ -350,8 +350,9 @@ class Evaluator:
             # first that may read its failure stands for them all; the rest are not evaluated.
             quiet = self._quiet
             touching = [r for r in rules if quiet.touched(r.query.ast)]  # type: ignore[union-attr]
-            if len(touching) > 1:  # which of them reads this subject's series?
-                touching = [r for r in touching if quiet.reaches(r.query.ast, inner(r).push, depth)] or touching  # type: ignore[union-attr]
+            if len(touching) > 1:  # the first of them that reads this subject's series
+                reaching = (r for r in touching if quiet.reaches(r.query.ast, pushed_into(ordered, r.labels), depth))  # type: ignore[union-attr]
+                touching = [next(reaching, touching[0])]
             rules = touching[:1] or rules[:1]
         bodies: list[tuple[Rule, Value]] = []
         for rule in rules:
