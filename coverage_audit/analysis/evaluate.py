@@ -762,12 +762,17 @@ def _shifted(value: Value, delay: float) -> Value:
     hist = value.hist
     if hist is not None:
         hist = Hist(hist.rate.shift(delay), hist.slow.shift(delay), hist.fast_latency, hist.slow_latency)
-    return replace(
-        value,
-        curve=value.curve.shift(delay) if value.curve is not None else None,
-        span=value.span.shift(delay),
-        rate=value.rate.shift(delay) if value.rate is not None else None,
-        hist=hist,
+    # Built directly, not with ``dataclasses.replace`` (GitLab shifts every read by 30s).
+    return Value(
+        value.curve.shift(delay) if value.curve is not None else None,
+        value.span.shift(delay),
+        value.facts,
+        hist,
+        value.rate.shift(delay) if value.rate is not None else None,
+        value.range,
+        value.scalar,
+        value.static,
+        value.unknown,
     )
 
 
