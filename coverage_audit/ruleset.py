@@ -68,6 +68,11 @@ class RecordIndex:
     def __contains__(self, name: object) -> bool:
         return name in self.by_name
 
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        # What is keyed by id(rule) (positions, profiles) is made again for the unpickled rules;
+        # the definitions found, the costly part, travel as they are.
+        return (_restored_index, (self._rules, self._memo))
+
     def definitions(self, selector: Selector) -> tuple[Rule, ...]:
         found = self._memo.get(selector)
         if found is None:
@@ -200,6 +205,12 @@ class RecordIndex:
             if matcher.op is MatchOp.RE and literal_pattern(matcher.value):
                 return matcher.value
         return ""
+
+
+def _restored_index(rules: list[Rule], memo: dict[Selector, tuple[Rule, ...]]) -> RecordIndex:
+    index = RecordIndex(rules)
+    index._memo.update(memo)
+    return index
 
 
 _Profile = dict[str, tuple["str | None", bool, tuple[LabelMatcher, ...]]]
