@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import os
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -102,6 +103,8 @@ def cached_ruleset(settings: Settings, live: "LiveSession | None") -> RuleSet | 
         cache = Cache.open(settings.cache_dir)
     except CacheUnusable:
         return None  # read_rules says why
+    if not os.path.isdir(os.path.join(cache.folder, RULE_SETS)):
+        return None  # none kept yet (a first run): nothing to hash the files for
     files = rule_files_key(settings.rules)
     if files is None:
         return None
