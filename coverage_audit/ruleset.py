@@ -68,16 +68,19 @@ class RecordIndex:
     def __contains__(self, name: object) -> bool:
         return name in self.by_name
 
-    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
-        # What is keyed by id(rule) (positions, profiles) is made again for the unpickled rules;
-        # the definitions found, the costly part, travel as they are.
-        return (_restored_index, (self._rules, self._memo))
-
     def definitions(self, selector: Selector) -> tuple[Rule, ...]:
         found = self._memo.get(selector)
         if found is None:
             found = self._memo[selector] = _distinct(self._find(selector))
         return found
+
+    def known(self) -> dict[Selector, tuple[Rule, ...]]:
+        """Every definition looked up so far."""
+        return self._memo
+
+    def learn(self, found: dict[Selector, tuple[Rule, ...]]) -> None:
+        """Definitions found before (an expansion from the cache)."""
+        self._memo.update(found)
 
     def find_all(self, selectors: list[Selector], workers: int) -> None:
         """Remember the definitions of many selectors at once, found by this process and
@@ -207,12 +210,6 @@ class RecordIndex:
         return ""
 
 
-def _restored_index(rules: list[Rule], memo: dict[Selector, tuple[Rule, ...]]) -> RecordIndex:
-    index = RecordIndex(rules)
-    index._memo.update(memo)
-    return index
-
-
 _Profile = dict[str, tuple["str | None", bool, tuple[LabelMatcher, ...]]]
 _NO_PROFILE: _Profile = {}  # most rules: one shared empty profile
 
@@ -259,16 +256,24 @@ def _normalised(expr: str) -> str:
     return " ".join(expr.split())
 
 
-def build_ruleset(load: RuleLoad, levels: LevelClassifier | None = None, workers: int = 1) -> RuleSet:
+def build_ruleset(load: RuleLoad, levels: LevelClassifier | None = None, workers: int = 1, known: "Expansion | None" = None) -> RuleSet:
     """The rule set of what was loaded; with ``workers`` > 1, a large one's recording rules are
-    looked up by several processes."""
+    looked up by several processes. ``known``: what expanding this very load found before (the
+    cache keeps it), used instead of expanding again when it fits the load."""
     classifier = levels or default_levels()
     records = RecordIndex(load.rules)
-    with paused_gc():
-        recorded = _recorded_selectors(load.rules, records) if workers > 1 else []
-        if len(recorded) >= PARALLEL_FROM_SELECTORS:
-            records.find_all(recorded, workers)
-        raw, cycles = _expand(load.rules, records)
+    if known is not None and len(known.raw) == len(load.rules):
+        rules = load.rules
+        records.learn({selector: tuple(rules[i] for i in found) for selector, found in known.definitions})
+        raw: dict[_Node, tuple[str, ...]] = {rule: metrics for rule, metrics in zip(rules, known.raw)}
+        raw.update(known.recorded)
+        cycles = list(known.cycles)
+    else:
+        with paused_gc():
+            recorded = _recorded_selectors(load.rules, records) if workers > 1 else []
+            if len(recorded) >= PARALLEL_FROM_SELECTORS:
+                records.find_all(recorded, workers)
+            raw, cycles = _expand(load.rules, records)
     return RuleSet(
         rules=list(load.rules),
         records=records,
@@ -279,6 +284,30 @@ def build_ruleset(load: RuleLoad, levels: LevelClassifier | None = None, workers
         files=load.files,
         classifier=classifier,
         recorded_metrics={node: metrics for node, metrics in raw.items() if isinstance(node, Selector)},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Expansion:
+    """What expanding a load found, by rule position (not the rules: the files' own cache
+    entries hold them): what every rule reads in the end, the cycles, and which recording rules
+    each recorded selector reads. A tenth of the size of the rules, it is cheap to keep after
+    every expansion, and it stands in for the expansion when the same files are loaded again."""
+
+    raw: tuple[tuple[str, ...], ...]
+    cycles: tuple[Diagnostic, ...]
+    recorded: tuple[tuple[Selector, tuple[str, ...]], ...]
+    definitions: tuple[tuple[Selector, tuple[int, ...]], ...]
+
+
+def expansion_of(ruleset: RuleSet, load: RuleLoad) -> Expansion:
+    """The expansion of ``ruleset``, built from ``load``, as positions in ``load.rules``."""
+    position = {id(rule): index for index, rule in enumerate(load.rules)}
+    return Expansion(
+        raw=tuple(ruleset.raw_metrics[rule] for rule in load.rules),
+        cycles=tuple(ruleset.errors[len(load.errors):]),
+        recorded=tuple(ruleset.recorded_metrics.items()),
+        definitions=tuple((selector, tuple(position[id(r)] for r in found)) for selector, found in ruleset.records.known().items()),
     )
 
 

@@ -214,7 +214,7 @@ def test_no_command_exits_1_on_a_crash(tmp_path: Path, monkeypatch, capsys, argv
 
     write_inputs(tmp_path)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no rule set kept by another test answers
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # its own: nothing another test kept answers
     monkeypatch.setattr(common, "load_catalog", broken)
     monkeypatch.setattr(rulesource, "load_rules", broken)
     code = cli.main([*argv, "--rules", "rules.yaml", "--service-map", "map.yaml"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import pickle
 import shutil
 import textwrap
 from pathlib import Path
@@ -274,82 +275,77 @@ def test_shop_verdicts_are_the_same_with_and_without_the_cache(tmp_path: Path, m
     assert outputs[0] == outputs[1] == outputs[2]
 
 
-# --------------------------------------------------------------------------- the expanded rule set
+# --------------------------------------------------------------------------- the expansion
 
 
-def test_the_files_key_is_found_without_parsing_and_equals_the_loads(tmp_path: Path) -> None:
-    from coverage_audit.loaders.rules import rule_files_key
+def test_an_expansion_from_the_cache_builds_the_same_rule_set(tmp_path: Path) -> None:
+    """What expanding a load found, kept by position and handed back, gives the rule set that
+    expanding gives: every rule's raw metrics and level, the cycles, every definition."""
+    from coverage_audit.ruleset import build_ruleset, expansion_of
 
-    paths = bad_and_good_files(tmp_path / "rules")
-    cache = Cache.open(str(tmp_path / "cache"))
-    assert rule_files_key(paths) == load_rules(paths, jobs=1, cache=cache).content_key is not None
-    assert rule_files_key([*paths, str(tmp_path / "absent.yaml")]) == load_rules([*paths, str(tmp_path / "absent.yaml")], jobs=1, cache=cache).content_key
+    folder = tmp_path / "rules"
+    paths = bad_and_good_files(folder)
+    (folder / "cycle.yaml").write_text("groups: [{name: c, rules: [{record: 'a:x', expr: 'b:x'}, {record: 'b:x', expr: 'a:x + raw_total'}]}]\n")
+    load = load_rules(paths, jobs=1)
+    fresh = build_ruleset(load)
+    kept = pickle.loads(pickle.dumps(expansion_of(fresh, load)))  # as the cache keeps it
+    again = build_ruleset(load, known=kept)
+    assert any("cycle" in e.message for e in fresh.errors) and again.errors == fresh.errors
+    assert [again.raw_metrics[r] for r in load.rules] == [fresh.raw_metrics[r] for r in load.rules]
+    assert [again.levels[r] for r in load.rules] == [fresh.levels[r] for r in load.rules]
+    assert again.recorded_metrics == fresh.recorded_metrics and fresh.recorded_metrics
+    for rule in load.rules:
+        for selector in rule.query.selectors if rule.query is not None else ():
+            assert again.records.definitions(selector) == fresh.records.definitions(selector)
+    # One that does not fit the load (another number of rules) is not used.
+    assert build_ruleset(load, known=replace_raw(kept, kept.raw[:-1])).raw_metrics == fresh.raw_metrics
 
 
-def test_an_expanded_rule_set_is_kept_once_the_same_files_are_met_again(tmp_path: Path, capsys) -> None:
-    """A first run parses and keeps each file; the next, finding every file in the cache, keeps
-    the expanded set as well (a one-off run does not pay for that); the one after reads the set
-    and nothing else. Each says the same, byte for byte, as a run without a cache."""
-    from coverage_audit.commands.rulesource import RULE_SETS
+def replace_raw(expansion, raw):  # type: ignore[no-untyped-def]
+    return dataclasses.replace(expansion, raw=raw)
 
-    folder, cache = tmp_path / "rules", tmp_path / "cache"
+
+def test_the_kept_expansion_is_used_and_a_bad_one_is_not(tmp_path: Path, capsys) -> None:
+    """A second run reads the first run's expansion (a forged one shows through: it is what
+    answers); a changed file is another load with its own; a corrupt entry is expanded again."""
+    from coverage_audit.commands.rulesource import EXPANSIONS
+
+    folder, cache_dir = tmp_path / "rules", tmp_path / "cache"
     rules = ["rules", "--rules", *bad_and_good_files(folder), "--format", "json"]
     reference = run([*rules, "--no-cache"], capsys)[:2]
     assert reference[0] == 2 and json.loads(reference[1])["rules"]  # rules, and errors with lines
-    sets = cache / RULE_SETS
-    assert run([*rules, "--cache-dir", str(cache)], capsys)[:2] == reference
-    assert not sets.exists()
-    assert run([*rules, "--cache-dir", str(cache)], capsys)[:2] == reference
-    assert len(list(sets.glob("*/*"))) == 1
-    shutil.rmtree(cache / RULE_FILES)  # the set alone answers: no file is parsed, none kept
-    assert run([*rules, "--cache-dir", str(cache)], capsys)[:2] == reference
-    assert not (cache / RULE_FILES).exists()
-    # A changed file: its bytes are in the key, so it is parsed again, and the set is new.
+    cached = [*rules, "--cache-dir", str(cache_dir)]
+    assert run(cached, capsys)[:2] == reference
+    (entry,) = (cache_dir / EXPANSIONS).glob("*/*")
+    assert run(cached, capsys)[:2] == reference
+    cache = Cache.open(str(cache_dir))
+    kept = cache.get(EXPANSIONS, entry.name)
+    cache.put(EXPANSIONS, entry.name, replace_raw(kept, tuple(("forged_total",) for _ in kept.raw)))
+    forged = json.loads(run(cached, capsys)[1])["rules"]
+    assert {tuple(r["metrics"]) for r in forged} == {("forged_total",)}
+    entry.write_bytes(entry.read_bytes()[:-10] + b"0123456789")  # corrupt: expanded again
+    assert run(cached, capsys)[:2] == reference
     (folder / "nan.yaml").write_text("groups: [{name: n, rules: [{alert: Changed, expr: 'x > 1'}]}]\n")
     changed = run([*rules, "--no-cache"], capsys)[:2]
     assert changed != reference and "Changed" in changed[1]
-    assert run([*rules, "--cache-dir", str(cache)], capsys)[:2] == changed
-    assert run([*rules, "--cache-dir", str(cache)], capsys)[:2] == changed
-    assert len(list(sets.glob("*/*"))) == 2
-    assert run([*rules, "--cache-dir", str(cache)], capsys)[:2] == changed
-    # A corrupt set is rebuilt, never trusted.
-    for entry in sets.glob("*/*"):
-        entry.write_bytes(entry.read_bytes()[:-10] + b"0123456789")
-    assert run([*rules, "--cache-dir", str(cache)], capsys)[:2] == changed
+    assert run(cached, capsys)[:2] == changed == run(cached, capsys)[:2]
+    assert len(list((cache_dir / EXPANSIONS).glob("*/*"))) == 2
 
 
-def test_a_kept_rule_set_is_one_of_the_settings_levels(tmp_path: Path, capsys, monkeypatch) -> None:
-    """The levels a rule set is classified by come from the settings: other prefixes, another
-    set (the shop's HTTP alerts become infrastructure-level when ``http_`` is declared so)."""
+def test_levels_come_from_the_settings_not_from_the_kept_expansion(tmp_path: Path, capsys, monkeypatch) -> None:
+    """The expansion is the same whatever the settings; the levels are not (the shop's HTTP
+    alerts are infrastructure-level where ``http_`` is declared so), and are worked out anew."""
     monkeypatch.chdir(tmp_path)
-    cache = tmp_path / "cache"
-    plain = ["rules", "--rules", str(ROOT / "rulesets"), "--format", "json", "--cache-dir", str(cache)]
+    plain = ["rules", "--rules", str(ROOT / "rulesets"), "--format", "json", "--cache-dir", str(tmp_path / "cache")]
     (tmp_path / "infra.yaml").write_text("infrastructure_prefixes: [http_]\n")
     declared = [*plain, "--config", str(tmp_path / "infra.yaml")]
 
     def levels(output: str) -> dict[str, str]:
         return {r["name"]: r["level"] for r in json.loads(output)["rules"]}
 
-    for _ in range(3):  # cold, kept, read back
+    for _ in range(2):  # the second time, both read the expansion the first plain run kept
         plain_out, declared_out = run(plain, capsys)[1], run(declared, capsys)[1]
         assert plain_out == run([*plain, "--no-cache"], capsys)[1]
         assert declared_out == run([*declared, "--no-cache"], capsys)[1]
         changed = {name for name, level in levels(plain_out).items() if levels(declared_out)[name] != level}
         assert changed and all(levels(declared_out)[name] == "infrastructure" for name in changed)
-
-
-def test_a_record_index_comes_back_from_a_pickle_answering_alike(tmp_path: Path) -> None:
-    import pickle
-
-    from coverage_audit.ruleset import build_ruleset
-
-    ruleset = build_ruleset(load_rules([str(ROOT / "rulesets")], jobs=1))
-    back = pickle.loads(pickle.dumps(ruleset))
-    assert [canonical(r) for r in back.rules] == [canonical(r) for r in ruleset.rules]
-    position = {id(rule): index for index, rule in enumerate(back.rules)}
-    for rule in ruleset.rules:
-        for selector in rule.query.selectors if rule.query is not None else ():
-            mine = [ruleset.rules.index(r) for r in ruleset.records.definitions(selector)]
-            theirs = [position[id(r)] for r in back.records.definitions(selector)]
-            assert mine == theirs
-    assert {back.rules.index(r): m for r, m in back.raw_metrics.items()} == {ruleset.rules.index(r): m for r, m in ruleset.raw_metrics.items()}

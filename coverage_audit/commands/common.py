@@ -26,7 +26,7 @@ from ..sharing import worker_count, worker_pool
 from .exits import UsageError
 from .judging import judge_modes
 from .output import report_errors
-from .rulesource import build_rules, cached_ruleset, live_session, read_rules
+from .rulesource import build_rules, live_session, read_rules
 
 if TYPE_CHECKING:
     from ..live.evidence import Evidence
@@ -56,16 +56,14 @@ def load_inputs(settings: Settings) -> Inputs:
     catalog = _optional(lambda: load_catalog(settings.catalog), errors) or default_catalog()
     live = live_session(settings)
     workers = worker_count(settings.jobs)
-    ruleset = cached_ruleset(settings, live)
-    parallel = ruleset is None and workers > 1 and len(discover(settings.rules)) >= PARALLEL_FROM_FILES
+    parallel = workers > 1 and len(discover(settings.rules)) >= PARALLEL_FROM_FILES
     with worker_pool(workers - 1) if parallel else nullcontext() as pool:
         # A worker reads the service maps first, then joins in parsing the rule files.
         maps = pool.submit(load_service_maps, settings.service_maps, catalog, settings.tiers) if pool else None
-        rules = read_rules(settings, pool, live) if ruleset is None else None
+        rules = read_rules(settings, pool, live)
         loaded = maps.result() if maps else load_service_maps(settings.service_maps, catalog, settings.tiers)
-    if rules is not None:  # closed: the workers that help expand the rule set are forked now
-        ruleset = build_rules(settings, rules)
-    assert ruleset is not None
+    # Closed: the workers that help expand the rule set are forked now, holding every rule.
+    ruleset = build_rules(settings, rules)
     am_file = settings.alertmanager
     alertmanager = _optional(lambda: load_alertmanager(am_file), errors) if am_file else None
     if alertmanager is not None:  # Grafana rules that name a contact point reach it

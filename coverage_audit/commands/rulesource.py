@@ -1,12 +1,11 @@
-"""Reading the rules into a rule set: the rule files (through the cache; the expanded set too,
-once the same files are met again) and the rules a live server serves. All that ``rules`` needs, kept apart from the judge, the service maps and the
+"""Reading the rules into a rule set: the rule files (through the cache, which also keeps what
+expanding them found) and the rules a live server serves. All that ``rules`` needs, kept apart from the judge, the service maps and the
 graph so that it imports none of them."""
 
 from __future__ import annotations
 
 import functools
 import gc
-import os
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -14,9 +13,9 @@ from ..analysis.findings import Drift
 from ..cache import Cache, CacheUnusable, code_fingerprint, make_key
 from ..config import Settings
 from ..gcpause import paused_gc
-from ..levels import LevelClassifier, default_levels
-from ..loaders.rules import RULE_FILES, RuleLoad, load_rules, rule_files_key
-from ..ruleset import RuleSet, build_ruleset
+from ..levels import default_levels
+from ..loaders.rules import RULE_FILES, RuleLoad, load_rules
+from ..ruleset import Expansion, RuleSet, build_ruleset, expansion_of
 from ..sharing import worker_count
 from .cachefolder import open_cache
 from .exits import UsageError
@@ -37,7 +36,7 @@ def live_session(settings: Settings) -> "LiveSession | None":
 
 def load_ruleset(settings: Settings) -> RuleSet:
     live = live_session(settings)
-    ruleset = cached_ruleset(settings, live) or build_rules(settings, read_rules(settings, live=live))
+    ruleset = build_rules(settings, read_rules(settings, live=live))
     if live is not None:
         ruleset.errors.extend(e for e in live.errors if e not in ruleset.errors)
     return ruleset
@@ -77,67 +76,43 @@ def read_rules(settings: Settings, pool: Executor | None = None, live: "LiveSess
 
 
 def build_rules(settings: Settings, loaded: RuleLoad) -> RuleSet:
-    ruleset = build_ruleset(loaded, _classifier(settings), worker_count(settings.jobs))
-    if loaded.parsed == 0 and loaded.content_key is not None:
-        # Every file came from the cache: these rules are met again, and will be again. (Not
-        # after a run that parsed: pickling GitLab's expanded set costs ~0.5 s, which a one-off
-        # run should not pay.)
-        _store(settings, ruleset, loaded.content_key)
+    """The rule set, expanded here or, for files loaded before, with what expanding them found
+    then (kept in the cache beside the files' entries)."""
+    classifier = default_levels().extended(
+        prefixes=settings.infrastructure_prefixes, application_prefixes=settings.application_prefixes
+    )
+    cache, key = _expansions(settings, loaded)
+    known = None
+    if cache is not None and key is not None:
+        with paused_gc():
+            found = cache.get(EXPANSIONS, key)
+        known = found if isinstance(found, Expansion) else None
+    ruleset = build_ruleset(loaded, classifier, worker_count(settings.jobs), known)
+    if cache is not None and key is not None and known is None:
+        cache.put(EXPANSIONS, key, expansion_of(ruleset, loaded))
+        cache.prune(EXPANSIONS)
     gc.freeze()
     return ruleset
 
 
-# --------------------------------------------------------------------------- the expanded set
-
-RULE_SETS = "rule-sets"  # the cache's kind for an expanded rule set
+EXPANSIONS = "expansions"  # the cache's kind for what expanding a whole load found
 
 
-def cached_ruleset(settings: Settings, live: "LiveSession | None") -> RuleSet | None:
-    """The rule set an earlier run expanded from these very rule files (path and bytes) and
-    settings, or None. Nothing is parsed: every file is read and hashed, and one entry replaces
-    both the files' entries and the expansion (GitLab: ~0.5 s instead of ~1.6 s). Not with a
-    live source: what a server serves is in no key."""
-    if settings.no_cache or live is not None or not settings.rules:
-        return None
+def _expansions(settings: Settings, loaded: RuleLoad) -> tuple[Cache | None, str | None]:
+    """The cache, and the key of this load's expansion: every file's key (``content_key``: set
+    only when every file was read with a cache) and the code that expands."""
+    if loaded.content_key is None:
+        return None, None
     try:
         cache = Cache.open(settings.cache_dir)
-    except CacheUnusable:
-        return None  # read_rules says why
-    if not os.path.isdir(os.path.join(cache.folder, RULE_SETS)):
-        return None  # none kept yet (a first run): nothing to hash the files for
-    files = rule_files_key(settings.rules)
-    if files is None:
-        return None
-    with paused_gc():
-        found = cache.get(RULE_SETS, _ruleset_key(settings, files))
-    if not isinstance(found, RuleSet):
-        return None
-    gc.freeze()  # as build_rules does
-    return found
-
-
-def _store(settings: Settings, ruleset: RuleSet, files: str) -> None:
-    try:
-        cache = Cache.open(settings.cache_dir)
-    except CacheUnusable:
-        return
-    cache.put(RULE_SETS, _ruleset_key(settings, files), ruleset)
-    cache.prune(RULE_SETS)
-
-
-def _ruleset_key(settings: Settings, files: str) -> str:
-    """The files' key, the code that expands them and the levels the settings classify by."""
-    levels = _classifier(settings)
-    return make_key(RULE_SETS, files, _expansion_code(), repr((sorted(levels.names), levels.prefixes, levels.application_prefixes)))
-
-
-def _classifier(settings: Settings) -> LevelClassifier:
-    return default_levels().extended(prefixes=settings.infrastructure_prefixes, application_prefixes=settings.application_prefixes)
+    except CacheUnusable:  # read_rules said so
+        return None, None
+    return cache, make_key(EXPANSIONS, loaded.content_key, _expansion_code())
 
 
 @functools.lru_cache(maxsize=1)
 def _expansion_code() -> str:
-    from .. import __version__, levels, model, promql, ruleset
+    from .. import __version__, model, promql, ruleset
     from ..analysis import matching
 
-    return code_fingerprint([ruleset, levels, model, promql, matching], __version__)
+    return code_fingerprint([ruleset, model, promql, matching], __version__)

@@ -61,7 +61,6 @@ class RuleLoad:
     # path that was missing, for an entry built from the whole load (say, the expanded rule
     # set, keyed by this and the settings); None without a cache or when a file was unreadable.
     content_key: str | None = None
-    parsed: int = 0  # files parsed by this run (not taken from the cache)
 
     def extend(self, other: "RuleLoad") -> None:
         self.rules.extend(other.rules)
@@ -69,7 +68,6 @@ class RuleLoad:
         self.skipped.extend(other.skipped)
         self.rule_files.extend(other.rule_files)
         self.files += other.files
-        self.parsed += other.parsed
 
 
 # --------------------------------------------------------------------------- discovery
@@ -98,43 +96,22 @@ def load_rules(
     result.errors.extend(found.errors)
     workers = worker_count(jobs)
     with paused_gc():
-        loaded, parsed = _load_files(files, workers, pool, cache)
+        loaded = _load_files(files, workers, pool, cache)
     for load, _ in loaded:
         result.extend(load)
-    result.parsed = parsed
-    if cache is not None:
-        result.content_key = _content_key(found.errors, files, [key for _, key in loaded])
+    keys = [key for _, key in loaded]
+    if cache is not None and None not in keys:
+        parts = [f"unreadable\0{error}" for error in found.errors] + [f"{path}\0{key}" for path, key in zip(files, keys)]
+        result.content_key = make_key(*parts)
     return result
-
-
-def rule_files_key(paths: Sequence[str]) -> str | None:
-    """The ``content_key`` that loading ``paths`` with a cache gives, found without parsing
-    (every file is read and hashed): what an entry built from all of them is stored under."""
-    found = find_files(paths)
-    keys: list[str | None] = []
-    for path in found.files:
-        try:
-            keys.append(file_key(path, read_bytes(path)))
-        except InputError:
-            return None
-    return _content_key(found.errors, found.files, keys)
-
-
-def _content_key(missing: list[Diagnostic], files: list[str], keys: list["str | None"]) -> str | None:
-    """One key for every file read (each file's cache key, in order) and every path that was
-    missing; None when a file was unreadable (it has no key)."""
-    if None in keys:
-        return None
-    return make_key(*[f"unreadable\0{error}" for error in missing], *[f"{path}\0{key}" for path, key in zip(files, keys)])
 
 
 Keyed = tuple["RuleLoad", "str | None"]  # a file's load and its cache key (None: no cache, or unreadable)
 
 
-def _load_files(files: list[str], workers: int, pool: Executor | None, cache: Cache | None) -> tuple[list[Keyed], int]:
+def _load_files(files: list[str], workers: int, pool: Executor | None, cache: Cache | None) -> list[Keyed]:
     """Each file's load, in the order of ``files``: cached ones from the cache, the others
-    parsed (by several processes when there are many) and stored for the next run; and how
-    many were parsed."""
+    parsed (by several processes when there are many) and stored for the next run."""
     loads: dict[str, Keyed] = {}
     todo = files
     if cache is not None:
@@ -150,7 +127,7 @@ def _load_files(files: list[str], workers: int, pool: Executor | None, cache: Ca
     else:
         parsed = [_load_and_store(path, cache) for path in todo]
     loads.update(zip(todo, parsed))
-    return [loads[path] for path in files], len(todo)
+    return [loads[path] for path in files]
 
 
 def _cached(path: str, cache: Cache) -> Keyed | None:
