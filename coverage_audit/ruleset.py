@@ -262,11 +262,11 @@ def build_ruleset(load: RuleLoad, levels: LevelClassifier | None = None, workers
     cache keeps it), used instead of expanding again when it fits the load."""
     classifier = levels or default_levels()
     records = RecordIndex(load.rules)
-    if known is not None and len(known.raw) == len(load.rules):
-        rules = load.rules
-        records.learn({selector: tuple(rules[i] for i in found) for selector, found in known.definitions})
-        raw: dict[_Node, tuple[str, ...]] = {rule: metrics for rule, metrics in zip(rules, known.raw)}
-        raw.update(known.recorded)
+    if known is not None and known.fits(load.rules):
+        rules, metrics = load.rules, known.metrics
+        records.learn({selector: tuple(rules[i] for i in found) for selector, found in zip(known.defined, known.definitions)})
+        raw: dict[_Node, tuple[str, ...]] = {rule: metrics[i] for rule, i in zip(rules, known.raw)}
+        raw.update((selector, metrics[i]) for selector, i in zip(known.recorded, known.recorded_raw))
         cycles = list(known.cycles)
     else:
         with paused_gc():
@@ -290,24 +290,43 @@ def build_ruleset(load: RuleLoad, levels: LevelClassifier | None = None, workers
 @dataclass(frozen=True, slots=True)
 class Expansion:
     """What expanding a load found, by rule position (not the rules: the files' own cache
-    entries hold them): what every rule reads in the end, the cycles, and which recording rules
-    each recorded selector reads. A tenth of the size of the rules, it is cheap to keep after
-    every expansion, and it stands in for the expansion when the same files are loaded again."""
+    entries hold them): what every rule and recorded selector reads in the end, the cycles,
+    and which recording rules each recorded selector reads. It is kept after every expansion
+    and stands in for it when the same files are loaded again, so it is kept small: each
+    distinct list of raw metrics once (rules share a few thousand), positions for the rest."""
 
-    raw: tuple[tuple[str, ...], ...]
+    metrics: tuple[tuple[str, ...], ...]  # the distinct lists of raw metrics
+    raw: tuple[int, ...]  # each rule's, as a position in ``metrics``
     cycles: tuple[Diagnostic, ...]
-    recorded: tuple[tuple[Selector, tuple[str, ...]], ...]
-    definitions: tuple[tuple[Selector, tuple[int, ...]], ...]
+    recorded: tuple[Selector, ...]  # recorded selectors the expansion met
+    recorded_raw: tuple[int, ...]  # each one's raw metrics, as a position in ``metrics``
+    defined: tuple[Selector, ...]  # selectors whose definitions were looked up
+    definitions: tuple[tuple[int, ...], ...]  # each one's recording rules, as rule positions
+
+    def fits(self, rules: list[Rule]) -> bool:
+        return len(self.raw) == len(rules)
 
 
 def expansion_of(ruleset: RuleSet, load: RuleLoad) -> Expansion:
     """The expansion of ``ruleset``, built from ``load``, as positions in ``load.rules``."""
     position = {id(rule): index for index, rule in enumerate(load.rules)}
+    metrics: dict[tuple[str, ...], int] = {}
+
+    def index(found: tuple[str, ...]) -> int:
+        return metrics.setdefault(found, len(metrics))
+
+    raw = tuple(index(ruleset.raw_metrics[rule]) for rule in load.rules)
+    recorded = tuple(ruleset.recorded_metrics)
+    recorded_raw = tuple(index(ruleset.recorded_metrics[selector]) for selector in recorded)
+    known = ruleset.records.known()
     return Expansion(
-        raw=tuple(ruleset.raw_metrics[rule] for rule in load.rules),
+        metrics=tuple(metrics),
+        raw=raw,
         cycles=tuple(ruleset.errors[len(load.errors):]),
-        recorded=tuple(ruleset.recorded_metrics.items()),
-        definitions=tuple((selector, tuple(position[id(r)] for r in found)) for selector, found in ruleset.records.known().items()),
+        recorded=recorded,
+        recorded_raw=recorded_raw,
+        defined=tuple(known),
+        definitions=tuple(tuple(position[id(r)] for r in found) for found in known.values()),
     )
 
 

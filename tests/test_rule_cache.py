@@ -298,11 +298,7 @@ def test_an_expansion_from_the_cache_builds_the_same_rule_set(tmp_path: Path) ->
         for selector in rule.query.selectors if rule.query is not None else ():
             assert again.records.definitions(selector) == fresh.records.definitions(selector)
     # One that does not fit the load (another number of rules) is not used.
-    assert build_ruleset(load, known=replace_raw(kept, kept.raw[:-1])).raw_metrics == fresh.raw_metrics
-
-
-def replace_raw(expansion, raw):  # type: ignore[no-untyped-def]
-    return dataclasses.replace(expansion, raw=raw)
+    assert build_ruleset(load, known=dataclasses.replace(kept, raw=kept.raw[:-1])).raw_metrics == fresh.raw_metrics
 
 
 def test_the_kept_expansion_is_used_and_a_bad_one_is_not(tmp_path: Path, capsys) -> None:
@@ -320,7 +316,8 @@ def test_the_kept_expansion_is_used_and_a_bad_one_is_not(tmp_path: Path, capsys)
     assert run(cached, capsys)[:2] == reference
     cache = Cache.open(str(cache_dir))
     kept = cache.get(EXPANSIONS, entry.name)
-    cache.put(EXPANSIONS, entry.name, replace_raw(kept, tuple(("forged_total",) for _ in kept.raw)))
+    forged_entry = dataclasses.replace(kept, metrics=(("forged_total",),), raw=(0,) * len(kept.raw), recorded_raw=(0,) * len(kept.recorded_raw))
+    cache.put(EXPANSIONS, entry.name, forged_entry)
     forged = json.loads(run(cached, capsys)[1])["rules"]
     assert {tuple(r["metrics"]) for r in forged} == {("forged_total",)}
     entry.write_bytes(entry.read_bytes()[:-10] + b"0123456789")  # corrupt: expanded again
