@@ -74,10 +74,6 @@ class RecordIndex:
             found = self._memo[selector] = _distinct(self._find(selector))
         return found
 
-    def known(self) -> dict[Selector, tuple[Rule, ...]]:
-        """Every definition looked up so far."""
-        return self._memo
-
     def learn(self, found: dict[Selector, tuple[Rule, ...]]) -> None:
         """Definitions found before (an expansion from the cache)."""
         self._memo.update(found)
@@ -264,7 +260,7 @@ def build_ruleset(load: RuleLoad, levels: LevelClassifier | None = None, workers
     records = RecordIndex(load.rules)
     if known is not None and known.fits(load.rules):
         rules, metrics = load.rules, known.metrics
-        records.learn({selector: tuple(rules[i] for i in found) for selector, found in zip(known.defined, known.definitions)})
+        records.learn({selector: tuple(rules[i] for i in found) for selector, found in zip(known.recorded, known.definitions)})
         raw: dict[_Node, tuple[str, ...]] = {rule: metrics[i] for rule, i in zip(rules, known.raw)}
         raw.update((selector, metrics[i]) for selector, i in zip(known.recorded, known.recorded_raw))
         cycles = list(known.cycles)
@@ -300,7 +296,6 @@ class Expansion:
     cycles: tuple[Diagnostic, ...]
     recorded: tuple[Selector, ...]  # recorded selectors the expansion met
     recorded_raw: tuple[int, ...]  # each one's raw metrics, as a position in ``metrics``
-    defined: tuple[Selector, ...]  # selectors whose definitions were looked up
     definitions: tuple[tuple[int, ...], ...]  # each one's recording rules, as rule positions
 
     def fits(self, rules: list[Rule]) -> bool:
@@ -317,16 +312,14 @@ def expansion_of(ruleset: RuleSet, load: RuleLoad) -> Expansion:
 
     raw = tuple(index(ruleset.raw_metrics[rule]) for rule in load.rules)
     recorded = tuple(ruleset.recorded_metrics)
-    recorded_raw = tuple(index(ruleset.recorded_metrics[selector]) for selector in recorded)
-    known = ruleset.records.known()
     return Expansion(
         metrics=tuple(metrics),
         raw=raw,
         cycles=tuple(ruleset.errors[len(load.errors):]),
         recorded=recorded,
-        recorded_raw=recorded_raw,
-        defined=tuple(known),
-        definitions=tuple(tuple(position[id(r)] for r in found) for found in known.values()),
+        recorded_raw=tuple(index(ruleset.recorded_metrics[selector]) for selector in recorded),
+        # looked up while expanding: remembered, not looked up again
+        definitions=tuple(tuple(position[id(r)] for r in ruleset.records.definitions(selector)) for selector in recorded),
     )
 
 

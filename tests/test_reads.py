@@ -30,8 +30,8 @@ groups:
 """
 
 
-def index(tmp_path: Path) -> tuple[ReadIndex, dict]:
-    (tmp_path / "rules.yaml").write_text(textwrap.dedent(RULES))
+def index(tmp_path: Path, text: str = RULES) -> tuple[ReadIndex, dict]:
+    (tmp_path / "rules.yaml").write_text(textwrap.dedent(text))
     ruleset = build_ruleset(load_rules([str(tmp_path / "rules.yaml")], jobs=1))
     return ReadIndex(ruleset.records), {r.name: r for r in ruleset.rules}
 
@@ -67,17 +67,11 @@ def _chain(levels: int) -> str:
     return "groups:\n  - name: chain\n    rules:\n" + "\n".join(rules) + "\n"
 
 
-def _index_of(tmp_path: Path, text: str) -> tuple[ReadIndex, dict]:
-    (tmp_path / "rules.yaml").write_text(text)
-    ruleset = build_ruleset(load_rules([str(tmp_path / "rules.yaml")], jobs=1))
-    return ReadIndex(ruleset.records), {r.name: r for r in ruleset.rules}
-
-
 def test_a_chain_deeper_than_the_limit_is_cut_off_and_shares_nothing_wrong(tmp_path: Path) -> None:
     from coverage_audit.analysis.reads import MAX_RECORDING_DEPTH
 
     levels = MAX_RECORDING_DEPTH + 4
-    reads, rules = _index_of(tmp_path, _chain(levels))
+    reads, rules = index(tmp_path, _chain(levels))
     # From the top, the walk stops MAX_RECORDING_DEPTH recordings down: what it reads there
     # is a recorded series, not the raw one.
     top = [s.metric for s in reads.of(rules["Top"]).raw]
@@ -85,7 +79,7 @@ def test_a_chain_deeper_than_the_limit_is_cut_off_and_shares_nothing_wrong(tmp_p
     # The middle of the same chain, asked after the top (whose walk passed there deep and was
     # cut off), reads all the way down, as a fresh index says.
     middle = reads.of(rules["Middle"]).raw
-    fresh, fresh_rules = _index_of(tmp_path, _chain(levels))
+    fresh, fresh_rules = index(tmp_path, _chain(levels))
     assert middle == fresh.of(fresh_rules["Middle"]).raw
     assert [s.metric for s in middle] == ["level:0"]
     assert [str(m) for s in middle for m in s.matchers] == ['job="a"']
@@ -105,7 +99,7 @@ groups:
       - alert: Wrapped
         expr: wrapped:sum{job="a"} > 1
 """
-    reads, rules = _index_of(tmp_path, text)
+    reads, rules = index(tmp_path, text)
     assert reads.of(rules["Direct"]).raw == reads.of(rules["Wrapped"]).raw
     base = next(r for r in rules.values() if r.name == "base:sum")
     assert base.query is not None
@@ -126,7 +120,7 @@ groups:
       - alert: Loop
         expr: a:x > 1
 """
-    reads, rules = _index_of(tmp_path, text)
+    reads, rules = index(tmp_path, text)
     raw = {s.metric for s in reads.of(rules["Loop"]).raw}
     assert "raw_total" in raw
     assert reads.lookback(rules["Loop"].query.ast) == 0.0

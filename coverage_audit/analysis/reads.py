@@ -52,7 +52,7 @@ class ReadIndex:
         """Seconds of history the expression reads behind "now": ranges, subquery ranges and
         offsets added up along each path through its recordings, the longest path (a drill
         must write at least this much healthy history)."""
-        key = (id(node), push, depth if depth + self._height(node) > MAX_RECORDING_DEPTH else -1)
+        key = self._key(node, push, depth)
         found = self._lookback.get(key)
         if found is None:
             self._lookback[key] = 0.0  # a cycle reads no further back
@@ -95,12 +95,18 @@ class ReadIndex:
             self._recorded[name] = found
         return found
 
+    def _key(self, node: Expr, push: tuple[LabelMatcher, ...], depth: int) -> tuple[int, tuple[LabelMatcher, ...], int]:
+        """The memo key of a walk. Where the depth reached plus how deep the walk can go stays
+        within MAX_RECORDING_DEPTH, the depth cannot change what it finds, and one entry serves
+        every depth (on GitLab, half the entries were the same walk at another depth)."""
+        height = self._heights.get(id(node))
+        if height is None:
+            height = self._height(node)
+        return (id(node), push, depth if depth + height > MAX_RECORDING_DEPTH else -1)
+
     def _height(self, node: Expr) -> float:
         """How many recordings deep a walk from ``node`` can go, by the names it reads (an
-        over-estimate: matchers may leave some definitions out); infinite through a cycle.
-        Where the depth reached plus this stays within MAX_RECORDING_DEPTH, the depth cannot
-        change what the walk finds, and one memo entry serves every depth (on GitLab, half the
-        entries were the same walk at another depth)."""
+        over-estimate: matchers may leave some definitions out); infinite through a cycle."""
         found = self._heights.get(id(node))
         if found is None:
             if isinstance(node, Selector):
@@ -134,10 +140,7 @@ class ReadIndex:
 
     def under(self, node: Expr, push: tuple[LabelMatcher, ...], depth: int) -> Reads:
         """What ``node`` reads with ``push`` pushed into it, ``depth`` recordings down."""
-        height = self._heights.get(id(node))
-        if height is None:
-            height = self._height(node)
-        key = (id(node), push, depth if depth + height > MAX_RECORDING_DEPTH else -1)
+        key = self._key(node, push, depth)
         found = self._memo.get(key)
         if found is None:
             found = self._memo[key] = self._walk(node, push, depth)

@@ -1,6 +1,6 @@
 """Reading the rules into a rule set: the rule files (through the cache, which also keeps what
-expanding them found) and the rules a live server serves. All that ``rules`` needs, kept apart from the judge, the service maps and the
-graph so that it imports none of them."""
+expanding them found) and the rules a live server serves. All that ``rules`` needs, kept apart
+from the judge, the service maps and the graph so that it imports none of them."""
 
 from __future__ import annotations
 
@@ -81,14 +81,15 @@ def build_rules(settings: Settings, loaded: RuleLoad) -> RuleSet:
     classifier = default_levels().extended(
         prefixes=settings.infrastructure_prefixes, application_prefixes=settings.application_prefixes
     )
-    cache, key = _expansions(settings, loaded)
+    kept = _expansions(settings, loaded)
     known = None
-    if cache is not None and key is not None:
+    if kept is not None:
+        cache, key = kept
         with paused_gc():
             found = cache.get(EXPANSIONS, key)
         known = found if isinstance(found, Expansion) else None
     ruleset = build_ruleset(loaded, classifier, worker_count(settings.jobs), known)
-    if cache is not None and key is not None and known is None:
+    if kept is not None and known is None:
         cache.put(EXPANSIONS, key, expansion_of(ruleset, loaded))
         cache.prune(EXPANSIONS)
     gc.freeze()
@@ -98,15 +99,15 @@ def build_rules(settings: Settings, loaded: RuleLoad) -> RuleSet:
 EXPANSIONS = "expansions"  # the cache's kind for what expanding a whole load found
 
 
-def _expansions(settings: Settings, loaded: RuleLoad) -> tuple[Cache | None, str | None]:
+def _expansions(settings: Settings, loaded: RuleLoad) -> tuple[Cache, str] | None:
     """The cache, and the key of this load's expansion: every file's key (``content_key``: set
     only when every file was read with a cache) and the code that expands."""
     if loaded.content_key is None:
-        return None, None
+        return None
     try:
         cache = Cache.open(settings.cache_dir)
     except CacheUnusable:  # read_rules said so
-        return None, None
+        return None
     return cache, make_key(EXPANSIONS, loaded.content_key, _expansion_code())
 
 
