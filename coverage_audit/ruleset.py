@@ -299,7 +299,14 @@ class Expansion:
     definitions: tuple[tuple[int, ...], ...]  # each one's recording rules, as rule positions
 
     def fits(self, rules: list[Rule]) -> bool:
-        return len(self.raw) == len(rules)
+        """Made from a load of this many rules, and whole: every position points somewhere (an
+        entry that does not is expanded again, never trusted)."""
+        return (
+            len(self.raw) == len(rules)
+            and len(self.recorded) == len(self.recorded_raw) == len(self.definitions)
+            and max(self.raw + self.recorded_raw, default=-1) < len(self.metrics)
+            and all(max(found, default=-1) < len(rules) for found in self.definitions)
+        )
 
 
 def expansion_of(ruleset: RuleSet, load: RuleLoad) -> Expansion:
@@ -312,12 +319,13 @@ def expansion_of(ruleset: RuleSet, load: RuleLoad) -> Expansion:
 
     raw = tuple(index(ruleset.raw_metrics[rule]) for rule in load.rules)
     recorded = tuple(ruleset.recorded_metrics)
+    recorded_raw = tuple(index(ruleset.recorded_metrics[selector]) for selector in recorded)  # before ``metrics`` is read
     return Expansion(
         metrics=tuple(metrics),
         raw=raw,
         cycles=tuple(ruleset.errors[len(load.errors):]),
         recorded=recorded,
-        recorded_raw=tuple(index(ruleset.recorded_metrics[selector]) for selector in recorded),
+        recorded_raw=recorded_raw,
         # looked up while expanding: remembered, not looked up again
         definitions=tuple(tuple(position[id(r)] for r in ruleset.records.definitions(selector)) for selector in recorded),
     )

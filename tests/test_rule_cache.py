@@ -286,6 +286,11 @@ def test_an_expansion_from_the_cache_builds_the_same_rule_set(tmp_path: Path) ->
     folder = tmp_path / "rules"
     paths = bad_and_good_files(folder)
     (folder / "cycle.yaml").write_text("groups: [{name: c, rules: [{record: 'a:x', expr: 'b:x'}, {record: 'b:x', expr: 'a:x + raw_total'}]}]\n")
+    # x:sum read unfiltered reads both copies: a list of raw metrics no rule has as its own
+    (folder / "copies.yaml").write_text(
+        "groups: [{name: s, rules: [{record: 'x:sum', labels: {job: a}, expr: 'sum(a_total)'}, {record: 'x:sum', labels: {job: b}, expr: 'sum(b_total)'},"
+        " {alert: Both, expr: 'x:sum > on() group_left other_total'}]}]\n"
+    )
     load = load_rules(paths, jobs=1)
     fresh = build_ruleset(load)
     kept = pickle.loads(pickle.dumps(expansion_of(fresh, load)))  # as the cache keeps it
@@ -294,11 +299,15 @@ def test_an_expansion_from_the_cache_builds_the_same_rule_set(tmp_path: Path) ->
     assert [again.raw_metrics[r] for r in load.rules] == [fresh.raw_metrics[r] for r in load.rules]
     assert [again.levels[r] for r in load.rules] == [fresh.levels[r] for r in load.rules]
     assert again.recorded_metrics == fresh.recorded_metrics and fresh.recorded_metrics
+    assert set(fresh.recorded_metrics.values()) - set(fresh.raw_metrics.values())  # a list of its own
     for rule in load.rules:
         for selector in rule.query.selectors if rule.query is not None else ():
             assert again.records.definitions(selector) == fresh.records.definitions(selector)
     # One that does not fit the load (another number of rules) is not used.
     assert build_ruleset(load, known=dataclasses.replace(kept, raw=kept.raw[:-1])).raw_metrics == fresh.raw_metrics
+    # Nor one whose positions point nowhere.
+    assert build_ruleset(load, known=dataclasses.replace(kept, metrics=kept.metrics[:1])).recorded_metrics == fresh.recorded_metrics
+    assert build_ruleset(load, known=dataclasses.replace(kept, definitions=((len(load.rules),),) * len(kept.definitions))).errors == fresh.errors
 
 
 def test_the_kept_expansion_is_used_and_a_bad_one_is_not(tmp_path: Path, capsys) -> None:
