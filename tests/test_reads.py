@@ -124,3 +124,34 @@ groups:
     raw = {s.metric for s in reads.of(rules["Loop"]).raw}
     assert "raw_total" in raw
     assert reads.lookback(rules["Loop"].query.ast) == 0.0
+
+
+def test_what_nodes_read_is_shared_not_copied_per_node(tmp_path: Path) -> None:
+    """A node reads the union of what its children read: the same set object when one child's
+    holds the others', and one set per distinct union (a set per node took two thirds of the
+    judge's memory on GitLab)."""
+    reads, rules = index(tmp_path, RULES + """\
+      - alert: Twice
+        expr: job:errors:ratio_rate1h{job="checkout"} > 0.01 and job:errors:rate5m{job="checkout"} > 1
+      - alert: Mixed
+        expr: rate(up_total[5m]) > 0 and job:errors:rate5m > 1
+      - alert: MixedAgain
+        expr: job:errors:rate5m > 1 or rate(up_total[5m]) > 0
+""")
+    twice, mixed, again = (rules[name].query.ast for name in ("Twice", "Mixed", "MixedAgain"))
+    ratio = rules["Ratio"].query.ast
+    assert reads.metrics(twice) == {"http_requests_total"}
+    assert reads.metrics(twice) is reads.metrics(twice.lhs) is reads.metrics(twice.lhs.lhs)
+    assert reads.metrics(ratio) is reads.metrics(ratio.lhs)  # team:mapping reads no raw metric
+    assert reads.metrics(mixed) == reads.metrics(again) == {"up_total", "http_requests_total"}
+    assert reads.metrics(mixed) is reads.metrics(again)  # two nodes, one union
+
+
+def test_a_union_that_adds_nothing_is_the_part_itself(tmp_path: Path) -> None:
+    reads, rules = index(tmp_path, RULES + """\
+      - alert: Again
+        expr: job:errors:rate5m{job="checkout"} > 1 and job:errors:rate5m{job="checkout"} offset 1h > 1
+""")
+    again = rules["Again"].query.ast
+    assert reads.under(again, (), 0) is reads.under(again.lhs, (), 0)
+    assert [str(s) for s in reads.under(again, (), 0).raw] == ['http_requests_total{code=~"5..",job="checkout"}']
