@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from coverage_audit.commands import judge_everything, load_inputs
+from coverage_audit.commands.common import Inputs
 from coverage_audit.config import Settings
 
 SERVICE_MAP = """\
@@ -64,6 +65,11 @@ LATENCY = ("search/lookups", "latency")
 
 
 def judged(tmp_path: Path, rules: str, **overrides: object) -> dict:
+    inputs, configured = loaded(tmp_path, rules, **overrides)
+    return {(f.subject.name, f.mode.id): f for f in judge_everything(inputs, configured)}
+
+
+def loaded(tmp_path: Path, rules: str, **overrides: object) -> tuple[Inputs, Settings]:
     (tmp_path / "rules.yaml").write_text(textwrap.dedent(rules))
     (tmp_path / "am.yaml").write_text(ALERTMANAGER)
     (tmp_path / "map.yaml").write_text(SERVICE_MAP)
@@ -77,7 +83,7 @@ def judged(tmp_path: Path, rules: str, **overrides: object) -> dict:
     configured = replace(configured, **overrides)  # type: ignore[arg-type]
     inputs = load_inputs(configured)
     assert inputs.errors == [], inputs.errors
-    return {(f.subject.name, f.mode.id): f for f in judge_everything(inputs, configured)}
+    return inputs, configured
 
 
 def alert(expr: str, extra: str = "", interval: str = "1m", for_: str = "0s") -> str:
@@ -345,3 +351,25 @@ def test_recordings_that_read_the_last_one_four_times_do_not_hang(tmp_path: Path
     # Prometheus itself overflows r0^(2^13) to +Inf and Inf - Inf to NaN: the alert cannot fire.
     found = judged(tmp_path, "\n".join(lines) + "\n")[ERRORS]
     assert found.status == "uncovered" and "not a number" in found.reason, found.reason
+
+
+def test_judging_leaves_no_reference_cycles(tmp_path: Path) -> None:
+    """Forked judging workers run without the cyclic collector: what judging a mode builds (its
+    evaluators, their memos) must go when the mode is done, by reference counting alone. A
+    cycle through the evaluators made a GitLab judging worker 60 MiB larger."""
+    import gc
+
+    from coverage_audit.analysis.impact import every_mode
+    from coverage_audit.commands.common import make_judge
+
+    inputs, configured = loaded(tmp_path, alert('job:errors:rate5m{job="checkout"} / job:requests:rate5m{job="checkout"} > 0.05', RECORDED_WITH_LAG))
+    judge = make_judge(inputs, configured)
+    modes = list(every_mode(inputs.service_map, inputs.catalog))
+    gc.collect()
+    gc.disable()
+    try:
+        findings = [judge.judge(m.subject, m.mode, m.target, m.impact) for m in modes]
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+    assert {(f.subject.name, f.mode.id): f.status for f in findings}[ERRORS] == "covered"

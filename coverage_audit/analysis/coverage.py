@@ -362,6 +362,33 @@ class CoverageJudge:
         return f"no alert watches {_shorten(wanted)}"
 
 
+class _Roles:
+    """The role each raw read plays in one failure mode of one subject. Apart from ``_Worlds``:
+    its evaluators keep ``touches``, and a method of ``_Worlds`` there would make every mode's
+    evaluators a reference cycle, freed only by the cyclic collector (which forked workers run
+    without: a judging worker grew by 60 MiB on GitLab)."""
+
+    def __init__(self, target: Target, signals: tuple[Selector, ...], inverse: tuple[Selector, ...],
+                 companions: tuple[tuple[str | None, tuple[Selector, ...]], ...]) -> None:
+        self.target, self.signals, self.inverse, self.companions = target, signals, inverse, companions
+        self._roles: dict[Selector, Role] = {}
+
+    def touches(self, read: Selector) -> bool:
+        """Does the failure concern this raw read at all (its family, or a companion's)?"""
+        return self.role(read) != "other" or any(role_of(read, signals) != "other" for _, signals in self.companions)
+
+    def role(self, read: Selector) -> Role:
+        found = self._roles.get(read)
+        if found is None:
+            alternatives = self.target.selectors
+            selects = any(
+                subject_selects(read.matchers, alternative, tuple(m for j, other in enumerate(alternatives) if j != i for m in other))
+                for i, alternative in enumerate(alternatives)
+            )
+            found = self._roles[read] = role_of(read, self.signals, self.inverse) if selects else "other"
+        return found
+
+
 class _Worlds:
     """The worlds one failure mode is judged in — each alternative selector of the subject in
     each scenario — with one evaluator each, shared by every candidate alert (recording rules
@@ -384,26 +411,21 @@ class _Worlds:
         self.companions = tuple(
             (m.model, tuple(x for x in (promql.parse_selector(t) for t in m.signals) if x.metric)) for m in mode.implied
         )
+        self.roles = _Roles(target, signals, inverse, self.companions)
         self._moving: dict[Selector, bool] = {}
-        self._roles: dict[Selector, Role] = {}
 
     def moves(self, read: Selector) -> bool:
         """Does a failure of the subject (an outage, the strongest) move this raw read?"""
         found = self._moving.get(read)
         if found is None:
-            found = self._moving[read] = self._role(read) in ("signal", "rest", "total") and _moves(
-                behaviour(self.model, self._role(read), world().scenario("outage"), self.traffic, read.metric or "", True)
+            role = self.roles.role(read)
+            found = self._moving[read] = role in ("signal", "rest", "total") and _moves(
+                behaviour(self.model, role, world().scenario("outage"), self.traffic, read.metric or "", True)
             ) or any(
                 compatible_pair(read.matchers, alternative) and role_of(read, signals) != "other"
                 for alternative in self.target.selectors for _, signals in self.companions
             )
         return found
-
-    def touches(self, read: Selector) -> bool:
-        """Does the failure concern this raw read at all (its family, or a companion's)?"""
-        return self._role(read) != "other" or any(
-            role_of(read, signals) != "other" for _, signals in self.companions
-        )
 
     @property
     def moving_metrics(self) -> frozenset[str]:
@@ -413,18 +435,7 @@ class _Worlds:
         return frozenset(names)
 
     def near(self, read: Selector) -> bool:
-        return self._role(read) == "total"
-
-    def _role(self, read: Selector) -> Role:
-        found = self._roles.get(read)
-        if found is None:
-            alternatives = self.target.selectors
-            selects = any(
-                subject_selects(read.matchers, alternative, tuple(m for j, other in enumerate(alternatives) if j != i for m in other))
-                for i, alternative in enumerate(alternatives)
-            )
-            found = self._roles[read] = role_of(read, self.signals, self.inverse) if selects else "other"
-        return found
+        return self.roles.role(read) == "total"
 
     def evaluator(self, index: int, scenario: str) -> Evaluator:
         key = (index, scenario)
@@ -448,7 +459,7 @@ class _Worlds:
             values = self.judge._quiet.setdefault((identity, self.traffic), {})
             quiet = self.quiet.get(index)
             if quiet is None:
-                quiet = self.quiet[index] = Quiet(self.judge._reads, values, self.moving_metrics, self.touches)
+                quiet = self.quiet[index] = Quiet(self.judge._reads, values, self.moving_metrics, self.roles.touches)
             found = self.evaluators[key] = Evaluator(self.judge.ruleset.records, world_, self.still.setdefault(index, {}), quiet)
         return found
 
