@@ -373,3 +373,21 @@ def test_judging_leaves_no_reference_cycles(tmp_path: Path) -> None:
     finally:
         gc.enable()
     assert {(f.subject.name, f.mode.id): f.status for f in findings}[ERRORS] == "covered"
+
+
+def test_judging_pauses_the_cyclic_collector_and_restores_it(tmp_path: Path) -> None:
+    """Judging makes no cycles (above), so its collector passes were only cost: paused while
+    judging, on again after."""
+    import gc
+
+    from coverage_audit.analysis.impact import every_mode
+    from coverage_audit.commands.common import make_judge
+    from coverage_audit.commands.judging import judge_modes
+
+    inputs, configured = loaded(tmp_path, alert('job:errors:rate5m{job="checkout"} / job:requests:rate5m{job="checkout"} > 0.05', RECORDED_WITH_LAG))
+    modes = list(every_mode(inputs.service_map, inputs.catalog))
+    seen: list[bool] = []
+    assert gc.isenabled()
+    findings = judge_modes(make_judge(inputs, configured), modes, 1, lambda done, total: seen.append(gc.isenabled()))
+    assert len(seen) == len(findings) == len(modes) and not any(seen)
+    assert gc.isenabled()
