@@ -351,7 +351,7 @@ class Evaluator:
             quiet = self._quiet
             touching = [r for r in rules if quiet.touched(r.query.ast)]  # type: ignore[union-attr]
             if len(touching) > 1:  # the first of them that reads this subject's series
-                reaching = (r for r in touching if quiet.reaches(r.query.ast, pushed_into(ordered, r.labels), depth))  # type: ignore[union-attr]
+                reaching = (r for r in touching if quiet.reaches(r.query.ast, inner(r).push, depth))  # type: ignore[union-attr]
                 touching = [next(reaching, touching[0])]
             rules = touching[:1] or rules[:1]
         bodies: list[tuple[Rule, Value]] = []
