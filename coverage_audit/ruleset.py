@@ -59,6 +59,9 @@ class RecordIndex:
                 self.by_name.setdefault(rule.name, []).append(rule)
         self._by_label: dict[tuple[str, str], dict[str, list[Rule]]] = {}
         self._memo: dict[Selector, tuple[Rule, ...]] = {}
+        # What a selector reads depends on its name and matchers only: ``x[5m]``, ``x[1h]`` and
+        # ``x offset 30s`` (GitLab reads at an offset throughout) are one question, asked once.
+        self._found: dict[tuple[str | None, tuple[LabelMatcher, ...]], tuple[Rule, ...]] = {}
         self._rules = rules
         self._position = {id(rule): position for position, rule in enumerate(rules)}
         self._identity: dict[int, dict[str, str]] = {}
@@ -71,7 +74,11 @@ class RecordIndex:
     def definitions(self, selector: Selector) -> tuple[Rule, ...]:
         found = self._memo.get(selector)
         if found is None:
-            found = self._memo[selector] = _distinct(self._find(selector))
+            key = (selector.metric, selector.matchers)
+            found = self._found.get(key)
+            if found is None:
+                found = self._found[key] = _distinct(self._find(selector))
+            self._memo[selector] = found
         return found
 
     def learn(self, found: dict[Selector, tuple[Rule, ...]]) -> None:
@@ -83,22 +90,22 @@ class RecordIndex:
         forked workers together (``sharing.share_forked``): the index only reads the rules, so
         the answers are those ``definitions`` gives one by one, and a worker's come back as
         positions in the rule list both processes hold."""
-        chunks = [selectors[start : start + _FIND_CHUNK] for start in range(0, len(selectors), _FIND_CHUNK)]
-        if workers < 2 or len(chunks) < 2:
-            for selector in selectors:
-                self.definitions(selector)
-            return
-        rules = SharedObjects(self._rules)
+        unique = list({(s.metric, s.matchers): s for s in selectors}.values())  # each question once
+        chunks = [unique[start : start + _FIND_CHUNK] for start in range(0, len(unique), _FIND_CHUNK)]
+        if workers >= 2 and len(chunks) >= 2:
+            rules = SharedObjects(self._rules)
 
-        def here(index: int) -> None:
-            for selector in chunks[index]:
-                self.definitions(selector)
+            def here(index: int) -> None:
+                for selector in chunks[index]:
+                    self.definitions(selector)
 
-        def remember(index: int, data: bytes) -> None:
-            for selector, found in zip(chunks[index], rules.loads(data)):
-                self._memo[selector] = found
+            def remember(index: int, data: bytes) -> None:
+                for selector, found in zip(chunks[index], rules.loads(data)):
+                    self._found[(selector.metric, selector.matchers)] = found
 
-        share_forked(len(chunks), workers, here, lambda index: rules.dumps([self.definitions(s) for s in chunks[index]]), remember)
+            share_forked(len(chunks), workers, here, lambda index: rules.dumps([self.definitions(s) for s in chunks[index]]), remember)
+        for selector in selectors:
+            self.definitions(selector)
 
     def identity(self, rule: Rule, depth: int = 0) -> dict[str, str]:
         """Label values every series of the recording carries: its static labels, and the

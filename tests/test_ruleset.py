@@ -62,6 +62,40 @@ def test_static_labels_pick_the_right_definition(tmp_path: Path) -> None:
     assert rs.raw_metrics[by_name(rs, "NotWeb")] == ("api_requests_total",)
 
 
+def test_reads_differing_only_in_range_or_offset_are_looked_up_once(tmp_path: Path, monkeypatch) -> None:
+    """Which recordings a read reaches depends on its name and matchers, not on its window or
+    offset (GitLab reads everything ``offset 30s``, over several windows): one lookup serves all."""
+    from coverage_audit.ruleset import RecordIndex
+
+    rs = ruleset(tmp_path, """\
+        groups:
+          - name: g
+            rules:
+              - record: component:ops:rate5m
+                labels: {type: web}
+                expr: sum(rate(web_requests_total[5m]))
+              - record: component:ops:rate5m
+                labels: {type: api}
+                expr: sum(rate(api_requests_total[5m]))
+              - alert: Now
+                expr: component:ops:rate5m{type="web"} < 1
+              - alert: Late
+                expr: avg_over_time(component:ops:rate5m{type="web"}[1h] offset 30s) < 1
+              - alert: Earlier
+                expr: component:ops:rate5m{type="web"} offset 1m < 1
+    """)
+    reads = [s for r in rs.alerts for s in r.query.selectors]
+    assert len(set(reads)) == 3 and len({(s.metric, s.matchers) for s in reads}) == 1
+    looked_up: list[object] = []
+    real = RecordIndex._find
+    monkeypatch.setattr(RecordIndex, "_find", lambda self, selector: looked_up.append(selector) or real(self, selector))
+    index = RecordIndex(rs.rules)
+    found = [index.definitions(s) for s in reads]
+    assert len(looked_up) == 1
+    assert all(f is found[0] for f in found) and [r.labels["type"] for r in found[0]] == ["web"]
+    assert all(rs.raw_metrics[r] == ("web_requests_total",) for r in rs.alerts)
+
+
 def test_cycles_are_reported_and_do_not_hang(tmp_path: Path) -> None:
     rs = ruleset(tmp_path, """\
         groups:
