@@ -14,6 +14,7 @@ an operation bends them (ratios); "about" is what the model promises.
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
@@ -28,8 +29,7 @@ _EPS = 1e-9
 Point = tuple[float, float]
 
 
-def _finite(value: float) -> bool:
-    return not math.isnan(value) and not math.isinf(value)
+_finite = math.isfinite  # neither NaN nor infinite (in C: judging asks ~10^6 times)
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,17 +260,15 @@ class Curve:
         return Span.where(self, lambda v: _compare(v, op, threshold), threshold)
 
 
+_COMPARISONS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt, "<": operator.lt, ">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
+}
+
+
 def _compare(value: float, op: str, threshold: float) -> bool:
     if math.isnan(value) or math.isnan(threshold):
         return False
-    return {
-        ">": value > threshold,
-        "<": value < threshold,
-        ">=": value >= threshold,
-        "<=": value <= threshold,
-        "==": value == threshold,
-        "!=": value != threshold,
-    }[op]
+    return _COMPARISONS[op](value, threshold)
 
 
 def _area(t0: float, v0: float, t1: float, v1: float) -> float:
@@ -317,7 +315,7 @@ def _compact(points: list[Point]) -> tuple[Point, ...]:
         while len(kept) >= 2:
             (t0, v0), (t1, v1) = kept[-2], kept[-1]
             t2, v2 = point
-            if t0 < t1 < t2 and all(map(_finite, (v0, v1, v2))):
+            if t0 < t1 < t2 and _finite(v0) and _finite(v1) and _finite(v2):
                 expected = v0 + (v2 - v0) * (t1 - t0) / (t2 - t0)
                 if abs(expected - v1) <= 1e-12 * max(1.0, abs(v1)):
                     kept.pop()
