@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Iterator, TypeVar
 
 from ..model import MATCHER_ORDER, LabelMatcher, MatchOp, Rule, literal_pattern, pushed_into
-from ..promql import Expr, Selector, Subquery, children, selector, walk
+from ..promql import Expr, Query, Selector, Subquery, children, selector, walk
 from ..ruleset import RecordIndex
 from .matching import compatible_pair
 
@@ -144,14 +144,22 @@ class ReadIndex:
         found = self._name_heights.get(name)
         if found is None:
             self._name_heights[name] = math.inf  # met again before it is known: a cycle
-            found = 1.0 + max((self._height(r.query.ast) for r in self.records.by_name[name] if r.query is not None), default=0.0)
+            found = 1.0 + max((self._height(self._root(r.query)) for r in self.records.by_name[name] if r.query is not None), default=0.0)
             self._name_heights[name] = found
         return found
 
     def of(self, rule: Rule) -> Reads:
         if rule.query is None:
             return _NOTHING
-        return self.under(rule.query.ast, (), 0)
+        return self.under(self._root(rule.query), (), 0)
+
+    def _root(self, query: Query) -> Expr:
+        """A rule's tree, its selectors known from the parse: no walk of the tree to find them
+        (a screen of a large organisation meets ten thousand alerts once each)."""
+        ast = query.ast
+        if id(ast) not in self._selectors:
+            self._selectors[id(ast)] = tuple(dict.fromkeys(query.selectors))
+        return ast
 
     def under(self, node: Expr, push: tuple[LabelMatcher, ...], depth: int) -> Reads:
         """What ``node`` reads with ``push`` pushed into it, ``depth`` recordings down."""
@@ -179,7 +187,7 @@ class ReadIndex:
             ordered = tuple(sorted(read.matchers, key=MATCHER_ORDER))
             for rule in rules:
                 assert rule.query is not None
-                parts.append(self.under(rule.query.ast, pushed_into(ordered, rule.labels), depth + 1))
+                parts.append(self.under(self._root(rule.query), pushed_into(ordered, rule.labels), depth + 1))
             return _union(parts)
         return _union([self.under(leaf, push, depth) for leaf in self._leaves(node)])
 
