@@ -14,6 +14,9 @@ each in a fresh process, with ``promtool check rules`` on the same files:
 * scaling: ``report`` (or ``check``) cold on 25, 50 and 100 % of the files (sorted; every 4th,
   every 2nd, all), with the growth factor per doubling of time and memory.
 
+promtool and the cold runs take turns, round after round (``--runs`` rounds), so a busy spell of
+the shared machine slows each of them alike: their ratios are the goals.
+
 Every run prints its verdicts (counts per status and a digest of every finding's status), so a
 change in results shows next to a change in speed. The map declares ``gitaly -> gitaly``, which
 the map loader reports as an input error: exit 2 is expected and the error is counted.
@@ -84,39 +87,44 @@ def inputs(files: list[str]) -> list[str]:
             "--service-map", str(REALWORLD / "service-map.yaml")]  # fmt: skip
 
 
-def promtool(files: list[str], scratch: Scratch, args: argparse.Namespace, label: str = "promtool check rules") -> Measurement:
+def promtool_once(files: list[str], scratch: Scratch, args: argparse.Namespace, result: Measurement) -> bool:
+    """One more promtool run into ``result``; True when no more should follow (no promtool, or
+    stopped)."""
     tool = shutil.which("promtool")
-    result = Measurement(label)
     if tool is None:
         result.skipped = "promtool not found (scripts/bootstrap.sh installs it)"
-        return result
-    for _ in range(args.runs):
-        # exit 1 is expected: promtool's duplicate-rule lint fails some generated files
-        run = measure(result, [tool, "check", "rules", *files], args.timeout, args.max_memory_gib, (0, 1), promtool_verdicts, cwd=scratch.base)
-        if run.stopped:
-            break
-    return result
+        return True
+    # exit 1 is expected: promtool's duplicate-rule lint fails some generated files
+    return measure(result, [tool, "check", "rules", *files], args.timeout, args.max_memory_gib, (0, 1), promtool_verdicts, cwd=scratch.base).stopped is not None
 
 
-def check_runs(files: list[str], scratch: Scratch, args: argparse.Namespace, warm_too: bool = True) -> tuple[Measurement, Measurement]:
-    """Cold runs (each with an empty cache), then warm runs on the cache the last one filled."""
-    output = scratch.base / "check.json"
-    cache = scratch.cache("check")
-    command = ours("check", *inputs(files), "--component", COMPONENT, "--format", "json", "--output", str(output), "--cache-dir", str(cache))
-    verdicts = lambda run: findings_verdicts(output)  # noqa: E731
-    cold, warm = Measurement(f"check --component {COMPONENT}, cold"), Measurement(f"check --component {COMPONENT}, warm")
-    for _ in range(args.runs):
-        run = measure(cold, command, args.timeout, args.max_memory_gib, EXIT_CODES, verdicts, before=lambda: scratch.empty(cache), cwd=scratch.base)
-        if run.stopped:
-            warm.skipped = f"the cold run was stopped ({run.stopped})"
-            return cold, warm
-    if not warm_too:
-        warm.skipped = "not asked for"
-        return cold, warm
-    for _ in range(args.runs):
-        if measure(warm, command, args.timeout, args.max_memory_gib, EXIT_CODES, verdicts, cwd=scratch.base).stopped:
-            break
-    return cold, warm
+class CheckRuns:
+    """``check --component COMPONENT``: cold runs (each with an empty cache), then warm runs on
+    the cache the last cold one filled (rules unchanged)."""
+
+    def __init__(self, files: list[str], scratch: Scratch, args: argparse.Namespace) -> None:
+        self.scratch, self.args = scratch, args
+        self.output, self.cache = scratch.base / "check.json", scratch.cache("check")
+        self.command = ours("check", *inputs(files), "--component", COMPONENT, "--format", "json", "--output", str(self.output),
+                            "--cache-dir", str(self.cache))  # fmt: skip
+        self.cold = Measurement(f"check --component {COMPONENT}, cold")
+        self.warm = Measurement(f"check --component {COMPONENT}, warm")
+
+    def cold_once(self) -> None:
+        if self.cold.failed is None:  # a stopped run would be stopped again
+            measure(self.cold, self.command, self.args.timeout, self.args.max_memory_gib, EXIT_CODES, self._verdicts,
+                    before=lambda: self.scratch.empty(self.cache), cwd=self.scratch.base)  # fmt: skip
+
+    def warm_runs(self) -> None:
+        if self.cold.failed is not None:
+            self.warm.skipped = f"the cold run was stopped ({self.cold.failed.stopped})"
+            return
+        for _ in range(self.args.runs):
+            if measure(self.warm, self.command, self.args.timeout, self.args.max_memory_gib, EXIT_CODES, self._verdicts, cwd=self.scratch.base).stopped:
+                break
+
+    def _verdicts(self, run: object) -> str:
+        return findings_verdicts(self.output)
 
 
 def other_change_runs(files: list[str], scratch: Scratch, args: argparse.Namespace) -> Measurement:
@@ -136,45 +144,58 @@ def other_change_runs(files: list[str], scratch: Scratch, args: argparse.Namespa
     return result
 
 
-def report_run(files: list[str], scratch: Scratch, args: argparse.Namespace, label: str) -> Measurement:
-    out, cache = scratch.base / "report", scratch.cache("report")
-    command = ours("report", *inputs(files), "--out", str(out), "--cache-dir", str(cache))
+class ReportRuns:
+    """``report`` of every subject, cold: an empty cache and no history, every run."""
 
-    def fresh() -> None:
-        scratch.empty(cache)
-        scratch.empty(out)  # no history: every run is the first
+    def __init__(self, files: list[str], scratch: Scratch, args: argparse.Namespace, label: str) -> None:
+        self.scratch, self.args = scratch, args
+        self.out, self.cache = scratch.base / "report", scratch.cache("report")
+        self.command = ours("report", *inputs(files), "--out", str(self.out), "--cache-dir", str(self.cache))
+        self.result = Measurement(label)
 
-    def verdicts(run: object) -> str:
-        html = (out / "index.html").stat().st_size / 1024**2
-        return findings_verdicts(out / "report.json") + f"; index.html {html:.1f} MiB"
+    def once(self) -> None:
+        if self.result.failed is None:  # a stopped run would be stopped again
+            measure(self.result, self.command, self.args.timeout, self.args.max_memory_gib, EXIT_CODES, self._verdicts,
+                    before=self._fresh, cwd=self.scratch.base)  # fmt: skip
 
-    result = Measurement(label)
-    for _ in range(args.runs):
-        if measure(result, command, args.timeout, args.max_memory_gib, EXIT_CODES, verdicts, before=fresh, cwd=scratch.base).stopped:
-            break
-    return result
+    def _fresh(self) -> None:
+        self.scratch.empty(self.cache)
+        self.scratch.empty(self.out)  # no history: every run is the first
+
+    def _verdicts(self, run: object) -> str:
+        html = (self.out / "index.html").stat().st_size / 1024**2
+        return findings_verdicts(self.out / "report.json") + f"; index.html {html:.1f} MiB"
 
 
 def gitlab_section(args: argparse.Namespace, scratch: Scratch, parts: set[str]) -> Section:
+    """promtool, the cold check and the cold report take turns, round after round, so a busy
+    spell of the shared machine slows each of them alike (their ratios are the goals)."""
     files = rule_files()
-    section = Section(f"GitLab.com gitlab-gprd: {len(files)} rule files, {REALWORLD.name} map and Alertmanager config",
-                      promtool(files, scratch, args))  # fmt: skip
-    reference = section.reference
-    if "check" in parts:
-        cold, warm = check_runs(files, scratch, args)
+    reference = Measurement("promtool check rules")
+    section = Section(f"GitLab.com gitlab-gprd: {len(files)} rule files, {REALWORLD.name} map and Alertmanager config", reference)
+    check = CheckRuns(files, scratch, args) if "check" in parts else None
+    report = ReportRuns(files, scratch, args, "report (every subject), cold") if "report" in parts else None
+    for _ in range(args.runs):
+        if reference.skipped is None and reference.failed is None:
+            promtool_once(files, scratch, args, reference)
+        if check is not None:
+            check.cold_once()
+        if report is not None:
+            report.once()
+    if check is not None:
+        check.warm_runs()  # on the cache the last cold run filled
         other = other_change_runs(files, scratch, args)
-        section.rows += [cold, warm, other]
+        section.rows += [check.cold, check.warm, other]
         section.goals += [
-            ratio_goal("GitLab check cold / promtool", cold, reference, 1.5),
-            ratio_goal("GitLab check warm / promtool", warm, reference, 0.2),
-            *memory_goals("GitLab check cold", cold, reference, None),
-            *memory_goals("GitLab check warm", warm, reference, None),
+            ratio_goal("GitLab check cold / promtool", check.cold, reference, 1.5),
+            ratio_goal("GitLab check warm / promtool", check.warm, reference, 0.2),
+            *memory_goals("GitLab check cold", check.cold, reference, None),
+            *memory_goals("GitLab check warm", check.warm, reference, None),
         ]
-    if "report" in parts:
-        report = report_run(files, scratch, args, "report (every subject), cold")
-        section.rows.append(report)
-        section.goals += [ratio_goal("GitLab report cold / promtool", report, reference, 2.0),
-                          *memory_goals("GitLab report cold", report, reference, None)]  # fmt: skip
+    if report is not None:
+        section.rows.append(report.result)
+        section.goals += [ratio_goal("GitLab report cold / promtool", report.result, reference, 2.0),
+                          *memory_goals("GitLab report cold", report.result, reference, None)]  # fmt: skip
     return section
 
 
@@ -184,13 +205,19 @@ def scaling_section(args: argparse.Namespace, scratch: Scratch) -> Section:
     steps: list[tuple[str, Measurement, Measurement]] = []
     for stride, share in SCALING_STEPS:
         files = every[::stride]
-        reference = promtool(files, scratch, args, f"promtool check rules, {share} ({len(files)} files)")
+        reference = Measurement(f"promtool check rules, {share} ({len(files)} files)")
         label = f"{args.scaling_command}, {share} ({len(files)} files)"
         if args.scaling_command == "report":
-            ours_run = report_run(files, scratch, args, label)
+            runs = ReportRuns(files, scratch, args, label)
+            ours_run, once = runs.result, runs.once
         else:
-            ours_run, _ = check_runs(files, scratch, args, warm_too=False)
+            checks = CheckRuns(files, scratch, args)
+            ours_run, once = checks.cold, checks.cold_once
             ours_run.label = label
+        for _ in range(args.runs):  # interleaved with promtool on the same files
+            if reference.skipped is None and reference.failed is None:
+                promtool_once(files, scratch, args, reference)
+            once()
         section.rows += [reference, ours_run]
         steps.append((share, reference, ours_run))
     for (small_share, _, small), (large_share, _, large) in zip(steps, steps[1:]):
