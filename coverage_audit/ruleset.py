@@ -30,6 +30,9 @@ class RuleSet:
     files: int = 0
     classifier: LevelClassifier = field(default_factory=default_levels)
     recorded_metrics: dict[Selector, tuple[str, ...]] = field(default_factory=dict)  # recorded reads -> raw metrics
+    # The files' key (``RuleLoad.content_key``: set only when every file was read with a cache):
+    # what is worked out from these very rules may be kept under it for the next run.
+    content_key: str | None = None
 
     def metrics_of(self, selector: Selector) -> tuple[str, ...]:
         """The raw metrics a read reaches: its own name, or what the recordings behind it read."""
@@ -287,6 +290,7 @@ def build_ruleset(load: RuleLoad, levels: LevelClassifier | None = None, workers
         files=load.files,
         classifier=classifier,
         recorded_metrics={node: metrics for node, metrics in raw.items() if isinstance(node, Selector)},
+        content_key=load.content_key,
     )
 
 

@@ -72,6 +72,16 @@ class CoverageJudge:
         self._reached: dict[tuple[tuple[str, str], ...], Reach] = {}
 
     @property
+    def pins(self) -> dict[tuple[Rule, str], dict[str, str]]:
+        """The label values worked out so far per (alert, metric read): what screening costs, and
+        the same for every run on the same rules (``commands.screens`` keeps them)."""
+        return self._pins
+
+    def learn_pins(self, pins: dict[tuple[Rule, str], dict[str, str]]) -> None:
+        for key, found in pins.items():
+            self._pins.setdefault(key, found)
+
+    @property
     def join_labels(self) -> frozenset[str]:
         """Every label the rule set matches series on (``on(...)``, ``ignoring(...)``): joins
         need to know which of these the subject's series carry."""

@@ -23,6 +23,7 @@ from ..loaders.service_map import load_service_maps
 from ..model import AlertmanagerConfig, Diagnostic, InputError, ServiceMap, Skipped
 from ..ruleset import RuleSet
 from ..sharing import worker_count, worker_pool
+from . import screens
 from .exits import UsageError
 from .judging import judge_modes
 from .output import report_errors
@@ -150,7 +151,9 @@ def judge_all(
     judge.evidence = None if two_passes else evidence
     # A live session holds connections a fork must not share: with one, judging stays here.
     workers = worker_count(settings.jobs) if inputs.live is None else 1
+    kept = screens.recall(settings, judge)  # what screening found in earlier runs on these rules
     findings = judge_modes(judge, modes, workers, progress)
+    screens.keep(kept, judge)
     if not two_passes:
         return findings
     assert evidence is not None and inputs.live is not None
