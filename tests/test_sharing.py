@@ -58,8 +58,11 @@ def test_judging_shared_with_a_worker_equals_judging_here() -> None:
     expected = [here.judge(m.subject, m.mode, m.target, m.impact) for m in modes]
     told: list[tuple[int, int]] = []
     # worth=0: share from the first subject on, as a large organisation would
-    shared = judge_modes(make_judge(inputs, settings), modes, 2, lambda done, total: told.append((done, total)), worth=0.0)
+    sharing = make_judge(inputs, settings)
+    shared = judge_modes(sharing, modes, 2, lambda done, total: told.append((done, total)), worth=0.0)
     assert shared == expected  # rules compare by identity: these are this process's own rules
+    # What the worker's screen worked out came back too (the cache keeps it: commands.screens).
+    assert here.pins and sharing.pins == here.pins
     rules = {id(rule) for rule in inputs.ruleset.rules}
     assert all(id(a.rule) in rules for f in shared for a in (*f.alerts, *f.related))
     assert told[-1] == (len(modes), len(modes)) and all(a <= b for (a, _), (b, _) in zip(told, told[1:]))

@@ -11,6 +11,7 @@ are the same, in the same order, whichever way they were judged.
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Callable, Sequence
 
@@ -90,14 +91,19 @@ def _shared(
         if progress is not None:
             progress(done, total)
 
-    judged = share_forked(
-        len(chunks),
-        workers,
-        lambda index: _judge_all(judge, chunks[index]),
-        lambda index: objects.dumps(_judge_all(judge, chunks[index])),
-        lambda index, data: objects.loads(data),
-        collected,
-    )
+    def there(index: int) -> bytes:
+        """A worker's chunk: its findings, and the pins it worked out for them (kept in the cache
+        with this process's: ``commands.screens``)."""
+        known = len(judge.pins)  # a dict keeps its order: what this chunk adds comes last
+        findings = _judge_all(judge, chunks[index])
+        return objects.dumps((findings, dict(itertools.islice(judge.pins.items(), known, None))))
+
+    def collect(index: int, data: bytes) -> list[Finding]:
+        findings, pins = objects.loads(data)
+        judge.learn_pins(pins)
+        return findings  # type: ignore[no-any-return]
+
+    judged = share_forked(len(chunks), workers, lambda index: _judge_all(judge, chunks[index]), there, collect, collected)
     return [finding for chunk in judged for finding in chunk]
 
 
