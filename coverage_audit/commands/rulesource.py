@@ -81,7 +81,7 @@ def build_rules(settings: Settings, loaded: RuleLoad) -> RuleSet:
     classifier = default_levels().extended(
         prefixes=settings.infrastructure_prefixes, application_prefixes=settings.application_prefixes
     )
-    kept = _expansions(settings, loaded)
+    kept = derived_entry(settings, loaded.content_key, EXPANSIONS, _expansion_code())
     known = None
     if kept is not None:
         cache, key = kept
@@ -99,16 +99,17 @@ def build_rules(settings: Settings, loaded: RuleLoad) -> RuleSet:
 EXPANSIONS = "expansions"  # the cache's kind for what expanding a whole load found
 
 
-def _expansions(settings: Settings, loaded: RuleLoad) -> tuple[Cache, str] | None:
-    """The cache, and the key of this load's expansion: every file's key (``content_key``: set
-    only when every file was read with a cache) and the code that expands."""
-    if loaded.content_key is None:
+def derived_entry(settings: Settings, content_key: str | None, kind: str, code: str) -> tuple[Cache, str] | None:
+    """The cache, and the key of an entry of ``kind`` worked out from a load of rule files: the
+    load's key (``RuleLoad.content_key``: set only when every file was read with a cache) and
+    the ``code`` that works it out. None without such a key or a usable cache."""
+    if content_key is None:
         return None
     try:
         cache = Cache.open(settings.cache_dir)
     except CacheUnusable:  # read_rules said so
         return None
-    return cache, make_key(EXPANSIONS, loaded.content_key, _expansion_code())
+    return cache, make_key(kind, content_key, code)
 
 
 @functools.lru_cache(maxsize=1)

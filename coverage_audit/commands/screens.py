@@ -16,10 +16,11 @@ import functools
 from dataclasses import dataclass
 
 from ..analysis.coverage import CoverageJudge
-from ..cache import Cache, CacheUnusable, code_fingerprint, make_key
+from ..cache import Cache, code_fingerprint
 from ..config import Settings
 from ..gcpause import paused_gc
 from ..model import Rule
+from .rulesource import derived_entry
 
 SCREENS = "screens"  # the cache's kind for one rule set's pins
 
@@ -44,14 +45,10 @@ class Screens:
 def recall(settings: Settings, judge: CoverageJudge) -> Screens | None:
     """Teach ``judge`` the pins earlier runs on these very rules worked out; None when the
     rules were not all read with a cache (no key to keep them under)."""
-    content_key = judge.ruleset.content_key
-    if content_key is None or settings.no_cache:
+    entry = derived_entry(settings, judge.ruleset.content_key, SCREENS, _code())
+    if entry is None:
         return None
-    try:
-        cache = Cache.open(settings.cache_dir)
-    except CacheUnusable:  # reading the rules said so
-        return None
-    key = make_key(SCREENS, content_key, _code())
+    cache, key = entry
     rules = judge.ruleset.rules
     with paused_gc():
         kept = cache.get(SCREENS, key)
