@@ -66,6 +66,31 @@ def test_a_rules_reads_are_found_from_its_parse_without_walking_its_tree(tmp_pat
     assert len(expected["Ratio"][0]) == 2 and expected["Ratio"][1] == ["job:errors:ratio_rate1h", "team:mapping"]
 
 
+def test_what_a_recorded_name_may_read_is_found_without_walking_its_recordings_trees(tmp_path: Path, monkeypatch) -> None:
+    """The metric names a recorded name may read come from its recordings' selectors as the
+    parse noted them: a name recorded per service (thousands of rules) is not walked node by
+    node. What is found is what a walk finds."""
+    import coverage_audit.analysis.reads as reads_module
+
+    walked, loaded = index(tmp_path)
+    expected = {name: walked.metrics(rule.query.ast) for name, rule in loaded.items()}
+    assert expected["Ratio"] == {"http_requests_total"} and expected["Past"] == {"http_requests_total"}
+    reads, rules = index(tmp_path)
+    names = ["job:errors:rate5m", "job:errors:ratio_rate1h", "team:mapping"]
+    real_children = reads_module.children
+    inside = {id(n) for r in rules.values() if r.kind == "record" for n in reads_module.walk(r.query.ast) if real_children(n)}  # (leaves are shared)
+
+    def children_outside_recordings(node: object) -> tuple:
+        assert id(node) not in inside, "walked a recording's tree"
+        return real_children(node)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reads_module, "children", children_outside_recordings)
+    assert [reads._recorded_metrics(name) for name in names] == [{"http_requests_total"}, {"http_requests_total"}, frozenset()]
+    assert {name: reads.metrics(rule.query.ast) for name, rule in rules.items() if rule.kind == "alert"} == {
+        name: found for name, found in expected.items() if loaded[name].kind == "alert"
+    }
+
+
 def test_pushed_matchers_that_contradict_a_read_select_nothing(tmp_path: Path) -> None:
     reads, rules = index(tmp_path)
     # code="200" pushed into code=~"5..": that branch reads nothing, the other one still does.
