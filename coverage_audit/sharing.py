@@ -10,6 +10,7 @@ equals doing the chunks one after another here.
 
 from __future__ import annotations
 
+import functools
 import gc
 import io
 import os
@@ -95,6 +96,41 @@ def share_forked(
             return share(count, pool, lambda executor, index: executor.submit(_run_forked, index), here, collect, collected)
     finally:
         _forked = None
+
+
+def beside(task: Callable[[], T], workers: int, objects: Sequence[Any] = ()) -> Callable[[], T]:
+    """``task()`` worked out by a forked child while this process goes on with other work (a
+    core would otherwise idle: judging's first subject, the report's other documents); the
+    function returned gives its result, waiting for the child. The result comes back pickled,
+    ``objects`` (that both processes hold) as their positions. With one worker, or when the
+    child fails, the task runs here when its result is asked for: the result is the same."""
+    if workers < 2 or not hasattr(os, "fork"):
+        return task
+    shared = SharedObjects(objects)
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: work, write, and leave without running anything of the parent's
+        status = 1
+        try:
+            os.close(reader)
+            gc.disable()
+            data = memoryview(shared.dumps(task()))
+            while data:
+                data = data[os.write(writer, data) :]
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(writer)  # the child's end alone: end of file when the child is done
+
+    def result() -> T:
+        with os.fdopen(reader, "rb") as stream:
+            data = stream.read()
+        _, status = os.waitpid(child, 0)
+        if status != 0:
+            return task()
+        return shared.loads(data)  # type: ignore[no-any-return]
+
+    return functools.cache(result)  # asked again, the same result (the pipe is read once)
 
 
 def _run_forked(index: int) -> Any:

@@ -254,7 +254,7 @@ def test_gitlab_verdicts_are_the_same_with_and_without_the_cache(tmp_path: Path,
     check = ["check", *(a for r in rules for a in ("--rules", r)), "--alertmanager", str(realworld / "alertmanager.yaml"),
              "--service-map", str(realworld / "service-map.yaml"), "--component", "pgbouncer/service", "--format", "json"]  # fmt: skip
     outputs = {}
-    for name, extra in (("parsed", ["--no-cache"]), ("cold", ["--cache-dir", str(tmp_path / "c")]),
+    for name, extra in (("parsed", ["--no-cache"]), ("parsed, one process", ["--no-cache", "--jobs", "1"]), ("cold", ["--cache-dir", str(tmp_path / "c")]),
                         ("warm", ["--cache-dir", str(tmp_path / "c")]), ("warm, one process", ["--cache-dir", str(tmp_path / "c"), "--jobs", "1"])):  # fmt: skip
         code = main([*check, *extra])
         outputs[name] = (code, capsys.readouterr().out)
@@ -262,6 +262,7 @@ def test_gitlab_verdicts_are_the_same_with_and_without_the_cache(tmp_path: Path,
     document = json.loads(outputs["parsed"][1])
     # the rules decide something here: some finding names an alert (covering or related)
     assert document["findings"] and any(f["alerts"] or f["related"] for f in document["findings"])
+    assert document["orphans"]["alerts"], "orphans found beside judging are in the document"
     assert all(result == outputs["parsed"] for result in outputs.values()), {k: v[0] for k, v in outputs.items()}
 
 

@@ -11,7 +11,7 @@ from coverage_audit.analysis.impact import every_mode
 from coverage_audit.commands.common import load_inputs, make_judge
 from coverage_audit.commands.judging import judge_modes
 from coverage_audit.config import Settings
-from coverage_audit.sharing import SharedObjects, share, worker_pool
+from coverage_audit.sharing import SharedObjects, beside, share, worker_pool
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,6 +42,33 @@ def test_shared_objects_come_back_as_the_same_objects() -> None:
     shared = SharedObjects(things)
     back = shared.loads(shared.dumps({"a": things[1], "b": [things[0], 3]}))
     assert back["a"] is things[1] and back["b"][0] is things[0] and back["b"][1] == 3
+
+
+def test_work_beside_is_done_by_a_child_meanwhile_and_comes_back_as_this_processs_objects() -> None:
+    """``beside``: a forked child works while this process goes on; its result names the
+    objects both hold as the very objects here, and asking twice reads the child once."""
+    import time
+
+    things = [object(), object()]
+    here = os.getpid()
+    started = time.perf_counter()
+    result = beside(lambda: (time.sleep(0.5), os.getpid(), [things[1], "x" * 200_000])[1:], 2, things)
+    assert time.perf_counter() - started < 0.4, "the caller went on while the child worked"
+    pid, (thing, text) = result()
+    assert pid != here and thing is things[1] and text == "x" * 200_000  # larger than a pipe's buffer
+    assert result() == (pid, [things[1], text])
+    assert beside(lambda: os.getpid(), 1)() == here, "one worker: done here"
+
+
+def test_work_beside_whose_child_fails_is_done_here() -> None:
+    here = os.getpid()
+
+    def task() -> int:
+        if os.getpid() != here:
+            raise RuntimeError("the child fails")
+        return 7
+
+    assert beside(task, 2)() == 7
 
 
 def test_judging_shared_with_a_worker_equals_judging_here() -> None:

@@ -84,13 +84,13 @@ def _judge(
     change: Change, settings: Settings, args: Mapping[str, Any], cache: Cache | None, key: str | None, kept: verdicts.Verdicts | None
 ) -> Answer:
     from ..analysis.inventory import not_judged
-    from ..analysis.orphans import find_orphans
-    from .common import impact_graph, judge_all, load_inputs, require_rules
+    from .common import find_orphans_beside, impact_graph, judge_all, load_inputs, require_rules
 
     inputs = load_inputs(settings)
     require_rules(inputs, settings)
     graph = impact_graph(inputs)
     impact = impact_of(change, inputs.service_map, inputs.catalog, graph, PathIndex(inputs.service_map))
+    orphans = find_orphans_beside(inputs, settings) if settings.format == "json" else None
     judged = judge_all(inputs, settings, impact.modes)
     known = verdicts.Verdicts(
         service_map=inputs.service_map,
@@ -99,7 +99,7 @@ def _judge(
         warnings=inputs.warnings,
         routing_checked=inputs.alertmanager is not None,
         not_judged=not_judged(inputs.ruleset.rules),
-        orphans=find_orphans(inputs.ruleset, inputs.service_map, inputs.catalog) if settings.format == "json" else None,
+        orphans=orphans() if orphans is not None else None,
     )
     if cache is not None and key is not None:
         verdicts.store(cache, key, replace(known, findings={}, impacts={verdicts.change_key(change): impact}), impact.modes, judged, kept)

@@ -22,7 +22,7 @@ from ..loaders.rules import PARALLEL_FROM_FILES, discover
 from ..loaders.service_map import load_service_maps
 from ..model import AlertmanagerConfig, Diagnostic, InputError, ServiceMap, Skipped
 from ..ruleset import RuleSet
-from ..sharing import worker_count, worker_pool
+from ..sharing import beside, worker_count, worker_pool
 from . import screens
 from .exits import UsageError
 from .judging import judge_modes
@@ -30,6 +30,7 @@ from .output import report_errors
 from .rulesource import build_rules, live_session, read_rules
 
 if TYPE_CHECKING:
+    from ..analysis.orphans import Orphans
     from ..live.evidence import Evidence
     from ..live.session import LiveSession
 
@@ -149,8 +150,7 @@ def judge_all(
     judge = make_judge(inputs, settings)
     two_passes = evidence is not None and evidence.has_series
     judge.evidence = None if two_passes else evidence
-    # A live session holds connections a fork must not share: with one, judging stays here.
-    workers = worker_count(settings.jobs) if inputs.live is None else 1
+    workers = judging_workers(inputs, settings)
     kept = screens.recall(settings, judge)  # what screening found in earlier runs on these rules
     findings = judge_modes(judge, modes, workers, progress)
     screens.keep(kept, judge)
@@ -165,6 +165,20 @@ def judge_all(
         judge.judge(mode.subject, mode.mode, mode.target, mode.impact) if finding.alerts else finding
         for finding, mode in zip(findings, modes)
     ]
+
+
+def judging_workers(inputs: Inputs, settings: Settings) -> int:
+    """Processes for the work after loading. A live session holds connections a fork must not
+    share: with one, that work stays here."""
+    return worker_count(settings.jobs) if inputs.live is None else 1
+
+
+def find_orphans_beside(inputs: Inputs, settings: Settings) -> "Callable[[], Orphans]":
+    """The orphans (``analysis.orphans``), worked out by a forked child while this process
+    judges: they do not depend on the verdicts, and judging's first subject leaves a core idle."""
+    from ..analysis.orphans import find_orphans
+
+    return beside(lambda: find_orphans(inputs.ruleset, inputs.service_map, inputs.catalog), judging_workers(inputs, settings), inputs.ruleset.rules)
 
 
 def make_judge(inputs: Inputs, settings: Settings, ruleset: RuleSet | None = None) -> CoverageJudge:

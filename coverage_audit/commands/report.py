@@ -12,8 +12,9 @@ from ..config import Settings
 from ..model import InputError
 from ..reporters import json as json_reporter
 from ..reporters import markdown, text
+from ..sharing import beside
 from .adoption import settle
-from .common import judge_everything, load_inputs
+from .common import find_orphans_beside, judge_everything, judging_workers, load_inputs
 from .exits import EXIT_ERROR, EXIT_GAPS, EXIT_OK, UsageError
 from .output import check_writable, report_errors, say, write_file_set, write_output
 
@@ -30,7 +31,6 @@ def report(settings: Settings, args: Mapping[str, Any]) -> int:
     # Imported here: only this command needs jinja2, prometheus-client and sqlite.
     from datetime import datetime, timezone
 
-    from ..analysis.orphans import find_orphans
     from ..analysis.overview import build_overview, run_of
     from ..history import FILENAME, History, open_history
     from ..progress import Progress
@@ -46,6 +46,7 @@ def report(settings: Settings, args: Mapping[str, Any]) -> int:
     gateway = _gateway(settings, args.get("push_gateway"))
     check_writable(out)
     inputs = load_inputs(settings)
+    orphans = find_orphans_beside(inputs, settings)
     with Progress("judging failure modes") as progress:
         judged = judge_everything(inputs, settings, progress)
     keep_error = None
@@ -81,15 +82,17 @@ def report(settings: Settings, args: Mapping[str, Any]) -> int:
             waivers=settled.waivers,
             baseline=settled.baseline,
             not_judged=not_judged(inputs.ruleset.rules),
-            orphans=find_orphans(inputs.ruleset, inputs.service_map, inputs.catalog),
+            orphans=orphans(),
             scenario=settings.scenario,
         )
-        documents = {
-            "index.html": html.render_report(result, overview),
+        # The page, the largest document, is rendered by a forked child meanwhile.
+        page = beside(lambda: html.render_report(result, overview), judging_workers(inputs, settings))
+        others = {
             "report.md": markdown.render_report(result, overview),
             "report.json": json_reporter.render_report(result, overview),
         }
         exposition = metrics.exposition(metrics.build_registry(result, overview))
+        documents = {"index.html": page(), **others}
         write_file_set(out, {**documents, "coverage.prom": exposition})
         history_note = "not updated (see the error)"
         if history is not None:
