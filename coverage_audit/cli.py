@@ -9,7 +9,7 @@ import sys
 import traceback
 from typing import Sequence
 
-from . import __version__, commands
+from . import __version__, background, commands
 from .commands import EXIT_ERROR
 from .commands.output import closed_streams, say
 from .config import FAIL_ON, load_config, merge, with_live_flags
@@ -175,6 +175,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     one line and exit 2, never 1 (which means "gaps found" to CI)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    finally:
+        background.wait()  # the cache entries this run writes are whole when it returns
+
+
+def _run(args: argparse.Namespace) -> int:
     command = args.command
     try:
         settings = merge(

@@ -4,6 +4,8 @@ process, a subprocess deadline end to end)."""
 
 from __future__ import annotations
 
+import json
+import pickle
 import time
 from pathlib import Path
 
@@ -173,6 +175,28 @@ def test_a_fifo_named_yaml_in_a_rules_folder_is_refused_and_the_rest_is_read(tmp
     run = cli(["check", "--rules", "rules", "--service-map", "map.yaml", "--changed", CHANGE], tmp_path, timeout=20)
     assert "rules/a-fifo.yaml:0: not a regular file (a FIFO); refused" in run.one_line_error()
     assert "PaymentsHighErrorRatio" in run.stdout  # the other file was judged
+
+
+@pytest.mark.parametrize("cache", [["--no-cache"], ["--cache-dir", "cache"]])
+def test_a_fifo_among_files_parsed_by_a_worker_is_refused_and_the_rest_is_read(tmp_path: Path, cache: list[str]) -> None:
+    """A folder large enough to be parsed by worker processes: the file a worker cannot read
+    comes back as its error (it once came back as nothing, and the run failed unexpectedly)."""
+    import os
+
+    from coverage_audit.loaders.rules import PARALLEL_FROM_FILES, _load_chunk, load_rules
+
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    for index in range(PARALLEL_FROM_FILES + 12):
+        (folder / f"r{index:03}.yaml").write_text(f"groups: [{{name: g, rules: [{{alert: A{index}, expr: up == 0}}]}}]\n")
+    os.mkfifo(folder / "a-fifo.yaml")  # sorted first: the first chunk, which a worker takes
+    blobs, keys, _, _ = _load_chunk([str(folder / "a-fifo.yaml")], None)
+    assert keys == [None] and "not a regular file (a FIFO)" in pickle.loads(blobs[0]).errors[0].message
+    loaded = load_rules([str(folder)], jobs=2)
+    assert len(loaded.rules) == PARALLEL_FROM_FILES + 12 and ["a-fifo.yaml:0" in str(e) for e in loaded.errors] == [True]
+    run = cli(["rules", "--rules", "rules", "--format", "json", "--jobs", "2", *cache], tmp_path, timeout=60)
+    assert "rules/a-fifo.yaml:0: not a regular file (a FIFO); refused" in run.one_line_error()
+    assert len(json.loads(run.stdout)["rules"]) == PARALLEL_FROM_FILES + 12
 
 
 @pytest.mark.parametrize("device", ["/dev/zero", "/dev/null"])

@@ -88,13 +88,19 @@ def test_a_hit_loads_exactly_what_parsing_loads(tmp_path: Path) -> None:
 
 
 @pytest.mark.corpus
-def test_parallel_loads_with_a_cache_equal_a_serial_parse(tmp_path: Path, corpus_dir: Path) -> None:
+def test_parallel_loads_with_a_cache_equal_a_serial_parse(tmp_path: Path, corpus_dir: Path, monkeypatch) -> None:
+    from coverage_audit import background
+    from coverage_audit.loaders import rules as rules_module
+
+    monkeypatch.setattr(rules_module, "PARALLEL_FROM_FILES", 8)  # 31 files: shared with a worker
     folder = corpus_dir / GITLAB_API
     cache = Cache.open(str(tmp_path / "cache"))
     serial = load_rules([str(folder)], jobs=1)
     assert serial.files >= 20
     cold = load_rules([str(folder), str(ROOT / "rulesets")], jobs=2, cache=cache)
-    # the worker processes wrote their share of the entries too
+    written_by_the_worker = cache.stats.written
+    assert 0 < written_by_the_worker < cold.files, "the worker wrote its share; this process's waits"
+    background.wait()  # done here (nothing started it): this process's share is written now
     assert len(entries(cache)) == cold.files == cache.stats.written
     warm = load_rules([str(folder), str(ROOT / "rulesets")], jobs=2, cache=cache)
     assert cache.stats.hits == cold.files

@@ -9,6 +9,7 @@ import gc
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from .. import background
 from ..analysis.findings import Drift
 from ..cache import Cache, CacheUnusable, code_fingerprint, make_key
 from ..config import Settings
@@ -88,12 +89,20 @@ def build_rules(settings: Settings, loaded: RuleLoad) -> RuleSet:
         with paused_gc():
             found = cache.get(EXPANSIONS, key)
         known = found if isinstance(found, Expansion) else None
-    ruleset = build_ruleset(loaded, classifier, worker_count(settings.jobs), known)
+    workers = worker_count(settings.jobs)
+    ruleset = build_ruleset(loaded, classifier, workers, known)
     if kept is not None and known is None:
-        cache.put(EXPANSIONS, key, expansion_of(ruleset, loaded))
-        cache.prune(EXPANSIONS)
+        background.later(lambda: _keep_expansion(cache, key, ruleset, loaded))
     gc.freeze()
+    # The cache entries this load made are written by a forked child while the run goes on (no
+    # worker pool is open here: the loading's is closed, the judging's not yet started).
+    background.flush(workers)
     return ruleset
+
+
+def _keep_expansion(cache: Cache, key: str, ruleset: RuleSet, loaded: RuleLoad) -> None:
+    cache.put(EXPANSIONS, key, expansion_of(ruleset, loaded))
+    cache.prune(EXPANSIONS)
 
 
 EXPANSIONS = "expansions"  # the cache's kind for what expanding a whole load found

@@ -24,7 +24,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from .. import promql
+from .. import background, promql
 from . import grafana
 from ..cache import Cache, Stats, code_fingerprint, make_key
 from ..durations import parse_duration
@@ -142,23 +142,20 @@ def _cached(path: str, cache: Cache) -> Keyed | None:
 
 def _load_and_store(path: str, cache: Cache | None) -> Keyed:
     """One file, stored in the cache under the key of the very bytes that were parsed."""
-    load, key, blob = _load_keyed(path, cache is not None)
+    load, key = _load_keyed(path, cache is not None)
     if cache is not None and key is not None:
-        cache.put_bytes(RULE_FILES, key, blob)
+        cache.put(RULE_FILES, key, load)
     return load, key
 
 
-def _load_keyed(path: str, pickled: bool) -> tuple[RuleLoad, str | None, bytes]:
-    """One file's load, with its cache key and (when ``pickled``) its pickle; an unreadable
-    file has no bytes to key and is not stored."""
+def _load_keyed(path: str, keyed: bool) -> Keyed:
+    """One file's load, with its cache key when ``keyed``; an unreadable file has no bytes to
+    key (None) and is not stored."""
     try:
         data = read_bytes(path)
     except InputError as exc:
-        return RuleLoad(errors=[exc.diagnostic], files=1), None, b""
-    load = parse_rule_file(path, data)
-    if not pickled:
-        return load, None, b""
-    return load, file_key(path, data), pickle.dumps(load, pickle.HIGHEST_PROTOCOL)
+        return RuleLoad(errors=[exc.diagnostic], files=1), None
+    return parse_rule_file(path, data), file_key(path, data) if keyed else None
 
 
 Chunk = tuple[list[bytes], list["str | None"], Stats, list[str]]  # pickles, keys, cache stats, warnings
@@ -170,11 +167,12 @@ def _load_chunk(files: list[str], cache_folder: str | None) -> Chunk:
     cache = Cache(cache_folder) if cache_folder is not None else None
     blobs, keys = [], []
     for path in files:
-        load, key, blob = _load_keyed(path, True)
+        load, key = _load_keyed(path, cache is not None)
+        blob = pickle.dumps(load, pickle.HIGHEST_PROTOCOL)  # an unreadable file's too: its error
         if cache is not None and key is not None:
             cache.put_bytes(RULE_FILES, key, blob)
         blobs.append(blob)
-        keys.append(key if cache is not None else None)
+        keys.append(key)
     return blobs, keys, cache.stats if cache else Stats(), cache.warnings if cache else []
 
 
@@ -198,15 +196,28 @@ def _load_in_parallel(files: list[str], workers: int, pool: Executor | None, cac
                 cache.warnings.append(warnings[0])
         return [(pickle.loads(blob), key) for blob, key in zip(blobs, keys)]
 
+    def here(index: int) -> list[Keyed]:
+        """Parse a chunk here; its entries are pickled and written later, by a forked child
+        (``background``), while this process expands and judges."""
+        loads = [_load_keyed(path, cache is not None) for path in chunks[index]]
+        if cache is not None:
+            background.later(functools.partial(_store, cache, [(key, load) for load, key in loads if key is not None]))
+        return loads
+
     with nullcontext(pool) if pool is not None else worker_pool(workers - 1) as executor:
         loads = share(
             len(chunks),
             executor,
             lambda executor, index: executor.submit(_load_chunk, chunks[index], folder),
-            lambda index: [_load_and_store(path, cache) for path in chunks[index]],
+            here,
             collect,
         )
     return [load for chunk in loads for load in chunk]
+
+
+def _store(cache: Cache, loads: list[tuple[str, RuleLoad]]) -> None:
+    for key, load in loads:
+        cache.put(RULE_FILES, key, load)
 
 
 def _split_by_size(files: list[str], weights: list[float]) -> list[list[str]]:

@@ -1,0 +1,58 @@
+"""Writing what the next run reads while this run goes on.
+
+A cold run pickles and writes its cache entries (its share of the rule files' parses, the
+expansion): half a second of a core on GitLab.com's rules. That writing is queued (``later``) and
+started once the loading is done (``flush``) in a forked child, which writes while the run expands
+and judges. The run waits for its children before it ends (``wait``, as the command returns), and
+does there what was never started: the entries are whole once the command is done, so a run right
+after finds them. A child that fails costs only its entries (the next run rebuilds them), never the
+run; each entry is written atomically (``cache``).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from typing import Callable
+
+_queued: list[Callable[[], object]] = []
+_children: list[int] = []
+
+
+def later(task: Callable[[], object]) -> None:
+    """Queue ``task``: started by the next ``flush``, or done by ``wait``."""
+    _queued.append(task)
+
+
+def flush(workers: int) -> None:
+    """Start what is queued: in a forked child, or here and now with one worker. Forked only
+    where no worker pool is open (its threads must not be forked)."""
+    tasks = list(_queued)
+    _queued.clear()
+    if not tasks:
+        return
+    if workers < 2 or not hasattr(os, "fork"):
+        for task in tasks:
+            task()
+        return
+    child = os.fork()
+    if child == 0:  # the child: write, and leave without running anything of the parent's
+        status = 1
+        try:
+            gc.disable()
+            for task in tasks:
+                task()
+            status = 0
+        finally:
+            os._exit(status)
+    _children.append(child)
+
+
+def wait() -> None:
+    """Do here what was never started, and wait for every child ``flush`` forked."""
+    flush(1)
+    while _children:
+        try:
+            os.waitpid(_children.pop(), 0)
+        except ChildProcessError:  # already waited for
+            pass
