@@ -39,6 +39,34 @@ def test_transitive_expansion(tmp_path: Path) -> None:
     assert rs.errors == []
 
 
+def test_rules_that_read_no_recording_are_expanded_without_walking_them(tmp_path: Path, monkeypatch) -> None:
+    """Most of a large organisation's rules read raw metrics only: what they read is their own
+    names, known without the walk's bookkeeping (each rule once through ``_edges``)."""
+    import coverage_audit.ruleset as ruleset_module
+
+    walked: list[str] = []
+    edges = ruleset_module._edges
+    monkeypatch.setattr(ruleset_module, "_edges", lambda node, records: (walked.append(str(getattr(node, "name", node))), edges(node, records))[1])
+    rs = ruleset(tmp_path, """\
+        groups:
+          - name: g
+            rules:
+              - alert: RawOnly
+                expr: rate(b_total[5m]) > 1 and on () a_total > 0
+              - record: job:errors:rate5m
+                expr: sum by (job) (rate(http_requests_total{code=~"5.."}[5m]))
+              - alert: ThroughARecording
+                expr: job:errors:rate5m > 1 unless on () maintenance == 1
+              - alert: Constant
+                expr: vector(1)
+    """)
+    assert rs.raw_metrics[by_name(rs, "RawOnly")] == ("a_total", "b_total")
+    assert rs.raw_metrics[by_name(rs, "ThroughARecording")] == ("http_requests_total", "maintenance")
+    assert rs.raw_metrics[by_name(rs, "job:errors:rate5m")] == ("http_requests_total",)
+    assert rs.raw_metrics[by_name(rs, "Constant")] == ()
+    assert "RawOnly" not in walked and "Constant" not in walked and "ThroughARecording" in walked
+
+
 def test_static_labels_pick_the_right_definition(tmp_path: Path) -> None:
     rs = ruleset(tmp_path, """\
         groups:
