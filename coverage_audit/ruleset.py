@@ -284,7 +284,7 @@ def build_ruleset(load: RuleLoad, levels: LevelClassifier | None = None, workers
         rules=list(load.rules),
         records=records,
         raw_metrics={rule: raw[rule] for rule in load.rules},
-        levels={rule: classifier.level(raw[rule]) for rule in load.rules},
+        levels=_levels(load.rules, raw, classifier),
         errors=list(load.errors) + cycles,
         skipped=list(load.skipped),
         files=load.files,
@@ -292,6 +292,19 @@ def build_ruleset(load: RuleLoad, levels: LevelClassifier | None = None, workers
         recorded_metrics={node: metrics for node, metrics in raw.items() if isinstance(node, Selector)},
         content_key=load.content_key,
     )
+
+
+def _levels(rules: list[Rule], raw: dict["_Node", tuple[str, ...]], classifier: LevelClassifier) -> dict[Rule, Level]:
+    """Each rule's level, worked out once per list of raw metrics (rules share a few thousand)."""
+    known: dict[tuple[str, ...], Level] = {}
+    levels: dict[Rule, Level] = {}
+    for rule in rules:
+        metrics = raw[rule]
+        level = known.get(metrics)
+        if level is None:
+            level = known[metrics] = classifier.level(metrics)
+        levels[rule] = level
+    return levels
 
 
 @dataclass(frozen=True, slots=True)

@@ -184,6 +184,31 @@ def test_levels(tmp_path: Path) -> None:
     }
 
 
+def test_a_level_is_worked_out_once_per_list_of_raw_metrics(tmp_path: Path) -> None:
+    """Thousands of rules read the same few lists of raw metrics: each list is classified once,
+    and every rule still gets its own list's level."""
+    from dataclasses import dataclass
+
+    from coverage_audit.levels import LevelClassifier
+
+    asked: list[tuple[str, ...]] = []
+
+    @dataclass(frozen=True)
+    class Counting(LevelClassifier):
+        def level(self, metrics):  # type: ignore[no-untyped-def]
+            asked.append(tuple(metrics))
+            return super().level(metrics)
+
+    base = default_levels()
+    path = tmp_path / "r.yaml"
+    rules = "".join(f"      - alert: App{i}\n        expr: rate(http_requests_total[5m]) > {i}\n" for i in range(20))
+    rules += "".join(f"      - alert: Node{i}\n        expr: node_load1 > {i}\n" for i in range(20))
+    path.write_text(f"groups:\n  - name: g\n    rules:\n{rules}")
+    rs = build_ruleset(load_rule_file(str(path)), Counting(base.names, base.prefixes, base.application_prefixes))
+    assert sorted(asked) == [("http_requests_total",), ("node_load1",)]
+    assert {r.name: rs.levels[r] for r in rs.rules if r.name in ("App7", "Node7")} == {"App7": "application", "Node7": "infrastructure"}
+
+
 def test_level_classifier_can_be_extended() -> None:
     classifier = default_levels().extended(prefixes=["acme_platform_"])
     assert classifier.is_infrastructure("acme_platform_queue_depth")
