@@ -111,6 +111,19 @@ def test_guard_ignores_brackets_inside_strings_and_comments() -> None:
     assert promql.parse("x # " + "(" * 200 + "\n + y").metrics == ("x", "y")
 
 
+@pytest.mark.parametrize("extra", [0, 1])
+def test_the_operator_limit_is_counted_exactly_beside_non_ascii_text(extra: int) -> None:
+    """Operators are counted in the text's UTF-8 bytes: a character such as "é" or "€" adds none
+    (no UTF-8 sequence of a non-ASCII character holds an ASCII byte)."""
+    text = "x # é€ü\n " + " ".join(["+ x"] * (promql.MAX_OPERATORS + extra))
+    if extra:
+        with pytest.raises(promql.PromQLError, match="more than 256 operators"):
+            promql.check_size(text)
+    else:
+        promql.check_size(text)
+        assert promql.parse(text).metrics == ("x",)
+
+
 def test_real_sized_expressions_pass_the_guard() -> None:
     text = " or ".join(f'sum(rate(m{i}{{job="a"}}[5m])) / sum(rate(t{i}[5m])) > 0.01' for i in range(40))
     assert len(promql.parse(text).selectors) == 80
