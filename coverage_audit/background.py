@@ -11,9 +11,10 @@ run; each entry is written atomically (``cache``).
 
 from __future__ import annotations
 
-import gc
 import os
 from typing import Callable
+
+from .sharing import fork
 
 _queued: list[Callable[[], object]] = []
 _children: list[int] = []
@@ -35,17 +36,11 @@ def flush(workers: int) -> None:
         for task in tasks:
             task()
         return
-    child = os.fork()
-    if child == 0:  # the child: write, and leave without running anything of the parent's
-        status = 1
-        try:
-            gc.disable()
-            for task in tasks:
-                task()
-            status = 0
-        finally:
-            os._exit(status)
-    _children.append(child)
+    def run() -> None:
+        for task in tasks:
+            task()
+
+    _children.append(fork(run))
 
 
 def wait() -> None:

@@ -392,7 +392,7 @@ def _expand(rules: list[Rule], records: RecordIndex) -> tuple[dict[_Node, tuple[
         return node, _edges(node, records)
 
     for root in rules:
-        if root in index or root in result:
+        if root in index:
             continue
         selectors = root.query.selectors if root.query is not None else ()
         if not any(s.metric in records for s in selectors):

@@ -98,6 +98,21 @@ def share_forked(
         _forked = None
 
 
+def fork(work: Callable[[], object]) -> int:
+    """A forked child that runs ``work`` (collector off) and leaves without running anything of
+    the parent's: exit status 0 when ``work`` returned, 1 when it failed. Its pid, here."""
+    child = os.fork()
+    if child == 0:
+        status = 1
+        try:
+            gc.disable()
+            work()
+            status = 0
+        finally:
+            os._exit(status)
+    return child
+
+
 def beside(task: Callable[[], T], workers: int, objects: Sequence[Any] = ()) -> Callable[[], T]:
     """``task()`` worked out by a forked child while this process goes on with other work (a
     core would otherwise idle: judging's first subject, the report's other documents); the
@@ -108,18 +123,14 @@ def beside(task: Callable[[], T], workers: int, objects: Sequence[Any] = ()) -> 
         return task
     shared = SharedObjects(objects)
     reader, writer = os.pipe()
-    child = os.fork()
-    if child == 0:  # the child: work, write, and leave without running anything of the parent's
-        status = 1
-        try:
-            os.close(reader)
-            gc.disable()
-            data = memoryview(shared.dumps(task()))
-            while data:
-                data = data[os.write(writer, data) :]
-            status = 0
-        finally:
-            os._exit(status)
+
+    def send() -> None:
+        os.close(reader)
+        data = memoryview(shared.dumps(task()))
+        while data:
+            data = data[os.write(writer, data) :]
+
+    child = fork(send)
     os.close(writer)  # the child's end alone: end of file when the child is done
 
     def result() -> T:

@@ -16,6 +16,17 @@ def ruleset(tmp_path: Path, text: str):
     return build_ruleset(load_rule_file(str(path)))
 
 
+# One recorded name, told apart by a static label (GitLab records one name per service type).
+OPS_PER_TYPE = """\
+              - record: component:ops:rate5m
+                labels: {type: web}
+                expr: sum(rate(web_requests_total[5m]))
+              - record: component:ops:rate5m
+                labels: {type: api}
+                expr: sum(rate(api_requests_total[5m]))
+"""
+
+
 def by_name(rs, name):
     return next(r for r in rs.rules if r.name == name)
 
@@ -72,12 +83,7 @@ def test_static_labels_pick_the_right_definition(tmp_path: Path) -> None:
         groups:
           - name: g
             rules:
-              - record: component:ops:rate5m
-                labels: {type: web}
-                expr: sum(rate(web_requests_total[5m]))
-              - record: component:ops:rate5m
-                labels: {type: api}
-                expr: sum(rate(api_requests_total[5m]))
+""" + OPS_PER_TYPE + """\
               - alert: WebOps
                 expr: component:ops:rate5m{type="web"} < 1
               - alert: AnyOps
@@ -99,12 +105,7 @@ def test_reads_differing_only_in_range_or_offset_are_looked_up_once(tmp_path: Pa
         groups:
           - name: g
             rules:
-              - record: component:ops:rate5m
-                labels: {type: web}
-                expr: sum(rate(web_requests_total[5m]))
-              - record: component:ops:rate5m
-                labels: {type: api}
-                expr: sum(rate(api_requests_total[5m]))
+""" + OPS_PER_TYPE + """\
               - alert: Now
                 expr: component:ops:rate5m{type="web"} < 1
               - alert: Late
