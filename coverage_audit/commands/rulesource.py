@@ -5,7 +5,6 @@ from the judge, the service maps and the graph so that it imports none of them."
 from __future__ import annotations
 
 import functools
-import gc
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -52,27 +51,27 @@ def read_rules(settings: Settings, pool: Executor | None = None, live: "LiveSess
     if not settings.rules and not sources:
         raise UsageError("no rules given: use --rules PATH, 'rules:' in coverage-audit.yaml, or --prometheus URL")
     cache = open_cache(settings)
-    if sources:
-        from ..live.rules import FileRules, active, merge
+    # What is loaded lives until the end of the run: kept out of the cyclic collector, so that
+    # later allocations do not rescan millions of objects (seconds on large rule sets).
+    with paused_gc(keep=True):
+        if sources:
+            from ..live.rules import FileRules, active, merge
 
-        sources = active(sources, settings.offline)
-        with ThreadPoolExecutor(max_workers=max(1, len(sources))) as threads:
-            fetched = [(source, threads.submit(source.load)) for source in sources]
-            files = load_rules(settings.rules, jobs=settings.jobs, pool=pool, cache=cache) if settings.rules else RuleLoad()
-            loads = [(source, future.result()) for source, future in fetched]
-        merged = merge([(FileRules(settings.rules), files), *loads])
-        assert live is not None
-        live.drift += [Drift("rule", "rules", text) for text in merged.differing]
-        loaded = merged.load
-    else:
-        loaded = load_rules(settings.rules, jobs=settings.jobs, pool=pool, cache=cache)
+            sources = active(sources, settings.offline)
+            with ThreadPoolExecutor(max_workers=max(1, len(sources))) as threads:
+                fetched = [(source, threads.submit(source.load)) for source in sources]
+                files = load_rules(settings.rules, jobs=settings.jobs, pool=pool, cache=cache) if settings.rules else RuleLoad()
+                loads = [(source, future.result()) for source, future in fetched]
+            merged = merge([(FileRules(settings.rules), files), *loads])
+            assert live is not None
+            live.drift += [Drift("rule", "rules", text) for text in merged.differing]
+            loaded = merged.load
+        else:
+            loaded = load_rules(settings.rules, jobs=settings.jobs, pool=pool, cache=cache)
     if cache is not None:
         cache.prune(RULE_FILES)
         for message in cache.warnings:
             report_warning(message)
-    # What is loaded lives until the end of the run: freeze it out of the cyclic collector, so
-    # that later allocations do not rescan millions of objects (seconds on large rule sets).
-    gc.freeze()
     return loaded
 
 
@@ -84,16 +83,15 @@ def build_rules(settings: Settings, loaded: RuleLoad) -> RuleSet:
     )
     kept = derived_entry(settings, loaded.content_key, EXPANSIONS, _expansion_code())
     known = None
-    if kept is not None:
-        cache, key = kept
-        with paused_gc():
-            found = cache.get(EXPANSIONS, key)
-        known = found if isinstance(found, Expansion) else None
     workers = worker_count(settings.jobs)
-    ruleset = build_ruleset(loaded, classifier, workers, known)
+    with paused_gc(keep=True):  # the rule set, like the load, lives until the end of the run
+        if kept is not None:
+            cache, key = kept
+            found = cache.get(EXPANSIONS, key)
+            known = found if isinstance(found, Expansion) else None
+        ruleset = build_ruleset(loaded, classifier, workers, known)
     if kept is not None and known is None:
         background.later(lambda: _keep_expansion(cache, key, ruleset, loaded))
-    gc.freeze()
     # The cache entries this load made are written by a forked child while the run goes on (no
     # worker pool is open here: the loading's is closed, the judging's not yet started).
     background.flush(workers)
