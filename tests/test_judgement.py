@@ -377,7 +377,8 @@ def test_judging_leaves_no_reference_cycles(tmp_path: Path) -> None:
 
 def test_judging_pauses_the_cyclic_collector_and_restores_it(tmp_path: Path) -> None:
     """Judging makes no cycles (above), so its collector passes were only cost: paused while
-    judging, on again after."""
+    judging, on again after; what judging made (memos, findings) is frozen out of it first, as
+    it lives for the run."""
     import gc
 
     from coverage_audit.analysis.impact import every_mode
@@ -388,6 +389,8 @@ def test_judging_pauses_the_cyclic_collector_and_restores_it(tmp_path: Path) -> 
     modes = list(every_mode(inputs.service_map, inputs.catalog))
     seen: list[bool] = []
     assert gc.isenabled()
+    frozen = gc.get_freeze_count()
     findings = judge_modes(make_judge(inputs, configured), modes, 1, lambda done, total: seen.append(gc.isenabled()))
     assert len(seen) == len(findings) == len(modes) and not any(seen)
     assert gc.isenabled()
+    assert gc.get_freeze_count() > frozen + len(findings)
