@@ -126,12 +126,18 @@ def read_bytes(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
     except OSError as exc:
         raise InputError(name, 0, f"cannot read: {exc.strerror or exc}") from None
     try:
-        kind = _kind(os.fstat(descriptor).st_mode)
+        status = os.fstat(descriptor)
+        kind = _kind(status.st_mode)
         if kind != "file":
             raise InputError(name, 0, f"not a regular file ({kind}); refused")
         os.set_blocking(descriptor, True)
         with os.fdopen(descriptor, "rb", closefd=False) as handle:
-            data = handle.read(max_bytes + 1)
+            # A read of n bytes first allocates n: ask for the size the file has (asking for
+            # the limit mapped and unmapped 32 MiB per file), and for the rest if it grew since.
+            size = min(status.st_size, max_bytes) + 1
+            data = handle.read(size)
+            if len(data) == size:
+                data += handle.read(max_bytes + 1 - size)
     except OSError as exc:
         raise InputError(name, 0, f"cannot read: {exc.strerror or exc}") from None
     finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import yaml
 from hypothesis import given, settings
@@ -95,6 +97,38 @@ def test_huge_file_is_refused(tmp_path) -> None:
     path.write_text("a: " + "x" * 5000 + "\n")
     with pytest.raises(InputError, match="larger than"):
         yamlio.read_text(path, max_bytes=4096)
+
+
+def test_a_file_at_the_limit_is_read_whole_and_one_byte_more_is_refused(tmp_path) -> None:
+    path = tmp_path / "edge.yaml"
+    path.write_bytes(b"x" * 4096)
+    assert yamlio.read_bytes(path, max_bytes=4096) == b"x" * 4096
+    path.write_bytes(b"x" * 4097)
+    with pytest.raises(InputError, match="larger than"):
+        yamlio.read_bytes(path, max_bytes=4096)
+
+
+def test_a_small_file_is_read_without_allocating_the_limit(tmp_path) -> None:
+    # Asking for the limit allocated it: 32 MiB mapped and unmapped for every rule file read.
+    import tracemalloc
+
+    path = tmp_path / "small.yaml"
+    path.write_text("groups: []\n")
+    tracemalloc.start()
+    try:
+        data = yamlio.read_bytes(path, max_bytes=32 * 1024 * 1024)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert data == b"groups: []\n"
+    assert peak < 1024 * 1024
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
+def test_a_file_whose_size_says_empty_is_read_to_its_end() -> None:
+    # /proc files are regular files of size 0 that hold text: the size is a hint, not a bound.
+    data = yamlio.read_bytes("/proc/self/status")
+    assert data.startswith(b"Name:") and data.endswith(b"\n") and len(data) > 100
 
 
 def test_missing_file_is_an_input_error(tmp_path) -> None:
