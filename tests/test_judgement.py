@@ -394,3 +394,22 @@ def test_judging_pauses_the_cyclic_collector_and_restores_it(tmp_path: Path) -> 
     assert len(seen) == len(findings) == len(modes) and not any(seen)
     assert gc.isenabled()
     assert gc.get_freeze_count() > frozen + len(findings)
+
+
+def test_evaluation_contexts_are_one_object_each_and_share_their_pushed_matchers() -> None:
+    """Contexts are in every memo key of the evaluator: one object per (kept labels, pushed
+    matchers, depth), hashed by identity, and one tuple per set of pushed matchers (memos that
+    depend on the push alone key it by identity)."""
+    from coverage_audit.analysis.evaluate import Grouping, _Ctx
+    from coverage_audit.promql import parse_selector
+
+    push = parse_selector('x{job="a", env="b"}').matchers
+    copy = tuple(list(push))
+    assert copy == push and copy is not push
+    kept = Grouping.of(frozenset({"job"}))
+    first = _Ctx.of(kept, push, 1)
+    assert _Ctx.of(kept, copy, 1) is first
+    assert _Ctx.of(kept, push, 2) is not first
+    other = _Ctx.of(Grouping.of(frozenset()), copy, 1)
+    assert other is not first and other.push is first.push
+    assert type(first).__hash__ is object.__hash__ and type(first).__eq__ is object.__eq__

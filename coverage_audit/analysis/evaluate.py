@@ -29,7 +29,7 @@ import math
 import operator
 import sys
 from dataclasses import dataclass, replace
-from typing import Callable, Mapping, NamedTuple
+from typing import Callable, Mapping
 
 from ..model import MATCHER_ORDER, LabelMatcher, MatchOp, Rule, pushed_into
 from ..promql import Aggregate, Binary, Call, Expr, Number, Selector, String, Subquery, Unary, simplified, without_offset
@@ -187,10 +187,33 @@ class Grouping:
         return Grouping.of(self.kept & frozenset(labels))
 
 
-class _Ctx(NamedTuple):
+class _Ctx:
+    """Where a node is evaluated: the labels kept above it, the matchers pushed into it, how
+    many recordings deep. One object per such triple (``_Ctx.of``): contexts are in every memo
+    key, looked up several times per node evaluated, and identity hashes in C, where a tuple of
+    matchers hashed each matcher again in Python at every lookup."""
+
+    __slots__ = ("grouping", "push", "depth")
+    _known: "dict[tuple[Grouping, tuple[LabelMatcher, ...], int], _Ctx]" = {}
+    # One tuple per set of pushed matchers too: memos that depend on the push alone (a pushed
+    # read, a quiet value) key it by identity.
+    _pushes: "dict[tuple[LabelMatcher, ...], tuple[LabelMatcher, ...]]" = {}
+
     grouping: Grouping
-    push: tuple[LabelMatcher, ...] = ()  # an alert's matchers pushed into a recording's body
-    depth: int = 0  # recording rules entered
+    push: tuple[LabelMatcher, ...]  # an alert's matchers pushed into a recording's body
+    depth: int  # recording rules entered
+
+    @classmethod
+    def of(cls, grouping: Grouping, push: tuple[LabelMatcher, ...] = (), depth: int = 0) -> "_Ctx":
+        key = (grouping, push, depth)
+        found = cls._known.get(key)
+        if found is None:
+            found = cls._known[key] = cls.__new__(cls)
+            found.grouping, found.push, found.depth = grouping, cls._pushes.setdefault(push, push), depth
+        return found
+
+    def __repr__(self) -> str:
+        return f"_Ctx({self.grouping!r}, {self.push!r}, {self.depth})"
 
 
 class Quiet:
@@ -202,7 +225,7 @@ class Quiet:
     every mode and scenario of every subject picked by the same selector.
     """
 
-    def __init__(self, reads: "ReadIndex", values: dict[tuple[int, tuple[LabelMatcher, ...], int], "Value"],
+    def __init__(self, reads: "ReadIndex", values: dict[tuple[int, int, int], "Value"],
                  moving: frozenset[str], touches: Callable[[Selector], bool]) -> None:
         self.reads = reads
         self.values = values
@@ -249,9 +272,9 @@ class Evaluator:
         # Subtrees that read nothing of this subject's failure: the same for every subject and
         # mode of the run (at one traffic), so evaluated once for all of them.
         self._quiet = quiet
-        self._pushes: dict[tuple[int, tuple[LabelMatcher, ...]], Selector] = {}
+        self._pushes: dict[tuple[int, int], Selector] = {}
         tracked = world.canary_labels | world.identity_labels | world.routing_labels | world.join_labels
-        self._top = _Ctx(Grouping.of(tracked | _labels(world.identity) | _labels(world.elsewhere)))
+        self._top = _Ctx.of(Grouping.of(tracked | _labels(world.identity) | _labels(world.elsewhere)))
 
     def outcome(self, rule: Rule) -> Outcome:
         assert rule.query is not None
@@ -287,7 +310,7 @@ class Evaluator:
                 quiet = self._quiet is not None and self._quiet.holds(node)
                 if quiet:
                     assert self._quiet is not None
-                    shared = (id(node), ctx.push, ctx.depth)
+                    shared = (id(node), id(ctx.push), ctx.depth)
                     found = self._quiet.values.get(shared)
                     if found is None:
                         found = self._quiet.values[shared] = self._eval(node, ctx)
@@ -322,7 +345,7 @@ class Evaluator:
     # ------------------------------------------------------------------ reads
 
     def _selector(self, selector: Selector, ctx: _Ctx) -> Value:
-        key = (id(selector), ctx.push)
+        key = (id(selector), id(ctx.push))
         read = self._pushes.get(key)
         if read is None:
             read = self._pushes[key] = _pushed(selector, ctx)
@@ -343,7 +366,7 @@ class Evaluator:
         depth = ctx.depth + 1
 
         def inner(rule: Rule) -> _Ctx:
-            return _Ctx(ctx.grouping, pushed_into(ordered, rule.labels), depth)
+            return _Ctx.of(ctx.grouping, pushed_into(ordered, rule.labels), depth)
 
         if self._quiet is not None and len(rules) > 1:
             # Copies of one recording (per cluster, per shard) are alike for this subject: the
@@ -458,7 +481,7 @@ class Evaluator:
     # ------------------------------------------------------------------ aggregations
 
     def _aggregate(self, node: Aggregate, ctx: _Ctx) -> Value:
-        inner = self.eval(node.expr, _Ctx(ctx.grouping.by(node.grouping, node.without), ctx.push, ctx.depth))
+        inner = self.eval(node.expr, _Ctx.of(ctx.grouping.by(node.grouping, node.without), ctx.push, ctx.depth))
         op = node.op
         if op in ("count", "count_values", "group"):
             return Value(Curve.constant(1.0), inner.span, inner.facts)
@@ -606,7 +629,7 @@ class Evaluator:
 
     def _binary(self, node: Binary, ctx: _Ctx) -> Value:
         op = node.op
-        right_ctx = ctx if node.on is None else _Ctx(ctx.grouping.on(node.on), ctx.push, ctx.depth)
+        right_ctx = ctx if node.on is None else _Ctx.of(ctx.grouping.on(node.on), ctx.push, ctx.depth)
         left = self.eval(node.lhs, ctx)
         right = self.eval(node.rhs, right_ctx)
         if op in ("and", "unless"):
