@@ -231,7 +231,7 @@ class Quiet:
         self.values = values
         self.moving = moving
         self.touches = touches  # does the failure concern this raw read (its role, for this subject)?
-        self._nodes: dict[int, bool] = {}
+        self._nodes = reads.reading_any(moving)  # shared by every mode that moves the same names
         self._reads: dict[int, bool] = {}
 
     def holds(self, node: Expr) -> bool:

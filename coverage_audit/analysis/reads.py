@@ -54,6 +54,7 @@ class ReadIndex:
         self._selectors: dict[int, tuple[Selector, ...]] = {}
         self._sets: dict[frozenset[str], frozenset[str]] = {}  # one of each set of names
         self._raw: dict[Selector, Reads] = {}  # one per raw read, however many nodes make it
+        self._reading: dict[frozenset[str], dict[int, bool]] = {}
 
     def lookback(self, node: Expr, push: tuple[LabelMatcher, ...] = (), depth: int = 0) -> float:
         """Seconds of history the expression reads behind "now": ranges, subquery ranges and
@@ -93,6 +94,12 @@ class ReadIndex:
                 found = self._joined([self.metrics(child) for child in children(node)])
             self._metrics[id(node)] = found
         return found
+
+    def reading_any(self, names: frozenset[str]) -> dict[int, bool]:
+        """A memo, by node id, of whether the node may read one of ``names`` (``metrics``), for
+        callers to fill: one per set of names, shared by them all (the modes of one kind of
+        failure of every subject move the same few names)."""
+        return self._reading.setdefault(names, {})
 
     def _recorded_metrics(self, name: str) -> frozenset[str]:
         found = self._recorded.get(name)
