@@ -11,7 +11,7 @@ from coverage_audit.analysis.impact import every_mode
 from coverage_audit.commands.common import load_inputs, make_judge
 from coverage_audit.commands.judging import judge_modes
 from coverage_audit.config import Settings
-from coverage_audit.sharing import SharedObjects, beside, share, worker_pool
+from coverage_audit.sharing import SharedObjects, beside, share, share_forked, worker_pool
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,6 +32,53 @@ def test_share_returns_every_chunk_in_order_and_both_processes_work() -> None:
     assert sorted(seen) == list(range(40)), "every chunk is told once"
     workers = {pid for _, pid in results}
     assert os.getpid() in workers and len(workers) == 2, "this process took chunks from the back"
+
+
+def _forked_squares(count: int, there_sleeps: dict[int, float], here_sleeps: float = 0.0, fails: int | None = None) -> tuple[list[tuple[int, int]], list[int]]:
+    """``share_forked`` over ``count`` chunks, each chunk's square and who worked it out."""
+    import pickle
+    import time
+
+    seen: list[int] = []
+
+    def here(index: int) -> tuple[int, int]:
+        time.sleep(here_sleeps)
+        return _square_with_pid(index)
+
+    def there(index: int) -> bytes:
+        if index == fails:
+            raise RuntimeError("the child fails")
+        time.sleep(there_sleeps.get(index, 0.0))
+        return pickle.dumps(_square_with_pid(index))
+
+    results = share_forked(count, 2, here, there, lambda index, data: pickle.loads(data), seen.append)
+    return results, seen
+
+
+def test_share_forked_returns_every_chunk_in_order_and_both_processes_work() -> None:
+    results, seen = _forked_squares(60, {index: 0.01 for index in range(60)}, here_sleeps=0.01)
+    assert [value for value, _ in results] == [index * index for index in range(60)]
+    assert sorted(seen) == list(range(60)), "every chunk is told once"
+    workers = {pid for _, pid in results}
+    assert os.getpid() in workers and len(workers) == 2
+    # the child took a run from the front, this process one from the back
+    first_here = min(index for index, (_, pid) in enumerate(results) if pid == os.getpid())
+    assert all(pid == os.getpid() for _, pid in results[first_here:])
+
+
+def test_share_forked_holds_no_chunk_back_for_a_busy_worker() -> None:
+    """A pool's worker holds the next chunk queued while it works on a long one, and this
+    process cannot take it; here, a chunk no one has started is anyone's."""
+    results, _ = _forked_squares(4, {0: 1.5}, here_sleeps=0.2)
+    here = os.getpid()
+    assert results[0][1] != here, "the child took the first chunk"
+    assert [pid for _, pid in results[1:]] == [here, here, here], "this process took every other one"
+
+
+def test_share_forked_does_here_a_chunk_whose_child_failed() -> None:
+    results, seen = _forked_squares(8, {}, here_sleeps=0.05, fails=0)
+    assert [value for value, _ in results] == [index * index for index in range(8)]
+    assert results[0][1] == os.getpid() and sorted(seen) == list(range(8))
 
 
 def test_shared_objects_come_back_as_the_same_objects() -> None:
