@@ -26,8 +26,8 @@ def later(task: Callable[[], object]) -> None:
 
 
 def flush(workers: int) -> None:
-    """Start what is queued: in a forked child, or here and now with one worker. Forked only
-    where no worker pool is open (its threads must not be forked)."""
+    """Start what is queued: in a forked child, or here and now with one worker. Called only
+    where no other thread runs (a thread's locks would be forked held)."""
     tasks = list(_queued)
     _queued.clear()
     if not tasks:

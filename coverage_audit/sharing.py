@@ -2,11 +2,10 @@
 
 Parsing rule files and judging failure modes are CPU-bound Python (and the PromQL parser holds
 the GIL), so threads would not help; forked processes inherit everything already loaded for free.
-Workers take chunks from the front and this process from the back until the two meet: however
-busy the machine, no one sits idle while another has a long share left. With a pool's workers
-(``share``) the chunks are queued for them; with workers forked for the work (``share_forked``)
-each process claims its next chunk in shared memory, so none is held back for a busy worker.
-Results come back in chunk order, so the outcome equals doing the chunks one after another here.
+Workers forked for the work take chunks from the front and this process from the back until the
+two meet, each claiming its next chunk in shared memory: however busy the machine, no one sits
+idle while another has a long share left, and no chunk is held back for a busy worker. Results
+come back in chunk order, so the outcome equals doing the chunks one after another here.
 """
 
 from __future__ import annotations
@@ -21,12 +20,10 @@ import queue
 import signal
 import struct
 import threading
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from multiprocessing import get_context
 from typing import Any, Callable, Sequence, TypeVar
 
 T = TypeVar("T")
-R = TypeVar("R")
 
 
 def cpus() -> int:
@@ -38,46 +35,6 @@ def worker_count(jobs: int | None) -> int:
     """Processes for a run: ``--jobs``, never more than the CPUs this process may use
     (``--jobs 300`` forked ~200 workers that only fought over two cores)."""
     return max(1, min(jobs or cpus(), cpus()))
-
-
-def worker_pool(workers: int) -> ProcessPoolExecutor:
-    """Worker processes: forked (cheap, nothing to re-import, everything loaded so far shared),
-    collector off (what they build is acyclic and short-lived)."""
-    return ProcessPoolExecutor(workers, mp_context=get_context("fork"), initializer=gc.disable)
-
-
-def share(
-    count: int,
-    executor: Executor,
-    submit: Callable[[Executor, int], "Future[R]"],
-    here: Callable[[int], T],
-    collect: Callable[[int, R], T],
-    collected: Callable[[int], None] | None = None,
-) -> list[T]:
-    """Chunks ``0 .. count-1``, each done either by a worker (``submit`` queues it; ``collect``
-    turns what the worker returned into the chunk's result) or by this process (``here``), as
-    they meet; ``collected(index)`` is told as each chunk completes."""
-    done: dict[int, T] = {}
-
-    def finish(index: int, future: "Future[R]") -> None:
-        done[index] = collect(index, future.result())
-        if collected is not None:
-            collected(index)
-
-    # A future keeps its result as long as it is referenced: each is dropped once collected.
-    futures = {index: submit(executor, index) for index in range(count)}
-    for index in reversed(range(count)):
-        if index not in futures or not futures[index].cancel():
-            break  # a worker has it (or has even finished it), and all before it
-        del futures[index]
-        done[index] = here(index)
-        if collected is not None:
-            collected(index)
-        for finished in [i for i, future in futures.items() if future.done()]:
-            finish(finished, futures.pop(finished))
-    for index in sorted(futures):
-        finish(index, futures.pop(index))
-    return [done[index] for index in range(count)]
 
 
 def share_forked(

@@ -4,34 +4,19 @@ the same order, findings pointing at this process's own rules, progress told for
 from __future__ import annotations
 
 import os
-from concurrent.futures import Executor, Future
 from pathlib import Path
 
 from coverage_audit.analysis.impact import every_mode
 from coverage_audit.commands.common import load_inputs, make_judge
 from coverage_audit.commands.judging import judge_modes
 from coverage_audit.config import Settings
-from coverage_audit.sharing import SharedObjects, beside, share, share_forked, worker_pool
+from coverage_audit.sharing import SharedObjects, beside, share_forked
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _square_with_pid(value: int) -> tuple[int, int]:
     return value * value, os.getpid()
-
-
-def test_share_returns_every_chunk_in_order_and_both_processes_work() -> None:
-    seen: list[int] = []
-
-    def submit(executor: Executor, index: int) -> "Future[tuple[int, int]]":
-        return executor.submit(_square_with_pid, index)
-
-    with worker_pool(1) as pool:
-        results = share(40, pool, submit, lambda index: _square_with_pid(index), lambda index, got: got, seen.append)
-    assert [value for value, _ in results] == [index * index for index in range(40)]
-    assert sorted(seen) == list(range(40)), "every chunk is told once"
-    workers = {pid for _, pid in results}
-    assert os.getpid() in workers and len(workers) == 2, "this process took chunks from the back"
 
 
 def _forked_squares(count: int, there_sleeps: dict[int, float], here_sleeps: float = 0.0, fails: int | None = None) -> tuple[list[tuple[int, int]], list[int]]:

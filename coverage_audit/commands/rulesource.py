@@ -5,7 +5,7 @@ from the judge, the service maps and the graph so that it imports none of them."
 from __future__ import annotations
 
 import functools
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from .. import background
@@ -42,7 +42,7 @@ def load_ruleset(settings: Settings) -> RuleSet:
     return ruleset
 
 
-def read_rules(settings: Settings, pool: Executor | None = None, live: "LiveSession | None" = None) -> RuleLoad:
+def read_rules(settings: Settings, live: "LiveSession | None" = None) -> RuleLoad:
     """Rules from every source: the rule files, and the rules a live server serves (fetched
     meanwhile, on a thread); a rule both give is one rule, with the file's location."""
     sources = live.rule_sources() if live is not None else []
@@ -60,14 +60,14 @@ def read_rules(settings: Settings, pool: Executor | None = None, live: "LiveSess
             sources = active(sources, settings.offline)
             with ThreadPoolExecutor(max_workers=max(1, len(sources))) as threads:
                 fetched = [(source, threads.submit(source.load)) for source in sources]
-                files = load_rules(settings.rules, jobs=settings.jobs, pool=pool, cache=cache) if settings.rules else RuleLoad()
+                files = load_rules(settings.rules, jobs=settings.jobs, cache=cache) if settings.rules else RuleLoad()
                 loads = [(source, future.result()) for source, future in fetched]
             merged = merge([(FileRules(settings.rules), files), *loads])
             assert live is not None
             live.drift += [Drift("rule", "rules", text) for text in merged.differing]
             loaded = merged.load
         else:
-            loaded = load_rules(settings.rules, jobs=settings.jobs, pool=pool, cache=cache)
+            loaded = load_rules(settings.rules, jobs=settings.jobs, cache=cache)
     if cache is not None:
         cache.prune(RULE_FILES)
         for message in cache.warnings:
@@ -92,8 +92,8 @@ def build_rules(settings: Settings, loaded: RuleLoad) -> RuleSet:
         ruleset = build_ruleset(loaded, classifier, workers, known)
     if kept is not None and known is None:
         background.later(lambda: _keep_expansion(cache, key, ruleset, loaded))
-    # The cache entries this load made are written by a forked child while the run goes on (no
-    # worker pool is open here: the loading's is closed, the judging's not yet started).
+    # The cache entries this load made are written by a forked child while the run goes on
+    # (forked between the loading's workers and the judging's, not while a thread runs).
     background.flush(workers)
     return ruleset
 

@@ -9,7 +9,6 @@ file's location.
 
 from __future__ import annotations
 
-from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from typing import Any, Hashable, Protocol, Sequence
 
@@ -36,13 +35,12 @@ class RuleSource(Protocol):
 class FileRules:
     paths: Sequence[str]
     jobs: int | None = None
-    pool: Executor | None = None
     name: str = "rule files"
     live: bool = False
     from_config: bool = False
 
     def load(self) -> RuleLoad:
-        return load_rules(self.paths, jobs=self.jobs, pool=self.pool)
+        return load_rules(self.paths, jobs=self.jobs)
 
 
 @dataclass

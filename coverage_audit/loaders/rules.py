@@ -19,8 +19,6 @@ import os
 import pickle
 import re
 import sys
-from concurrent.futures import Executor
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -29,7 +27,7 @@ from . import grafana
 from ..cache import Cache, Stats, code_fingerprint, make_key
 from ..durations import parse_duration
 from ..gcpause import paused_gc
-from ..sharing import share, worker_count, worker_pool
+from ..sharing import share_forked, worker_count
 from ..model import Diagnostic, InputError, Rule, RuleKind, Skipped, shared_mapping
 from ..yamlio import YMap, YSeq, decode, load_documents, read_bytes, unknown_keys
 from .discovery import YAML_SUFFIXES, find_files
@@ -81,14 +79,11 @@ def discover(paths: Iterable[str], suffixes: tuple[str, ...] = YAML_SUFFIXES) ->
 # --------------------------------------------------------------------------- loading
 
 
-def load_rules(
-    paths: Sequence[str], jobs: int | None = None, pool: Executor | None = None, cache: Cache | None = None
-) -> RuleLoad:
+def load_rules(paths: Sequence[str], jobs: int | None = None, cache: Cache | None = None) -> RuleLoad:
     """Load every rule file under ``paths``; files that do not exist are errors, not crashes.
 
-    Large sets are loaded by ``jobs`` processes (default: one per CPU), this one included;
-    ``pool`` lends worker processes the caller keeps for other work afterwards. With a
-    ``cache``, a file whose bytes were parsed before (by this version of the code) is not
+    Large sets are loaded by ``jobs`` processes (default: one per CPU), this one included. With
+    a ``cache``, a file whose bytes were parsed before (by this version of the code) is not
     parsed again; what is loaded is the same either way."""
     result = RuleLoad()
     found = find_files(paths)
@@ -96,7 +91,7 @@ def load_rules(
     result.errors.extend(found.errors)
     workers = worker_count(jobs)
     with paused_gc():
-        loaded = _load_files(files, workers, pool, cache)
+        loaded = _load_files(files, workers, cache)
     for load, _ in loaded:
         result.extend(load)
     keys = [key for _, key in loaded]
@@ -109,7 +104,7 @@ def load_rules(
 Keyed = tuple["RuleLoad", "str | None"]  # a file's load and its cache key (None: no cache, or unreadable)
 
 
-def _load_files(files: list[str], workers: int, pool: Executor | None, cache: Cache | None) -> list[Keyed]:
+def _load_files(files: list[str], workers: int, cache: Cache | None) -> list[Keyed]:
     """Each file's load, in the order of ``files``: cached ones from the cache, the others
     parsed (by several processes when there are many) and stored for the next run."""
     loads: dict[str, Keyed] = {}
@@ -123,7 +118,7 @@ def _load_files(files: list[str], workers: int, pool: Executor | None, cache: Ca
             else:
                 loads[path] = hit
     if workers > 1 and len(todo) >= PARALLEL_FROM_FILES:
-        parsed = _load_in_parallel(todo, workers, pool, cache)
+        parsed = _load_in_parallel(todo, workers, cache)
     else:
         parsed = [_load_and_store(path, cache) for path in todo]
     loads.update(zip(todo, parsed))
@@ -179,17 +174,17 @@ def _load_chunk(files: list[str], cache_folder: str | None) -> Chunk:
 CHUNKS_PER_PROCESS = 16  # finer chunks balance better; each costs a round trip to a worker
 
 
-def _load_in_parallel(files: list[str], workers: int, pool: Executor | None, cache: Cache | None) -> list[Keyed]:
-    """Files are independent: contiguous chunks of them are shared with the worker processes
-    (``sharing.share``), and put back in order, so the result equals a serial load."""
+def _load_in_parallel(files: list[str], workers: int, cache: Cache | None) -> list[Keyed]:
+    """Files are independent: contiguous chunks of them are shared with forked workers
+    (``sharing.share_forked``), and put back in order, so the result equals a serial load."""
     chunks = _split_by_size(files, [1.0] * (workers * CHUNKS_PER_PROCESS))
     if len(chunks) < 2:
         return [_load_and_store(path, cache) for path in files]
     folder = cache.folder if cache is not None else None
 
-    def collect(index: int, chunk: Chunk) -> list[Keyed]:
+    def collect(index: int, data: bytes) -> list[Keyed]:
         """Unpickle a worker's chunk (while this process still has chunks of its own to parse)."""
-        blobs, keys, stats, warnings = chunk
+        blobs, keys, stats, warnings = pickle.loads(data)
         if cache is not None:
             cache.stats.written += stats.written
             if warnings and not cache.warnings:
@@ -204,14 +199,10 @@ def _load_in_parallel(files: list[str], workers: int, pool: Executor | None, cac
             background.later(functools.partial(_store, cache, [(key, load) for load, key in loads if key is not None]))
         return loads
 
-    with nullcontext(pool) if pool is not None else worker_pool(workers - 1) as executor:
-        loads = share(
-            len(chunks),
-            executor,
-            lambda executor, index: executor.submit(_load_chunk, chunks[index], folder),
-            here,
-            collect,
-        )
+    def there(index: int) -> bytes:
+        return pickle.dumps(_load_chunk(chunks[index], folder), pickle.HIGHEST_PROTOCOL)
+
+    loads = share_forked(len(chunks), workers, here, there, collect)
     return [load for chunk in loads for load in chunk]
 
 
