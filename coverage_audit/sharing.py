@@ -44,6 +44,7 @@ def share_forked(
     there: Callable[[int], bytes],
     collect: Callable[[int, bytes], T],
     collected: Callable[[int], None] | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> list[T]:
     """Chunks ``0 .. count-1`` shared between this process and ``workers - 1`` children forked
     now, which inherit everything this process holds (closures included). Each process takes
@@ -53,7 +54,8 @@ def share_forked(
     ahead, which this process cannot take: a third of a second at the end of GitLab.com's
     judging). A child runs ``there(index)`` and its bytes come back through a pipe, for
     ``collect`` to turn into the chunk's result; ``collected(index)`` is told as each chunk
-    completes. A chunk a child took and never sent (it failed) is done here."""
+    completes. A chunk a child took and never sent (it failed) is done here. ``meanwhile()``
+    is this process's own work, done first while the children start on theirs."""
     done: dict[int, T] = {}
 
     def finish(index: int) -> None:
@@ -61,6 +63,8 @@ def share_forked(
             collected(index)
 
     if workers < 2 or count < 2 or not hasattr(os, "fork"):
+        if meanwhile is not None:
+            meanwhile()
         for index in range(count):
             done[index] = here(index)
             finish(index)
@@ -104,6 +108,8 @@ def share_forked(
             thread.start()
             readers.append(thread)
         pending = len(readers)
+        if meanwhile is not None:
+            meanwhile()
 
         def take(block: bool) -> None:
             nonlocal pending

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from coverage_audit.analysis.impact import every_mode
 from coverage_audit.commands.common import load_inputs, make_judge
 from coverage_audit.commands.judging import judge_modes
@@ -151,3 +153,43 @@ def test_definitions_found_with_a_worker_equal_those_found_here(monkeypatch) -> 
     assert shared.recorded_metrics == here.recorded_metrics
     for selector, rules in here.records._memo.items():
         assert shared.records.definitions(selector) == rules  # the same rule objects, in order
+
+
+def test_share_forked_does_its_own_work_meanwhile_once_here_while_the_child_starts() -> None:
+    """``meanwhile``: this process's other work (reading the service maps while the rule files
+    are parsed), done once, here, while the child already takes chunks; first without a child."""
+    import pickle
+    import time
+
+    calls: list[int] = []
+
+    def meanwhile() -> None:
+        calls.append(os.getpid())
+        time.sleep(0.5)
+
+    def there(index: int) -> bytes:
+        time.sleep(0.02)
+        return pickle.dumps(_square_with_pid(index))
+
+    results = share_forked(20, 2, _square_with_pid, there, lambda index, data: pickle.loads(data), meanwhile=meanwhile)
+    assert calls == [os.getpid()]
+    assert [value for value, _ in results] == [index * index for index in range(20)]
+    assert sum(pid != os.getpid() for _, pid in results) >= 10, "the child worked while this process was busy"
+    calls.clear()
+    assert [v for v, _ in share_forked(3, 1, _square_with_pid, there, lambda i, d: pickle.loads(d), meanwhile=meanwhile)] == [0, 1, 4]
+    assert calls == [os.getpid()]
+
+
+@pytest.mark.parametrize("files", [0, 3, 60])
+def test_load_rules_does_the_callers_work_meanwhile_exactly_once(tmp_path: Path, files: int) -> None:
+    from coverage_audit.cache import Cache
+    from coverage_audit.loaders.rules import load_rules
+
+    for index in range(files):
+        (tmp_path / f"r{index:02}.yaml").write_text(f"groups: [{{name: g, rules: [{{alert: A{index}, expr: up == 0}}]}}]\n")
+    calls: list[int] = []
+    cache = Cache.open(tmp_path / "cache")
+    for _ in range(2):  # parsed, then every file from the cache
+        loaded = load_rules([str(tmp_path)], jobs=2, cache=cache, meanwhile=lambda: calls.append(os.getpid()))
+        assert len(loaded.rules) == files
+    assert calls == [os.getpid(), os.getpid()]

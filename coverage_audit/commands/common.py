@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import gc
 from dataclasses import dataclass, field, replace
+from importlib import import_module
 from typing import TYPE_CHECKING, Any, Callable
-
-import networkx as nx
 
 from ..analysis.coverage import CoverageJudge
 from ..analysis.findings import Drift, Finding, order_findings
 from ..analysis.impact import ImpactedMode, every_mode
 from ..catalog import Catalog, default_catalog, load_catalog
 from ..config import Settings
-from ..graph import add_discovered, build_graph
 from ..loaders.alertmanager import load_alertmanager
 from ..loaders.codeowners import load_codeowners
 from ..loaders.grafana import with_contact_points
-from ..loaders.rules import PARALLEL_FROM_FILES, discover
-from ..loaders.service_map import load_service_maps
+from ..loaders.service_map import ServiceMapLoad, load_service_maps
 from ..model import AlertmanagerConfig, Diagnostic, InputError, ServiceMap, Skipped
 from ..ruleset import RuleSet
 from ..sharing import beside, worker_count
@@ -29,6 +26,8 @@ from .output import report_errors
 from .rulesource import build_rules, live_session, read_rules
 
 if TYPE_CHECKING:
+    import networkx as nx
+
     from ..analysis.orphans import Orphans
     from ..live.evidence import Evidence
     from ..live.session import LiveSession
@@ -56,12 +55,18 @@ def load_inputs(settings: Settings) -> Inputs:
     errors: list[Diagnostic] = []
     catalog = _optional(lambda: load_catalog(settings.catalog), errors) or default_catalog()
     live = live_session(settings)
-    workers = worker_count(settings.jobs)
-    parallel = workers > 1 and len(discover(settings.rules)) >= PARALLEL_FROM_FILES
-    # A child reads the service maps while the rule files are parsed (2,000 services: 0.8 s).
-    maps = beside(lambda: load_service_maps(settings.service_maps, catalog, settings.tiers), workers if parallel else 1)
-    rules = read_rules(settings, live)
-    loaded = maps()
+    maps: list[ServiceMapLoad] = []
+
+    def meanwhile() -> None:
+        """While workers start parsing the rule files: the service maps (2,000 services: 0.8 s),
+        and networkx, which impact walks (a fifth of a second to import)."""
+        import_module("..graph", __package__)
+        maps.append(load_service_maps(settings.service_maps, catalog, settings.tiers))
+
+    rules = read_rules(settings, live, meanwhile)
+    if not maps:  # no rule files to parse
+        meanwhile()
+    loaded = maps[0]
     ruleset = build_rules(settings, rules)
     am_file = settings.alertmanager
     alertmanager = _optional(lambda: load_alertmanager(am_file), errors) if am_file else None
@@ -94,12 +99,16 @@ def load_inputs(settings: Settings) -> Inputs:
 def impact_graph(inputs: Inputs) -> nx.DiGraph:
     """The graph impact walks: the map's services and dependencies, plus the calls the running
     system shows (``discovered`` edges, DESIGN 3.6)."""
+    from ..graph import build_graph
+
     graph = build_graph(inputs.service_map, inputs.catalog, modes=False)
     add_discovered_edges(inputs, graph)
     return graph
 
 
 def add_discovered_edges(inputs: Inputs, graph: nx.DiGraph) -> None:
+    from ..graph import add_discovered
+
     if inputs.live is not None:
         for edge in inputs.live.discovery.edges:
             add_discovered(graph, edge.client, edge.server, edge.metric)

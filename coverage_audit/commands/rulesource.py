@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from .. import background
 from ..analysis.findings import Drift
@@ -42,9 +42,11 @@ def load_ruleset(settings: Settings) -> RuleSet:
     return ruleset
 
 
-def read_rules(settings: Settings, live: "LiveSession | None" = None) -> RuleLoad:
+def read_rules(settings: Settings, live: "LiveSession | None" = None, meanwhile: Callable[[], object] | None = None) -> RuleLoad:
     """Rules from every source: the rule files, and the rules a live server serves (fetched
-    meanwhile, on a thread); a rule both give is one rule, with the file's location."""
+    meanwhile, on a thread); a rule both give is one rule, with the file's location.
+    ``meanwhile()``, the caller's other work, is done while the files are parsed (once; only
+    when there are rule files)."""
     sources = live.rule_sources() if live is not None else []
     if not settings.rules and not sources and live is not None and live.errors:
         raise UsageError(str(live.errors[0]))  # the only rule source could not even be set up
@@ -60,14 +62,14 @@ def read_rules(settings: Settings, live: "LiveSession | None" = None) -> RuleLoa
             sources = active(sources, settings.offline)
             with ThreadPoolExecutor(max_workers=max(1, len(sources))) as threads:
                 fetched = [(source, threads.submit(source.load)) for source in sources]
-                files = load_rules(settings.rules, jobs=settings.jobs, cache=cache) if settings.rules else RuleLoad()
+                files = load_rules(settings.rules, jobs=settings.jobs, cache=cache, meanwhile=meanwhile) if settings.rules else RuleLoad()
                 loads = [(source, future.result()) for source, future in fetched]
             merged = merge([(FileRules(settings.rules), files), *loads])
             assert live is not None
             live.drift += [Drift("rule", "rules", text) for text in merged.differing]
             loaded = merged.load
         else:
-            loaded = load_rules(settings.rules, jobs=settings.jobs, cache=cache)
+            loaded = load_rules(settings.rules, jobs=settings.jobs, cache=cache, meanwhile=meanwhile)
     if cache is not None:
         cache.prune(RULE_FILES)
         for message in cache.warnings:

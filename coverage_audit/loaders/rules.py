@@ -20,7 +20,7 @@ import pickle
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from .. import background, promql
 from . import grafana
@@ -79,19 +79,22 @@ def discover(paths: Iterable[str], suffixes: tuple[str, ...] = YAML_SUFFIXES) ->
 # --------------------------------------------------------------------------- loading
 
 
-def load_rules(paths: Sequence[str], jobs: int | None = None, cache: Cache | None = None) -> RuleLoad:
+def load_rules(
+    paths: Sequence[str], jobs: int | None = None, cache: Cache | None = None, meanwhile: Callable[[], object] | None = None
+) -> RuleLoad:
     """Load every rule file under ``paths``; files that do not exist are errors, not crashes.
 
     Large sets are loaded by ``jobs`` processes (default: one per CPU), this one included. With
     a ``cache``, a file whose bytes were parsed before (by this version of the code) is not
-    parsed again; what is loaded is the same either way."""
+    parsed again; what is loaded is the same either way. ``meanwhile()``, the caller's other
+    work, is done here once, while worker processes start parsing (first, when there are none)."""
     result = RuleLoad()
     found = find_files(paths)
     files = found.files
     result.errors.extend(found.errors)
     workers = worker_count(jobs)
     with paused_gc():
-        loaded = _load_files(files, workers, cache)
+        loaded = _load_files(files, workers, cache, meanwhile)
     for load, _ in loaded:
         result.extend(load)
     keys = [key for _, key in loaded]
@@ -104,7 +107,7 @@ def load_rules(paths: Sequence[str], jobs: int | None = None, cache: Cache | Non
 Keyed = tuple["RuleLoad", "str | None"]  # a file's load and its cache key (None: no cache, or unreadable)
 
 
-def _load_files(files: list[str], workers: int, cache: Cache | None) -> list[Keyed]:
+def _load_files(files: list[str], workers: int, cache: Cache | None, meanwhile: Callable[[], object] | None) -> list[Keyed]:
     """Each file's load, in the order of ``files``: cached ones from the cache, the others
     parsed (by several processes when there are many) and stored for the next run."""
     loads: dict[str, Keyed] = {}
@@ -118,8 +121,10 @@ def _load_files(files: list[str], workers: int, cache: Cache | None) -> list[Key
             else:
                 loads[path] = hit
     if workers > 1 and len(todo) >= PARALLEL_FROM_FILES:
-        parsed = _load_in_parallel(todo, workers, cache)
+        parsed = _load_in_parallel(todo, workers, cache, meanwhile)
     else:
+        if meanwhile is not None:
+            meanwhile()
         parsed = [_load_and_store(path, cache) for path in todo]
     loads.update(zip(todo, parsed))
     return [loads[path] for path in files]
@@ -174,11 +179,13 @@ def _load_chunk(files: list[str], cache_folder: str | None) -> Chunk:
 CHUNKS_PER_PROCESS = 16  # finer chunks balance better; each costs a round trip to a worker
 
 
-def _load_in_parallel(files: list[str], workers: int, cache: Cache | None) -> list[Keyed]:
+def _load_in_parallel(files: list[str], workers: int, cache: Cache | None, meanwhile: Callable[[], object] | None) -> list[Keyed]:
     """Files are independent: contiguous chunks of them are shared with forked workers
     (``sharing.share_forked``), and put back in order, so the result equals a serial load."""
     chunks = _split_by_size(files, [1.0] * (workers * CHUNKS_PER_PROCESS))
     if len(chunks) < 2:
+        if meanwhile is not None:
+            meanwhile()
         return [_load_and_store(path, cache) for path in files]
     folder = cache.folder if cache is not None else None
 
@@ -202,7 +209,7 @@ def _load_in_parallel(files: list[str], workers: int, cache: Cache | None) -> li
     def there(index: int) -> bytes:
         return pickle.dumps(_load_chunk(chunks[index], folder), pickle.HIGHEST_PROTOCOL)
 
-    loads = share_forked(len(chunks), workers, here, there, collect)
+    loads = share_forked(len(chunks), workers, here, there, collect, meanwhile=meanwhile)
     return [load for chunk in loads for load in chunk]
 
 
