@@ -41,4 +41,6 @@ def json_text(document: str) -> str:
     """Serialised JSON with the characters ``json.dumps(ensure_ascii=False)`` leaves raw (C1,
     bidi, separators, lone surrogates) as ``\\uXXXX`` escapes: the same document, decoded, and
     nothing a terminal acts on in its bytes. Outside strings JSON holds none of them."""
+    if document.isascii() and "\x7f" not in document:  # two C scans; the regex took 0.3 s on the corpus
+        return document
     return _JSON_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", document)

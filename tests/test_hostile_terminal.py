@@ -90,3 +90,12 @@ def test_printable_escapes_and_keeps() -> None:
     assert printable("two\nlines", keep_lines=False) == "two\\x0alines"
     assert printable("caf\udce9") == "caf\\xe9"  # an undecodable byte as the byte it was
     assert json.loads(json_text(json.dumps("x\x9b\u202e\udce9", ensure_ascii=False))) == "x\x9b\u202e\udce9"
+
+
+def test_json_text_escapes_delete_in_ascii_text_and_keeps_plain_text_as_it_is() -> None:
+    # ASCII text skips the scan for unsafe characters, except for DEL, the one ASCII among them.
+    plain = json.dumps({"expr": 'rate(x{job="a"}[5m]) > 0.1', "labels": {"team": "sre"}}, ensure_ascii=False)
+    assert json_text(plain) is plain
+    raw = json.dumps("a\x7fb", ensure_ascii=False)
+    assert "\x7f" in raw and json_text(raw) == '"a\\u007fb"'
+    assert json.loads(json_text(raw)) == "a\x7fb"
