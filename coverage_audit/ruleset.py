@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterable, Iterator, Union
+from typing import Callable, Iterable, Iterator, Union
 
 from .gcpause import paused_gc
 from .levels import LevelClassifier, default_levels
@@ -262,10 +262,18 @@ def _normalised(expr: str) -> str:
     return " ".join(expr.split())
 
 
-def build_ruleset(load: RuleLoad, levels: LevelClassifier | None = None, workers: int = 1, known: "Expansion | None" = None) -> RuleSet:
+def build_ruleset(
+    load: RuleLoad,
+    levels: LevelClassifier | None = None,
+    workers: int = 1,
+    known: "Expansion | None" = None,
+    looked_up: Callable[[], object] | None = None,
+) -> RuleSet:
     """The rule set of what was loaded; with ``workers`` > 1, a large one's recording rules are
     looked up by several processes. ``known``: what expanding this very load found before (the
-    cache keeps it), used instead of expanding again when it fits the load."""
+    cache keeps it), used instead of expanding again when it fits the load. ``looked_up()`` is
+    told once the lookups are done and only this process's expansion is left (a caller starts
+    a child then, on the core the expansion leaves idle)."""
     classifier = levels or default_levels()
     records = RecordIndex(load.rules)
     if known is not None and known.fits(load.rules):
@@ -279,6 +287,8 @@ def build_ruleset(load: RuleLoad, levels: LevelClassifier | None = None, workers
             recorded = _recorded_selectors(load.rules, records) if workers > 1 else []
             if len(recorded) >= PARALLEL_FROM_SELECTORS:
                 records.find_all(recorded, workers)
+            if looked_up is not None:
+                looked_up()
             raw, cycles = _expand(load.rules, records)
     return RuleSet(
         rules=list(load.rules),

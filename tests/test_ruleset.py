@@ -215,3 +215,22 @@ def test_level_classifier_can_be_extended() -> None:
     assert classifier.is_infrastructure("acme_platform_queue_depth")
     assert not default_levels().is_infrastructure("acme_platform_queue_depth")
     assert classifier.is_infrastructure("job:node_load1:avg")
+
+
+def test_the_caller_is_told_once_the_lookups_are_done_and_only_the_expansion_is_left(tmp_path: Path, monkeypatch) -> None:
+    """``looked_up``: the lookups' workers are gone and this process expands alone, so the caller
+    can start a child on the idle core then (the cache writes); not told when nothing is expanded."""
+    import coverage_audit.ruleset as ruleset_module
+    from coverage_audit.ruleset import expansion_of
+
+    events: list[str] = []
+    expand = ruleset_module._expand
+    monkeypatch.setattr(ruleset_module, "_expand", lambda rules, records: (events.append("expand"), expand(rules, records))[1])
+    path = tmp_path / "r.yaml"
+    path.write_text("groups:\n  - name: g\n    rules:\n" + OPS_PER_TYPE + "              - alert: A\n                expr: component:ops:rate5m{type='web'} > 1\n")
+    load = load_rule_file(str(path))
+    fresh = build_ruleset(load, workers=2, looked_up=lambda: events.append("looked up"))
+    assert events == ["looked up", "expand"]
+    events.clear()
+    again = build_ruleset(load, workers=2, known=expansion_of(fresh, load), looked_up=lambda: events.append("looked up"))
+    assert events == [] and again.raw_metrics == fresh.raw_metrics

@@ -91,12 +91,12 @@ def build_rules(settings: Settings, loaded: RuleLoad) -> RuleSet:
             cache, key = kept
             found = cache.get(EXPANSIONS, key)
             known = found if isinstance(found, Expansion) else None
-        ruleset = build_ruleset(loaded, classifier, workers, known)
+        # The files' cache entries this load made are written by a forked child while the run
+        # goes on: started once the lookups' workers are done, as this process expands alone.
+        ruleset = build_ruleset(loaded, classifier, workers, known, looked_up=lambda: background.flush(workers))
     if kept is not None and known is None:
         background.later(lambda: _keep_expansion(cache, key, ruleset, loaded))
-    # The cache entries this load made are written by a forked child while the run goes on
-    # (forked between the loading's workers and the judging's, not while a thread runs).
-    background.flush(workers)
+    background.flush(workers)  # the expansion's entry (or the files', when nothing was expanded)
     return ruleset
 
 
