@@ -21,7 +21,9 @@ def _square_with_pid(value: int) -> tuple[int, int]:
     return value * value, os.getpid()
 
 
-def _forked_squares(count: int, there_sleeps: dict[int, float], here_sleeps: float = 0.0, fails: int | None = None) -> tuple[list[tuple[int, int]], list[int]]:
+def _forked_squares(
+    count: int, there_sleeps: dict[int, float], here_sleeps: float = 0.0, fails: int | None = None, workers: int = 2
+) -> tuple[list[tuple[int, int]], list[int]]:
     """``share_forked`` over ``count`` chunks, each chunk's square and who worked it out."""
     import pickle
     import time
@@ -38,7 +40,7 @@ def _forked_squares(count: int, there_sleeps: dict[int, float], here_sleeps: flo
         time.sleep(there_sleeps.get(index, 0.0))
         return pickle.dumps(_square_with_pid(index))
 
-    results = share_forked(count, 2, here, there, lambda index, data: pickle.loads(data), seen.append)
+    results = share_forked(count, workers, here, there, lambda index, data: pickle.loads(data), seen.append)
     return results, seen
 
 
@@ -193,3 +195,11 @@ def test_load_rules_does_the_callers_work_meanwhile_exactly_once(tmp_path: Path,
         loaded = load_rules([str(tmp_path)], jobs=2, cache=cache, meanwhile=lambda: calls.append(os.getpid()))
         assert len(loaded.rules) == files
     assert calls == [os.getpid(), os.getpid()]
+
+
+def test_share_forked_with_two_children_gives_every_chunk_once_in_order() -> None:
+    # The second child is forked while the first one's reader thread runs here.
+    results, seen = _forked_squares(30, {index: 0.02 for index in range(30)}, here_sleeps=0.02, workers=3)
+    assert [value for value, _ in results] == [index * index for index in range(30)]
+    assert sorted(seen) == list(range(30))
+    assert len({pid for _, pid in results} - {os.getpid()}) == 2, "both children took chunks"
