@@ -30,17 +30,17 @@ def flush(workers: int) -> None:
     where no other thread runs (a thread's locks would be forked held)."""
     tasks = list(_queued)
     _queued.clear()
-    if not tasks:
-        return
-    if workers < 2 or not hasattr(os, "fork"):
-        for task in tasks:
-            task()
-        return
+
     def run() -> None:
         for task in tasks:
             task()
 
-    _children.append(fork(run))
+    if not tasks:
+        return
+    if workers < 2 or not hasattr(os, "fork"):
+        run()
+    else:
+        _children.append(fork(run))
 
 
 def wait() -> None:

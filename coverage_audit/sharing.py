@@ -58,7 +58,8 @@ def share_forked(
     is this process's own work, done first while the children start on theirs."""
     done: dict[int, T] = {}
 
-    def finish(index: int) -> None:
+    def record(index: int, result: T) -> None:
+        done[index] = result
         if collected is not None:
             collected(index)
 
@@ -66,8 +67,7 @@ def share_forked(
         if meanwhile is not None:
             meanwhile()
         for index in range(count):
-            done[index] = here(index)
-            finish(index)
+            record(index, here(index))
         return [done[index] for index in range(count)]
     # The next chunk from the front (the children's) and from the back (this process's): each
     # process judges or parses a contiguous run, and what it remembers serves its neighbours.
@@ -122,20 +122,17 @@ def share_forked(
                     pending -= 1
                 else:
                     sent, data = item
-                    done[sent] = collect(sent, data)
-                    finish(sent)
+                    record(sent, collect(sent, data))
                 block = False
 
         while (mine := claim(back=True)) is not None:
-            done[mine] = here(mine)
-            finish(mine)
+            record(mine, here(mine))
             take(block=False)
         while pending:
             take(block=True)
         for index in range(count):  # taken by a child that failed before sending it
             if index not in done:
-                done[index] = here(index)
-                finish(index)
+                record(index, here(index))
     finally:
         for child in children:
             if len(done) < count:  # leaving early (an error here): stop the children

@@ -163,7 +163,7 @@ Chunk = tuple[list[bytes], list["str | None"], Stats, list[str]]  # pickles, key
 
 def _load_chunk(files: list[str], cache_folder: str | None) -> Chunk:
     """A worker's chunk, pickled per file: those bytes are both the cache entries and what
-    the parent receives, so nothing is pickled twice."""
+    the parent receives (wrapped, not pickled again)."""
     cache = Cache(cache_folder) if cache_folder is not None else None
     blobs, keys = [], []
     for path in files:
@@ -182,11 +182,7 @@ CHUNKS_PER_PROCESS = 16  # finer chunks balance better; each costs a round trip 
 def _load_in_parallel(files: list[str], workers: int, cache: Cache | None, meanwhile: Callable[[], object] | None) -> list[Keyed]:
     """Files are independent: contiguous chunks of them are shared with forked workers
     (``sharing.share_forked``), and put back in order, so the result equals a serial load."""
-    chunks = _split_by_size(files, [1.0] * (workers * CHUNKS_PER_PROCESS))
-    if len(chunks) < 2:
-        if meanwhile is not None:
-            meanwhile()
-        return [_load_and_store(path, cache) for path in files]
+    chunks = _split_by_size(files, [1.0] * (workers * CHUNKS_PER_PROCESS))  # one: done here
     folder = cache.folder if cache is not None else None
 
     def collect(index: int, data: bytes) -> list[Keyed]:
