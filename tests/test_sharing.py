@@ -203,3 +203,38 @@ def test_share_forked_with_two_children_gives_every_chunk_once_in_order() -> Non
     assert [value for value, _ in results] == [index * index for index in range(30)]
     assert sorted(seen) == list(range(30))
     assert len({pid for _, pid in results} - {os.getpid()}) == 2, "both children took chunks"
+
+
+def test_subjects_reading_the_same_metrics_are_judged_together(monkeypatch) -> None:
+    """The work shared keeps the subjects whose failures show in the same metrics next to each
+    other (one process then works out those metrics' alerts once), whatever the map's order; the
+    findings still come back in the modes' order."""
+    import coverage_audit.commands.judging as judging_module
+    from coverage_audit import promql
+
+    settings = Settings(rules=(str(ROOT / "rulesets"),), service_maps=(str(ROOT / "service_maps"),), no_cache=True)
+    inputs = load_inputs(settings)
+    modes = every_mode(inputs.service_map, inputs.catalog)
+    shared_order: list[str] = []
+    share = judging_module.share_forked
+
+    def watching(count, workers, here, there, collect, collected=None, meanwhile=None):  # type: ignore[no-untyped-def]
+        results = share(count, workers, here, there, collect, collected, meanwhile)
+        shared_order.extend(finding.subject.name for chunk in results for finding in chunk)
+        return results
+
+    monkeypatch.setattr(judging_module, "share_forked", watching)
+    expected = [make_judge(inputs, settings).judge(m.subject, m.mode, m.target, m.impact) for m in modes]
+    assert judge_modes(make_judge(inputs, settings), modes, 2, worth=0.0) == expected
+
+    def names(subject: str) -> frozenset[str]:
+        return frozenset(promql.parse_selector(t).metric for m in modes if m.subject.name == subject for t in (*m.mode.signals, *m.mode.inverse))
+
+    def runs(order: list[str]) -> int:
+        """How many separate runs the subjects of each set of metrics make, in all."""
+        subjects = list(dict.fromkeys(order))
+        return sum(1 for before, after in zip([None, *subjects], subjects) if before is None or names(before) != names(after))
+
+    in_map_order = [m.subject.name for m in modes if m.subject.name in set(shared_order)]
+    assert len({names(s) for s in shared_order}) < len(set(shared_order)), "some subjects share their metrics"
+    assert runs(shared_order) == len({names(s) for s in shared_order}) < runs(in_map_order)

@@ -15,6 +15,7 @@ import itertools
 import time
 from typing import Callable, Sequence
 
+from .. import promql
 from ..analysis.coverage import CoverageJudge
 from ..analysis.findings import Finding
 from ..analysis.impact import ImpactedMode
@@ -82,7 +83,11 @@ def _shared(
     total: int,
     progress: Progress | None,
 ) -> list[Finding]:
-    chunks = _chunks(groups, workers * CHUNKS_PER_PROCESS)
+    # Subjects that read the same metrics judged by the same process, one after another: what a
+    # judge works out for a metric (the alerts reading it, their pins) serves them all, where
+    # the map's order (by service) spread every component kind over both processes.
+    order = sorted(range(len(groups)), key=lambda index: _signal_names(groups[index]))
+    chunks = _chunks([groups[index] for index in order], workers * CHUNKS_PER_PROCESS)
     # Findings come back with the rules (and subjects and modes) as positions in what both hold.
     objects = SharedObjects([*judge.ruleset.rules, *{id(x): x for g in groups for m in g for x in (m.subject, m.mode)}.values()])
     done = before
@@ -106,7 +111,14 @@ def _shared(
         return findings  # type: ignore[no-any-return]
 
     judged = share_forked(len(chunks), workers, lambda index: _judge_all(judge, chunks[index]), there, collect, collected)
-    return [finding for chunk in judged for finding in chunk]
+    found = {id(mode): finding for chunk, findings in zip(chunks, judged) for mode, finding in zip(chunk, findings)}
+    return [found[id(mode)] for group in groups for mode in group]  # back in the modes' order
+
+
+def _signal_names(group: list[ImpactedMode]) -> tuple[str, ...]:
+    """The metric names a subject's failure modes show in (the order that keeps subjects reading
+    the same metrics together)."""
+    return tuple(sorted({promql.parse_selector(text).metric or "" for m in group for text in (*m.mode.signals, *m.mode.inverse)}))
 
 
 def _chunks(groups: list[list[ImpactedMode]], count: int) -> list[list[ImpactedMode]]:
