@@ -171,3 +171,12 @@ def test_nesting_past_the_limit_is_refused(depth: int, opener: str) -> None:
 def test_nesting_within_the_limit_parses() -> None:
     depth = promql.MAX_NESTING
     assert promql.parse("(" * depth + "x" + ")" * depth).metrics == ("x",)
+
+
+def test_the_parser_version_in_cache_keys_is_the_installed_one() -> None:
+    """Read off the install record's folder (no importlib.metadata at start-up): the same answer."""
+    from importlib.metadata import version
+
+    from coverage_audit.promql import parser_version
+
+    assert parser_version() == "promql-parser " + version("promql-parser")

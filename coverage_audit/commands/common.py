@@ -53,23 +53,24 @@ def load_inputs(settings: Settings) -> Inputs:
     if not settings.service_maps:
         raise UsageError("no service map given: use --service-map PATH or 'service_maps:' in coverage-audit.yaml")
     errors: list[Diagnostic] = []
-    catalog = _optional(lambda: load_catalog(settings.catalog), errors) or default_catalog()
     live = live_session(settings)
-    maps: list[ServiceMapLoad] = []
+    other: list[tuple[Catalog, ServiceMapLoad, AlertmanagerConfig | None]] = []
 
     def meanwhile() -> None:
-        """While workers start parsing the rule files: the service maps (2,000 services: 0.8 s),
-        and networkx, which impact walks (a fifth of a second to import)."""
+        """While workers start parsing the rule files: the catalog, the service maps (2,000
+        services: 0.8 s), the Alertmanager configuration, and networkx, which impact walks (a
+        fifth of a second to import)."""
+        catalog = _optional(lambda: load_catalog(settings.catalog), errors) or default_catalog()
         import_module("..graph", __package__)
-        maps.append(load_service_maps(settings.service_maps, catalog, settings.tiers))
+        maps = load_service_maps(settings.service_maps, catalog, settings.tiers)
+        am_file = settings.alertmanager
+        other.append((catalog, maps, _optional(lambda: load_alertmanager(am_file), errors) if am_file else None))
 
     rules = read_rules(settings, live, meanwhile)
-    if not maps:  # no rule files to parse
+    if not other:  # no rule files to parse
         meanwhile()
-    loaded = maps[0]
+    catalog, loaded, alertmanager = other[0]
     ruleset = build_rules(settings, rules)
-    am_file = settings.alertmanager
-    alertmanager = _optional(lambda: load_alertmanager(am_file), errors) if am_file else None
     if alertmanager is not None:  # Grafana rules that name a contact point reach it
         alertmanager, contact_errors = with_contact_points(alertmanager, ruleset.rules)
         errors += contact_errors
