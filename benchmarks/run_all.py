@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/run_all.py [--only corpus,gitlab,scaling,synthetic] [--runs 1]
         [--timeout 900] [--max-memory-gib 8] [--services 2000] [--scaling-command report|check]
+        [--scaling-subsets services|files]
 
 Workloads, each beside `promtool check rules` on the same files:
 
@@ -9,8 +10,8 @@ Workloads, each beside `promtool check rules` on the same files:
              (bench_load.py);
 * gitlab:    GitLab.com's 896 rule files, map and Alertmanager config: `check --component
              pgbouncer/service` cold and warm, `report` cold (bench_gitlab.py);
-* scaling:   `report` (or `check`) cold on 25 / 50 / 100 % of the GitLab files, growth per
-             doubling (bench_gitlab.py);
+* scaling:   `report` (or `check`) cold on the GitLab rules of every 4th, every 2nd and every
+             service (or file), growth per doubling of the bytes (bench_gitlab.py);
 * synthetic: an organisation of --services services (~25 rules each): `check` against its
              load (bench_check.py).
 
@@ -41,7 +42,7 @@ WORKLOADS = ("corpus", "gitlab", "scaling", "synthetic")
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(WORKLOADS), help=f"comma-separated, of: {', '.join(WORKLOADS)}")
-    bench_gitlab.add_arguments(parser)  # --runs, --timeout, --max-memory-gib, --scaling-command
+    bench_gitlab.add_arguments(parser)  # --runs, --timeout, --max-memory-gib, --scaling-*
     bench_load.add_arguments(parser)  # --corpus
     bench_check.add_arguments(parser)  # --services, --seed, --labelled-copies
     args = parser.parse_args()
