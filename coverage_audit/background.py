@@ -30,13 +30,13 @@ def flush(workers: int) -> None:
     where no other thread runs (a thread's locks would be forked held)."""
     tasks = list(_queued)
     _queued.clear()
+    if not tasks:
+        return
 
     def run() -> None:
         for task in tasks:
             task()
 
-    if not tasks:
-        return
     if workers < 2 or not hasattr(os, "fork"):
         run()
     else:
