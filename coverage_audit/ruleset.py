@@ -93,7 +93,7 @@ class RecordIndex:
         forked workers together (``sharing.share_forked``): the index only reads the rules, so
         the answers are those ``definitions`` gives one by one, and a worker's come back as
         positions in the rule list both processes hold."""
-        unique = list({(s.metric, s.matchers): s for s in selectors}.values())  # each question once
+        unique = questions(selectors)
         chunks = [unique[start : start + _FIND_CHUNK] for start in range(0, len(unique), _FIND_CHUNK)]
         if workers >= 2 and len(chunks) >= 2:
             rules = SharedObjects(self._rules)
@@ -214,6 +214,14 @@ class RecordIndex:
             if matcher.op is MatchOp.RE and literal_pattern(matcher.value):
                 return matcher.value
         return ""
+
+
+def questions(selectors: list[Selector]) -> list[Selector]:
+    """Each lookup ``find_all`` makes once, those of one recorded name together: each name's
+    label tables and its rules' profiles are then built by one process, not by both (the order
+    of first appearance spread every name over both: 0.1 s of the corpus's lookups)."""
+    unique = {(s.metric, s.matchers): s for s in selectors}
+    return sorted(unique.values(), key=lambda s: s.metric or "")
 
 
 _Profile = dict[str, tuple["str | None", bool, tuple[LabelMatcher, ...]]]

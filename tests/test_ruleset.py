@@ -96,6 +96,23 @@ def test_static_labels_pick_the_right_definition(tmp_path: Path) -> None:
     assert rs.raw_metrics[by_name(rs, "NotWeb")] == ("api_requests_total",)
 
 
+def test_lookups_are_asked_once_each_with_those_of_one_name_together() -> None:
+    """``find_all`` shares its lookups out in contiguous runs: a name's lookups together mean its
+    label tables are built by one process. Real rules, where names interleave in file order."""
+    from coverage_audit.loaders.rules import load_rules
+    from coverage_audit.ruleset import RecordIndex, _recorded_selectors, questions
+
+    root = Path(__file__).resolve().parent.parent
+    load = load_rules([str(root / "rulesets"), str(root / "tests" / "otel_shop")], jobs=1)
+    selectors = _recorded_selectors(load.rules, RecordIndex(load.rules))
+    names = [s.metric for s in selectors]
+    assert any(a != b and b in names[:i] for i, (a, b) in enumerate(zip(names, names[1:]))), "names never interleave here"
+    asked = questions(selectors)
+    assert len(asked) == len({(s.metric, s.matchers) for s in asked}) == len({(s.metric, s.matchers) for s in selectors})
+    runs = [name for i, name in enumerate(s.metric for s in asked) if i == 0 or asked[i - 1].metric != name]
+    assert len(runs) == len(set(runs))  # each name in one run
+
+
 def test_reads_differing_only_in_range_or_offset_are_looked_up_once(tmp_path: Path, monkeypatch) -> None:
     """Which recordings a read reaches depends on its name and matchers, not on its window or
     offset (GitLab reads everything ``offset 30s``, over several windows): one lookup serves all."""
