@@ -411,7 +411,7 @@ def _load_rule(
         labels=_string_map(item, "labels", path, out, check_names=True),
         annotations=_string_map(item, "annotations", path, out, check_names=False),
         errors=out.errors,
-        expr_line=item.line_of("expr"),
+        expr_line=lambda: item.line_of("expr"),  # indexing the rule's keys costs: errors only
     )
 
 
@@ -431,7 +431,7 @@ def build_rule(
     labels: dict[str, str],
     annotations: dict[str, str],
     errors: list[Diagnostic],
-    expr_line: int,
+    expr_line: int | Callable[[], int],
 ) -> Rule:
     """A rule from fields already read and checked, wherever they came from (a rule file, a
     Prometheus rules API): its expression is parsed here, once, and a parse error is reported
@@ -441,7 +441,8 @@ def build_rule(
         parse_error = None
     except promql.PromQLError as exc:
         query, parse_error = None, str(exc)
-        errors.append(Diagnostic(file, expr_line, f"{kind} {name!r}: could not parse expr: {parse_error}"))
+        line = expr_line() if callable(expr_line) else expr_line
+        errors.append(Diagnostic(file, line, f"{kind} {name!r}: could not parse expr: {parse_error}"))
     return Rule(
         kind=kind,
         name=sys.intern(name),
