@@ -45,6 +45,7 @@ def share_forked(
     collect: Callable[[int, bytes], T],
     collected: Callable[[int], None] | None = None,
     meanwhile: Callable[[], object] | None = None,
+    linger: Callable[[], object] | None = None,
 ) -> list[T]:
     """Chunks ``0 .. count-1`` shared between this process and ``workers - 1`` children forked
     now, which inherit everything this process holds (closures included). Each process takes
@@ -55,7 +56,10 @@ def share_forked(
     judging). A child runs ``there(index)`` and its bytes come back through a pipe, for
     ``collect`` to turn into the chunk's result; ``collected(index)`` is told as each chunk
     completes. A chunk a child took and never sent (it failed) is done here. ``meanwhile()``
-    is this process's own work, done first while the children start on theirs."""
+    is this process's own work, done first while the children start on theirs. ``linger()`` is
+    what a child does once it has sent its last chunk (the parse's cache entries): this process
+    goes on without waiting for it, and ``lingering`` holds such children for ``background``
+    to wait for before the run ends."""
     done: dict[int, T] = {}
 
     def record(index: int, result: T) -> None:
@@ -99,6 +103,8 @@ def share_forked(
                         stream.write(_FRAME.pack(taken, len(data)))
                         stream.write(data)
                         stream.flush()
+                if linger is not None:  # its pipe closed: this process has all it sent
+                    linger()
 
             children.append(fork(work))
             os.close(writer)
@@ -138,11 +144,16 @@ def share_forked(
             if len(done) < count:  # leaving early (an error here): stop the children
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(child, signal.SIGTERM)
+            elif linger is not None:
+                lingering.append(child)
+                continue
             os.waitpid(child, 0)
         for thread in readers:
             thread.join()
     return [done[index] for index in range(count)]
 
+
+lingering: list[int] = []  # children still doing their ``linger`` (``background.wait`` waits)
 
 _FRAME = struct.Struct("<IQ")  # a chunk's number and the length of its bytes, before them
 

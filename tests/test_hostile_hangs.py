@@ -190,7 +190,7 @@ def test_a_fifo_among_files_parsed_by_a_worker_is_refused_and_the_rest_is_read(t
     for index in range(PARALLEL_FROM_FILES + 12):
         (folder / f"r{index:03}.yaml").write_text(f"groups: [{{name: g, rules: [{{alert: A{index}, expr: up == 0}}]}}]\n")
     os.mkfifo(folder / "a-fifo.yaml")  # sorted first: the first chunk, which a worker takes
-    blobs, keys, _, _ = _load_chunk([str(folder / "a-fifo.yaml")], None)
+    blobs, keys = _load_chunk([str(folder / "a-fifo.yaml")], True)
     assert keys == [None] and "not a regular file (a FIFO)" in pickle.loads(blobs[0]).errors[0].message
     loaded = load_rules([str(folder)], jobs=2)
     assert len(loaded.rules) == PARALLEL_FROM_FILES + 12 and ["a-fifo.yaml:0" in str(e) for e in loaded.errors] == [True]

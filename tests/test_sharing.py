@@ -55,6 +55,32 @@ def test_share_forked_returns_every_chunk_in_order_and_both_processes_work() -> 
     assert all(pid == os.getpid() for _, pid in results[first_here:])
 
 
+def test_a_lingering_child_is_not_waited_for_until_background_waits(tmp_path: Path) -> None:
+    """``linger``: what a child does after its last chunk (the parse worker's cache entries)
+    holds this process up no longer: the chunks come back at once, and ``background.wait``
+    (as the command returns) waits for the child to finish."""
+    import pickle
+    import time
+
+    from coverage_audit import background, sharing
+
+    background.wait()  # children an earlier test left lingering
+    marker = tmp_path / "written"
+
+    def linger() -> None:
+        time.sleep(2.0)
+        marker.write_text(str(os.getpid()))
+
+    started = time.monotonic()
+    results = share_forked(20, 2, _square_with_pid, lambda i: pickle.dumps(_square_with_pid(i)), lambda i, d: pickle.loads(d), linger=linger)
+    took = time.monotonic() - started
+    assert [value for value, _ in results] == [i * i for i in range(20)]
+    assert took < 1.5 and not marker.exists(), "the chunks came back only once the child had lingered"
+    (child,) = sharing.lingering
+    background.wait()
+    assert not sharing.lingering and marker.read_text() == str(child) != str(os.getpid())
+
+
 def test_share_forked_holds_no_chunk_back_for_a_busy_worker() -> None:
     """A pool's worker holds the next chunk queued while it works on a long one, and this
     process cannot take it; here, a chunk no one has started is anyone's."""
