@@ -28,7 +28,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 # Bump when the entry layout or the meaning of a kind's payload changes; old entries then
 # simply stop matching (the version is part of every key and of every header).
@@ -92,6 +92,9 @@ class Cache:
     folder: str
     stats: Stats = field(default_factory=Stats)
     warnings: list[str] = field(default_factory=list)  # at most one a run, for stderr
+    # How a worker process that writes entries after the run has reported its warnings tells
+    # its own (set by the command that opens the cache; None: kept in ``warnings`` only).
+    tell: Callable[[str], None] | None = field(default=None, repr=False)
     _folders: set[str] = field(default_factory=set, repr=False)  # shard folders known to exist
 
     # ------------------------------------------------------------------ opening

@@ -249,3 +249,22 @@ def test_init_reads_past_a_fifo_and_a_broken_link_in_the_repository(tmp_path: Pa
     assert run.code == 0, run.stderr
     assert "values.yaml:0: not a regular file (a FIFO); refused" in run.stdout or "broken.yaml" in run.stdout
     assert (tmp_path / "map.yaml").is_file()
+
+
+def test_a_cache_that_takes_no_entries_is_said_once_when_a_worker_parses(tmp_path: Path) -> None:
+    """A parse worker writes its cache entries after its last chunk, once this process has told
+    its warnings: a write that fails there is still told, once (before, it came back with the
+    worker's chunks), and the run is the one it would be without a cache."""
+    from coverage_audit.loaders.rules import PARALLEL_FROM_FILES, RULE_FILES
+
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    for index in range(PARALLEL_FROM_FILES + 12):
+        (folder / f"r{index:03}.yaml").write_text(f"groups: [{{name: g, rules: [{{alert: A{index}, expr: up == 0}}]}}]\n")
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    (cache / RULE_FILES).write_text("a file where the entries' folder goes")  # every write fails, even as root
+    run = cli(["rules", "--rules", "rules", "--format", "json", "--jobs", "2", "--cache-dir", "cache"], tmp_path, timeout=60)
+    assert run.code == 0, run.stderr
+    assert run.stderr.count("cache not written") == 1, run.stderr
+    assert len(json.loads(run.stdout)["rules"]) == PARALLEL_FROM_FILES + 12

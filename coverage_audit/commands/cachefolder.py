@@ -14,7 +14,9 @@ def open_cache(settings: Settings) -> Cache | None:
     if settings.no_cache:
         return None
     try:
-        return Cache.open(settings.cache_dir)
+        cache = Cache.open(settings.cache_dir)
+        cache.tell = report_warning  # a parse worker's failed write, told as it happens
+        return cache
     except CacheUnusable as exc:
         report_warning(f"cache not used: {exc}")
         return None

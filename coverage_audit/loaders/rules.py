@@ -202,9 +202,13 @@ def _load_in_parallel(files: list[str], workers: int, cache: Cache | None, meanw
         return pickle.dumps((blobs, keys), pickle.HIGHEST_PROTOCOL)
 
     def linger() -> None:
+        """The worker's entries; a failed write is told from here (``Cache.tell``), as this
+        process has told its own warnings by then."""
         assert cache is not None
         for key, blob in unwritten:
             cache.put_bytes(RULE_FILES, key, blob)
+        if cache.warnings and cache.tell is not None:
+            cache.tell(cache.warnings[0])
 
     loads = share_forked(len(chunks), workers, here, there, collect, meanwhile=meanwhile, linger=linger if cache is not None else None)
     return [load for chunk in loads for load in chunk]
