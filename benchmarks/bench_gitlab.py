@@ -8,7 +8,7 @@ Rules: ``../shared/corpus/mattrussi__gitlab-com-runbooks/mimir-rules/gitlab-gprd
 map and Alertmanager configuration: ``../shared/realworld/gitlab/``. Side by side in one run,
 each in a fresh process, with ``promtool check rules`` on the same files:
 
-* ``check --component pgbouncer/service``, cold (an empty cache folder) and warm (the cache a
+* ``check --component pgbouncer/service``, cold (a new, empty cache folder) and warm (the cache a
   cold run filled; rules unchanged); and a check of another component each run on a cache a
   first run filled (rules unchanged, the change new: what CI meets);
 * ``report`` of every subject, cold;

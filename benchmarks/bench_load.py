@@ -5,7 +5,7 @@
 Both sides get the same ~1,330 files (plain Prometheus/Thanos/Mimir rule files: what promtool
 reads), each run in a fresh process, side by side in one invocation: promtool; our loader
 alone (YAML + PromQL); and the user's command, `coverage-audit rules --format json` (load,
-expand, classify, render), cold (an empty cache folder: a first run, which also fills the
+expand, classify, render), cold (a new, empty cache folder: a first run, which also fills the
 cache), warm (rules unchanged) and with `--no-cache`. Best and median wall time, CPU time and
 peak resident memory of each. A benchmark, not a test: the numbers go in the closing notes.
 """
