@@ -63,3 +63,31 @@ def test_a_cold_run_leaves_every_entry_written_when_it_returns(tmp_path: Path, c
     assert len(list((cache / RULE_FILES).glob("*/*"))) == count
     assert len(list((cache / EXPANSIONS).glob("*/*"))) == 1
     assert main(argv) == 0 and capsys.readouterr().out == cold
+
+
+def test_an_expansion_a_check_kept_is_replaced_when_every_rule_is_asked_for(tmp_path: Path) -> None:
+    """A check keeps the expansion of what its alerts read; the inventory (``rules``) needs every
+    rule, expands them all and keeps that instead, which serves the next check too."""
+    from test_ruleset import READ_AND_UNREAD
+
+    from coverage_audit.commands.rulesource import _expansion_code, build_rules, derived_entry, read_rules
+    from coverage_audit.config import Settings
+
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "r.yaml").write_text(READ_AND_UNREAD)
+    settings = Settings(rules=(str(tmp_path / "rules"),), cache_dir=str(tmp_path / "cache"))
+
+    def kept(load):  # type: ignore[no-untyped-def]
+        background.wait()
+        entry = derived_entry(settings, load.content_key, EXPANSIONS, _expansion_code())
+        assert entry is not None
+        cache, key = entry
+        return cache.get(EXPANSIONS, key)
+
+    load = read_rules(settings)
+    checked = build_rules(settings, load, every=False)
+    assert len(checked.raw_metrics) < len(load.rules) and not kept(load).complete
+    listed = build_rules(settings, read_rules(settings))
+    assert len(listed.raw_metrics) == len(load.rules) and kept(load).complete
+    again = build_rules(settings, read_rules(settings), every=False)
+    assert len(again.raw_metrics) == len(load.rules)  # the whole expansion, from the cache

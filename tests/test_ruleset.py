@@ -251,3 +251,60 @@ def test_the_caller_is_told_once_the_lookups_are_done_and_only_the_expansion_is_
     events.clear()
     again = build_ruleset(load, workers=2, known=expansion_of(fresh, load), looked_up=lambda: events.append("looked up"))
     assert events == [] and again.raw_metrics == fresh.raw_metrics
+
+
+# Alerts reading a recording that reads another; a recording no alert reads; two recordings no
+# alert reads that read each other; one that reads itself.
+READ_AND_UNREAD = """\
+groups:
+  - name: g
+    rules:
+      - record: job:errors:rate5m
+        expr: sum(rate(http_errors_total[5m]))
+      - record: job:errors:ratio5m
+        expr: job:errors:rate5m / sum(rate(http_requests_total[5m]))
+      - record: job:unread:rate5m
+        expr: sum(rate(queue_depth_total[5m]))
+      - record: loop:a
+        expr: loop:b + 1
+      - record: loop:b
+        expr: loop:a + rate(jobs_total[5m])
+      - record: self:loop
+        expr: self:loop * 2
+      - alert: Errors
+        expr: job:errors:ratio5m > 0.05
+      - alert: Up
+        expr: up == 0
+"""
+
+
+def test_a_check_expands_only_what_alerts_read_and_still_reports_every_cycle(tmp_path: Path) -> None:
+    """``every=False`` (check, report): the alerts and the recordings they reach are expanded as
+    when everything is; a recording no alert reads is not; a cycle no alert reads is still an
+    error, the same one."""
+    path = tmp_path / "r.yaml"
+    path.write_text(READ_AND_UNREAD)
+    load = load_rule_file(str(path))
+    everything = build_ruleset(load)
+    read = build_ruleset(load, every=False)
+    names = {r.name for r in read.raw_metrics}
+    assert names == {"job:errors:rate5m", "job:errors:ratio5m", "loop:a", "loop:b", "self:loop", "Errors", "Up"}
+    assert "job:unread:rate5m" in {r.name for r in everything.raw_metrics}
+    assert all(read.raw_metrics[r] == everything.raw_metrics[r] and read.levels[r] == everything.levels[r] for r in read.raw_metrics)
+    assert read.raw_metrics[by_name(read, "Errors")] == ("http_errors_total", "http_requests_total")
+    cycles = [e.message for e in everything.errors if "cycle" in e.message]
+    assert len(cycles) == 2 and sorted(e.message for e in read.errors if "cycle" in e.message) == sorted(cycles)
+
+
+def test_a_kept_expansion_of_only_what_alerts_read_serves_a_check_not_the_inventory(tmp_path: Path) -> None:
+    from coverage_audit.ruleset import expansion_of
+
+    path = tmp_path / "r.yaml"
+    path.write_text(READ_AND_UNREAD)
+    load = load_rule_file(str(path))
+    partial, whole = expansion_of(build_ruleset(load, every=False), load), expansion_of(build_ruleset(load), load)
+    assert not partial.complete and whole.complete and -1 in partial.raw
+    assert partial.fits(load.rules, every=False) and not partial.fits(load.rules)
+    assert whole.fits(load.rules) and whole.fits(load.rules, every=False)
+    again = build_ruleset(load, known=partial, every=False)
+    assert again.raw_metrics == build_ruleset(load, every=False).raw_metrics and again.errors == build_ruleset(load, every=False).errors

@@ -86,7 +86,7 @@ def _judge(
     from ..analysis.inventory import not_judged
     from .common import find_orphans_beside, impact_graph, judge_all, load_inputs, require_rules
 
-    inputs = load_inputs(settings)
+    inputs = load_inputs(settings, every_rule=False)  # judging reads alerts and what they read
     require_rules(inputs, settings)
     graph = impact_graph(inputs)
     impact = impact_of(change, inputs.service_map, inputs.catalog, graph, PathIndex(inputs.service_map))

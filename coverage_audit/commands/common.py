@@ -49,7 +49,9 @@ class Inputs:
     drift: list[Drift] = field(default_factory=list)
 
 
-def load_inputs(settings: Settings) -> Inputs:
+def load_inputs(settings: Settings, every_rule: bool = True) -> Inputs:
+    """The rules, maps, catalog and Alertmanager configuration. ``every_rule=False``: only the
+    rules alerts read are expanded (``ruleset.read_by_alerts``): judging asks about no other."""
     if not settings.service_maps:
         raise UsageError("no service map given: use --service-map PATH or 'service_maps:' in coverage-audit.yaml")
     errors: list[Diagnostic] = []
@@ -70,7 +72,7 @@ def load_inputs(settings: Settings) -> Inputs:
     if not other:  # no rule files to parse
         meanwhile()
     catalog, loaded, alertmanager = other[0]
-    ruleset = build_rules(settings, rules)
+    ruleset = build_rules(settings, rules, every_rule)
     if alertmanager is not None:  # Grafana rules that name a contact point reach it
         alertmanager, contact_errors = with_contact_points(alertmanager, ruleset.rules)
         errors += contact_errors

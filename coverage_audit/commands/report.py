@@ -45,7 +45,7 @@ def report(settings: Settings, args: Mapping[str, Any]) -> int:
     fail_on = args.get("fail_on") or "never"  # the report's default; check's is "uncovered"
     gateway = _gateway(settings, args.get("push_gateway"))
     check_writable(out)
-    inputs = load_inputs(settings)
+    inputs = load_inputs(settings, every_rule=False)  # judging reads alerts and what they read
     orphans = find_orphans_beside(inputs, settings)
     with Progress("judging failure modes") as progress:
         judged = judge_everything(inputs, settings, progress)

@@ -77,9 +77,11 @@ def read_rules(settings: Settings, live: "LiveSession | None" = None, meanwhile:
     return loaded
 
 
-def build_rules(settings: Settings, loaded: RuleLoad) -> RuleSet:
+def build_rules(settings: Settings, loaded: RuleLoad, every: bool = True) -> RuleSet:
     """The rule set, expanded here or, for files loaded before, with what expanding them found
-    then (kept in the cache beside the files' entries)."""
+    then (kept in the cache beside the files' entries). ``every=False``: only the rules alerts
+    read (``ruleset.build_ruleset``); a kept expansion of every rule serves that too, and one of
+    only those is replaced when every rule is asked for."""
     classifier = default_levels().extended(
         prefixes=settings.infrastructure_prefixes, application_prefixes=settings.application_prefixes
     )
@@ -90,10 +92,10 @@ def build_rules(settings: Settings, loaded: RuleLoad) -> RuleSet:
         if kept is not None:
             cache, key = kept
             found = cache.get(EXPANSIONS, key)
-            known = found if isinstance(found, Expansion) else None
+            known = found if isinstance(found, Expansion) and found.fits(loaded.rules, every) else None
         # The files' cache entries this load made are written by a forked child while the run
         # goes on: started once the lookups' workers are done, as this process expands alone.
-        ruleset = build_ruleset(loaded, classifier, workers, known, looked_up=lambda: background.flush(workers))
+        ruleset = build_ruleset(loaded, classifier, workers, known, looked_up=lambda: background.flush(workers), every=every)
     if kept is not None and known is None:
         background.later(lambda: _keep_expansion(cache, key, ruleset, loaded))
     background.flush(workers)  # the expansion's entry (or the files', when nothing was expanded)
