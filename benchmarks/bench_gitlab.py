@@ -171,8 +171,9 @@ class ReportRuns:
     def once(self) -> None:
         if self.result.failed is None:  # a stopped run would be stopped again
             command = ours("report", *inputs(self.files), "--out", str(self.out), "--cache-dir", str(self.scratch.fresh_cache("report")))
+            # An emptied output folder: no history, every run is the first (a few files deleted).
             measure(self.result, command, self.args.timeout, self.args.max_memory_gib, EXIT_CODES, self._verdicts,
-                    before=lambda: self.scratch.empty(self.out), cwd=self.scratch.base)  # fmt: skip  # no history: every run is the first
+                    before=lambda: self.scratch.empty(self.out), cwd=self.scratch.base)  # fmt: skip
 
     def _verdicts(self, run: object) -> str:
         html = (self.out / "index.html").stat().st_size / 1024**2

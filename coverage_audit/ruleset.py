@@ -7,6 +7,7 @@ so the work is linear in the size of the rule set; cycles are reported, not foll
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Iterable, Iterator, Union
@@ -382,15 +383,15 @@ class Expansion:
         """Made from a load of this many rules, whole (every position points somewhere: an entry
         that does not is expanded again, never trusted), and complete when ``every`` rule is
         asked for."""
-        return (
+        looked_up = tuple(itertools.chain.from_iterable(self.definitions))  # min and max in C: a check
+        return (  # of a large organisation's is asked twice a run (it took 20 ms as a generator)
             len(self.raw) == len(rules)
             and len(self.recorded) == len(self.recorded_raw) == len(self.definitions)
-            and max(self.raw + self.recorded_raw, default=-1) < len(self.metrics)
-            and min(self.raw + self.recorded_raw, default=0) >= -1
-            and min(self.recorded_raw, default=0) >= 0
+            and -1 <= min(self.raw, default=0) and max(self.raw, default=-1) < len(self.metrics)
+            and 0 <= min(self.recorded_raw, default=0) and max(self.recorded_raw, default=-1) < len(self.metrics)
+            and 0 <= min(looked_up, default=0) and max(looked_up, default=-1) < len(rules)
             and self.complete == (-1 not in self.raw)
             and (self.complete or not every)
-            and all(max(found, default=-1) < len(rules) and min(found, default=0) >= 0 for found in self.definitions)
         )
 
 
