@@ -264,3 +264,32 @@ def test_subjects_reading_the_same_metrics_are_judged_together(monkeypatch) -> N
     in_map_order = [m.subject.name for m in modes if m.subject.name in set(shared_order)]
     assert len({names(s) for s in shared_order}) < len(set(shared_order)), "some subjects share their metrics"
     assert runs(shared_order) == len({names(s) for s in shared_order}) < runs(in_map_order)
+
+
+def test_a_child_sends_a_large_chunk_without_waiting_for_this_busy_process() -> None:
+    """A parsed chunk of GitLab.com's rules is ~600 KiB. The pipe holds it whole, so the child
+    goes on to its next chunk while this process keeps the interpreter busy with its own: with a
+    64 KiB pipe it waited for the reader thread, which waits for the interpreter once per 64 KiB
+    (20-40 ms a chunk; here, with the switch interval raised to make the wait plain, ~0.5 s)."""
+    import pickle
+    import sys
+    import time
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.05)
+    try:
+        started = time.monotonic()
+
+        def here(index: int) -> float:
+            while time.monotonic() - started < 1.5:  # busy in Python: the interpreter held
+                pass
+            return 0.0
+
+        def there(index: int) -> bytes:
+            return pickle.dumps((time.monotonic() - started, b"x" * 700_000))
+
+        results = share_forked(3, 2, here, there, lambda index, data: pickle.loads(data)[0])
+    finally:
+        sys.setswitchinterval(interval)
+    # chunk 1 began in the child once chunk 0 was in the pipe
+    assert results[1] - results[0] < 0.25, f"the child waited {results[1] - results[0]:.2f} s to send its chunk"
