@@ -133,6 +133,11 @@ class Cache:
         self.stats.hits += 1
         return value
 
+    def holds(self, kind: str) -> bool:
+        """Whether any entry of ``kind`` may be here: a first run (a CI machine's, every time)
+        skips looking up, one by one, what an empty cache cannot hold."""
+        return os.path.isdir(os.path.join(self.folder, kind))
+
     def put(self, kind: str, key: str, value: object) -> None:
         self.put_bytes(kind, key, pickle.dumps(value, _PICKLE_PROTOCOL))
 

@@ -74,7 +74,8 @@ def test_a_hit_loads_exactly_what_parsing_loads(tmp_path: Path) -> None:
     parsed = load_rules(paths, jobs=1)
     cold = load_rules(paths, jobs=1, cache=cache)
     files = cold.files
-    assert cache.stats.misses == files and cache.stats.written == files and cache.stats.hits == 0
+    # an empty cache is not looked up file by file (a first run's, a CI machine's every run)
+    assert cache.stats.misses == 0 and cache.stats.written == files and cache.stats.hits == 0
     warm = load_rules(paths, jobs=1, cache=cache)
     assert cache.stats.hits == files and cache.stats.written == files  # nothing parsed again
     assert snapshot(parsed) == snapshot(cold) == snapshot(warm)

@@ -34,9 +34,10 @@ def live_session(settings: Settings) -> "LiveSession | None":
     return LiveSession(settings)
 
 
-def load_ruleset(settings: Settings) -> RuleSet:
+def load_ruleset(settings: Settings, meanwhile: Callable[[], object] | None = None) -> RuleSet:
+    """The rule set; ``meanwhile()`` as for ``read_rules`` (not done without rule files)."""
     live = live_session(settings)
-    ruleset = build_rules(settings, read_rules(settings, live=live))
+    ruleset = build_rules(settings, read_rules(settings, live, meanwhile))
     if live is not None:
         ruleset.errors.extend(e for e in live.errors if e not in ruleset.errors)
     return ruleset

@@ -112,7 +112,7 @@ def _load_files(files: list[str], workers: int, cache: Cache | None, meanwhile: 
     parsed (by several processes when there are many) and stored for the next run."""
     loads: dict[str, Keyed] = {}
     todo = files
-    if cache is not None:
+    if cache is not None and cache.holds(RULE_FILES):  # else each file is read and keyed once, by its parser
         todo = []
         for path in files:
             hit = _cached(path, cache)
