@@ -211,6 +211,7 @@ def beside(task: Callable[[], T], workers: int, objects: Sequence[Any] = ()) -> 
         return task
     shared = SharedObjects(objects)
     reader, writer = os.pipe()
+    _widen(writer)
 
     def send() -> None:
         os.close(reader)
