@@ -7,6 +7,7 @@ refuse is refused here too.
 
 from __future__ import annotations
 
+import functools
 import re
 
 _UNITS = (("y", 365 * 86400.0), ("w", 7 * 86400.0), ("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0), ("ms", 0.001))
@@ -18,6 +19,7 @@ _MAX_NANOSECONDS = 2**63 - 1
 _MAX_DIGITS = 20  # more digits than any int64 has: refused before converting a huge number
 
 
+@functools.lru_cache(maxsize=1024)  # rule files repeat a few spellings ("5m") tens of thousands of times
 def parse_duration(text: str) -> float:
     """Seconds in a duration such as ``1h30m``; ValueError if Prometheus would refuse it."""
     if text == "0":

@@ -402,7 +402,7 @@ class _Collector:
         if kind is _pp.Call:
             name = sys.intern(node.func.name)  # type: ignore[attr-defined]
             self.functions.add(name)
-            return Call(name, tuple(self.convert(arg) for arg in node.args))  # type: ignore[attr-defined]
+            return Call(name, tuple([self.convert(arg) for arg in node.args]))  # type: ignore[attr-defined]
         if kind is _pp.BinaryExpr:
             modifier = node.modifier  # type: ignore[attr-defined]
             on: tuple[str, ...] | None = None
@@ -456,32 +456,34 @@ class _Collector:
 
     def selector(self, node: object, window: object | None) -> Expr:
         name: str | None = node.name  # type: ignore[attr-defined]
-        if name is not None:
-            name = sys.intern(name)
         offset = node.offset  # type: ignore[attr-defined]
         offset_seconds = offset.total_seconds() if offset is not None else 0.0
         span = window.total_seconds() if window is not None else None  # type: ignore[attr-defined]
         matchers = node.matchers  # type: ignore[attr-defined]  # each access copies: read once
-        groups = matchers.or_matchers or (matchers.matchers,)
-        alternatives: list[Expr] = []
-        for group in groups:
-            metric = name
-            converted = []
-            for m in group:
-                label, value, op_text = m.name, m.value, str(m.op)
-                if label == "__name__" and op_text == _EQUAL and metric in (None, value):
-                    metric = sys.intern(value)  # {__name__="x"} is the metric x
-                else:
-                    converted.append(_matcher(label, op_text, value))
-            # Looked up before it is built: most selectors are repeats. Matchers are interned
-            # and kept for the run, so their ids identify them (and hash in C, unlike them).
-            selector = _selector(metric, tuple(converted), span, offset_seconds)
-            self.selectors.append(selector)
-            alternatives.append(selector)
-        result = alternatives[0]
-        for other in alternatives[1:]:  # {a="x" or b="y"} selects the union
-            result = Binary("or", result, other)
+        groups = matchers.or_matchers
+        if not groups:  # the common case: one list of matchers
+            return self._alternative(name, matchers.matchers, span, offset_seconds)
+        result: Expr = self._alternative(name, groups[0], span, offset_seconds)
+        for group in groups[1:]:  # {a="x" or b="y"} selects the union
+            result = Binary("or", result, self._alternative(name, group, span, offset_seconds))
         return result
+
+    def _alternative(self, name: str | None, group: list[object], span: float | None, offset: float) -> Selector:
+        metric = name
+        converted = []
+        known = _matchers
+        for m in group:
+            key = label, op_text, value = m.name, str(m.op), m.value  # type: ignore[attr-defined]
+            if label == "__name__" and op_text == _EQUAL and metric in (None, value):
+                metric = value  # {__name__="x"} is the metric x
+                continue
+            found = known.get(key)
+            converted.append(found if found is not None else _matcher(label, op_text, value))
+        # Looked up before it is built: most selectors are repeats. Matchers are interned and
+        # kept for the run, so their ids identify them (and hash in C, unlike them).
+        selector = _selector(sys.intern(metric) if metric else metric, tuple(converted), span, offset)
+        self.selectors.append(selector)
+        return selector
 
 
 _matchers: dict[tuple[str, str, str], LabelMatcher] = {}
