@@ -471,14 +471,12 @@ class _Collector:
     def _alternative(self, name: str | None, group: list[object], span: float | None, offset: float) -> Selector:
         metric = name
         converted = []
-        known = _matchers
         for m in group:
-            key = label, op_text, value = m.name, str(m.op), m.value  # type: ignore[attr-defined]
+            label, op_text, value = m.name, str(m.op), m.value  # type: ignore[attr-defined]
             if label == "__name__" and op_text == _EQUAL and metric in (None, value):
                 metric = value  # {__name__="x"} is the metric x
-                continue
-            found = known.get(key)
-            converted.append(found if found is not None else _matcher(label, op_text, value))
+            else:
+                converted.append(_matcher(label, op_text, value))
         # Looked up before it is built: most selectors are repeats. Matchers are interned and
         # kept for the run, so their ids identify them (and hash in C, unlike them).
         selector = _selector(sys.intern(metric) if metric else metric, tuple(converted), span, offset)
